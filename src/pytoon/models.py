@@ -1,0 +1,238 @@
+"""The domain model: one chain from request to frames.
+
+request → JobSpec (preset defaults applied) → RenderPlan (frame-exact segments, caption cues, audio plan)
+→ segment artifacts → output. Everything that crosses a Lambda boundary is one of these models, stored in
+S3 or DynamoDB; Step Functions payloads only carry ids and keys.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+FPS = 30
+WIDTH = 1080
+HEIGHT = 1920
+AUDIO_SAMPLE_RATE = 48_000
+
+
+class Archetype(StrEnum):
+    PRODUCT_HERO = "PRODUCT_HERO"
+    OVERLAY = "OVERLAY"
+    MEME_TEXT = "MEME_TEXT"
+
+
+class EnginePolicy(StrEnum):
+    LOCAL_ONLY = "local_only"
+    LOCAL_PREFERRED = "local_preferred"
+    API_ONLY = "api_only"
+
+
+class JobStatus(StrEnum):
+    QUEUED = "QUEUED"
+    PLANNING = "PLANNING"
+    RENDERING_SEGMENTS = "RENDERING_SEGMENTS"
+    ASSEMBLING = "ASSEMBLING"
+    DONE = "DONE"
+    FAILED = "FAILED"
+
+    @property
+    def terminal(self) -> bool:
+        return self in (JobStatus.DONE, JobStatus.FAILED)
+
+
+# The order a job moves through; a conditional write never moves a job backwards in it.
+JOB_STATUS_ORDER: tuple[JobStatus, ...] = (
+    JobStatus.QUEUED,
+    JobStatus.PLANNING,
+    JobStatus.RENDERING_SEGMENTS,
+    JobStatus.ASSEMBLING,
+    JobStatus.DONE,
+)
+
+
+class SegmentStatus(StrEnum):
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    DONE = "DONE"
+    FAILED = "FAILED"
+
+
+MotionProfile = Literal["minimal", "subtle", "smooth", "punchy", "chaotic"]
+CaptionPosition = Literal["lower_third", "center", "upper_third"]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class CaptionStyle(_Frozen):
+    font: str
+    size_rules: Literal["small", "auto", "large"]
+    position: CaptionPosition
+    safe_margin_px: int = Field(ge=0, le=400)
+
+
+class TransitionSpec(_Frozen):
+    type: Literal["crossfade", "cut"]
+    duration_ms: int = Field(ge=0, le=2000)
+
+
+class AudioLevels(_Frozen):
+    music_level_db: float = Field(ge=-60, le=0)
+    voice_level_db: float = Field(ge=-60, le=0)
+
+
+class OverlayFx(_Frozen):
+    shadow: bool = False
+    glow: bool = False
+
+
+class Preset(_Frozen):
+    id: str
+    name: str
+    archetype: Archetype
+    brand_safe: bool
+    engine_policy: EnginePolicy
+    caption_style: CaptionStyle
+    motion_profile: MotionProfile
+    transitions: TransitionSpec
+    audio: AudioLevels
+    overlay_fx: OverlayFx | None = None
+
+
+class Captions(_Frozen):
+    hook: str = ""
+    beats: list[str] = Field(default_factory=list)
+    cta: str = ""
+
+    def texts(self) -> list[str]:
+        return [t for t in [self.hook, *self.beats, self.cta] if t.strip()]
+
+
+class JobSpec(_Frozen):
+    """A job request with every default resolved: what the planner needs and nothing else."""
+
+    job_id: str
+    tenant_id: str
+    preset: Preset
+    archetype: Archetype
+    brand_safe: bool
+    engine_policy: EnginePolicy
+    prompt: str = ""
+    target_duration_seconds: int = Field(ge=1, le=60)
+    image_keys: list[str] = Field(default_factory=list)
+    mask_key: str | None = None
+    music_key: str | None = None
+    voice_key: str | None = None
+    captions: Captions | None = None
+
+
+class MotionKind(StrEnum):
+    STATIC = "static"
+    ZOOM_IN = "zoom_in"
+    ZOOM_OUT = "zoom_out"
+    PAN_UP = "pan_up"
+    PAN_DOWN = "pan_down"
+    PAN_LEFT = "pan_left"
+    PAN_RIGHT = "pan_right"
+
+
+class Motion(_Frozen):
+    """Camera motion over a visual's life: zoom factor and centre move linearly (eased) from start to end.
+
+    Zoom is relative to a frame-filling ("cover") fit, so zoom >= 1 never shows an image edge.
+    Centres are fractions of the free travel (-1..1) available at the current zoom.
+    """
+
+    kind: MotionKind
+    zoom_start: float = Field(ge=1.0, le=2.0)
+    zoom_end: float = Field(ge=1.0, le=2.0)
+    pan_x_start: float = Field(default=0.0, ge=-1.0, le=1.0)
+    pan_x_end: float = Field(default=0.0, ge=-1.0, le=1.0)
+    pan_y_start: float = Field(default=0.0, ge=-1.0, le=1.0)
+    pan_y_end: float = Field(default=0.0, ge=-1.0, le=1.0)
+
+
+class Visual(_Frozen):
+    """What one segment shows, as a function of the global frame number.
+
+    A visual can be evaluated slightly past its own end: the next segment's crossfade blends it out.
+    """
+
+    archetype: Archetype
+    image_key: str | None
+    motion: Motion
+    start_frame: int = Field(ge=0)
+    frame_count: int = Field(ge=1)
+    card_text: str = ""
+    overlay_fx: OverlayFx | None = None
+
+
+class CaptionCue(_Frozen):
+    """One caption on screen for frames [start_frame, end_frame)."""
+
+    index: int = Field(ge=1)
+    start_frame: int = Field(ge=0)
+    end_frame: int = Field(ge=1)
+    text: str
+
+    @property
+    def start_seconds(self) -> float:
+        return self.start_frame / FPS
+
+    @property
+    def end_seconds(self) -> float:
+        return self.end_frame / FPS
+
+
+class CaptionLayout(_Frozen):
+    font: str
+    font_file: str
+    size_px: int
+    position: CaptionPosition
+    safe_margin_px: int
+    boxed: bool
+
+
+class SegmentPlan(_Frozen):
+    index: int = Field(ge=0)
+    start_frame: int = Field(ge=0)
+    frame_count: int = Field(ge=1)
+    visual: Visual
+    # The previous segment's visual and how many frames at this segment's start blend from it.
+    crossfade_from: Visual | None = None
+    crossfade_frames: int = Field(default=0, ge=0)
+    captions: list[CaptionCue] = Field(default_factory=list)
+    spec_hash: str
+
+    @property
+    def duration_seconds(self) -> float:
+        return self.frame_count / FPS
+
+
+class AudioPlan(_Frozen):
+    music_key: str | None = None
+    voice_key: str | None = None
+    music_level_db: float = -18.0
+    voice_level_db: float = -6.0
+    duck_music_under_voice: bool = True
+    fade_out_seconds: float = 1.0
+    target_lufs: float = -14.0
+    true_peak_db: float = -1.0
+
+
+class RenderPlan(_Frozen):
+    job_id: str
+    spec: JobSpec
+    total_frames: int = Field(ge=1)
+    segments: list[SegmentPlan]
+    captions: list[CaptionCue]
+    caption_layout: CaptionLayout
+    audio: AudioPlan
+
+    @property
+    def duration_seconds(self) -> float:
+        return self.total_frames / FPS
