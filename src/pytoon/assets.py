@@ -1,0 +1,198 @@
+"""Uploaded media: validated by content (never by name), stored under uploads/, recorded per tenant."""
+
+from __future__ import annotations
+
+import re
+import tempfile
+import uuid
+import warnings
+from enum import StrEnum
+from pathlib import Path
+
+from PIL import Image, UnidentifiedImageError
+
+from pytoon.aws import keys
+from pytoon.aws.assets import AssetRecord, AssetRepository, MediaFacts
+from pytoon.aws.storage import ArtifactStore
+from pytoon.clock import utc_now_iso
+from pytoon.config import Settings, get_settings
+from pytoon.errors import PytoonError
+from pytoon.render.ffmpeg import FfmpegError
+from pytoon.render.probe import MediaProbeError, probe_media
+
+MAX_UPLOAD_BYTES = 20 * 1024 * 1024
+MAX_IMAGE_EDGE = 4096
+# Far above any legitimate 4096×4096 image, far below what would exhaust a Lambda's memory.
+MAX_IMAGE_PIXELS = 4096 * 4096
+
+
+class AssetCategory(StrEnum):
+    IMAGE = "image"
+    MASK = "mask"
+    AUDIO = "audio"
+
+
+class AssetStatus(StrEnum):
+    PENDING = "PENDING"
+    READY = "READY"
+    REJECTED = "REJECTED"
+
+
+class AssetRejectedError(PytoonError):
+    """The bytes are not an acceptable asset of the category; the message says why."""
+
+
+class AssetReferenceError(PytoonError):
+    """A job names an asset this tenant does not have ready."""
+
+
+def _inspect_image(path: Path, category: AssetCategory) -> MediaFacts:
+    formats = ["PNG"] if category is AssetCategory.MASK else ["PNG", "JPEG", "WEBP"]
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path, formats=formats) as image:
+                width, height = image.size
+                if max(width, height) > MAX_IMAGE_EDGE:
+                    raise AssetRejectedError(
+                        f"Image dimensions exceed {MAX_IMAGE_EDGE}px limit: {width}x{height}"
+                    )
+                if width * height > MAX_IMAGE_PIXELS:
+                    raise AssetRejectedError(f"Image has too many pixels: {width}x{height}")
+                image.load()  # decodes every byte: truncated files fail here
+                kind = image.format.lower()
+                has_alpha = image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
+    except AssetRejectedError:
+        raise
+    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        expected = "a PNG" if category is AssetCategory.MASK else "a PNG, JPEG or WebP image"
+        raise AssetRejectedError(f"Not {expected}: {exc}") from exc
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise AssetRejectedError(f"Image could not be decoded (truncated or corrupt): {exc}") from exc
+    if category is AssetCategory.MASK and not has_alpha:
+        raise AssetRejectedError("Mask must be a PNG with an alpha channel; this PNG has none")
+    return MediaFacts(type=kind, width=width, height=height, has_alpha=has_alpha)
+
+
+def _inspect_audio(path: Path) -> MediaFacts:
+    head = path.read_bytes()[:12]
+    if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
+        kind = "wav"
+    elif head[:3] == b"ID3" or (len(head) > 1 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0):
+        kind = "mp3"
+    else:
+        raise AssetRejectedError("Audio must be an MP3 or WAV file; the content is neither")
+    try:
+        info = probe_media(path)
+    except (MediaProbeError, FfmpegError) as exc:
+        raise AssetRejectedError(f"Audio could not be decoded: {exc}") from exc
+    if info.audio is None or not info.duration_seconds:
+        raise AssetRejectedError("Audio file has no decodable audio stream")
+    return MediaFacts(type=kind, duration_seconds=info.duration_seconds)
+
+
+def inspect_media(path: Path, category: AssetCategory) -> MediaFacts:
+    size = path.stat().st_size
+    if size > MAX_UPLOAD_BYTES:
+        raise AssetRejectedError(f"File exceeds {MAX_UPLOAD_BYTES // (1024 * 1024)}MB limit")
+    if size == 0:
+        raise AssetRejectedError("File is empty")
+    if category is AssetCategory.AUDIO:
+        return _inspect_audio(path)
+    return _inspect_image(path, category)
+
+
+def safe_filename(name: str) -> str:
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(name or "file").name).strip("._") or "file"
+    return stem[-100:]
+
+
+def store_upload(
+    *, tenant_id: str, category: AssetCategory, filename: str, data: bytes, settings: Settings | None = None
+) -> AssetRecord:
+    """Validate bytes by content and store them as a READY asset; raise AssetRejectedError otherwise."""
+    settings = settings or get_settings()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "upload"
+        path.write_bytes(data)
+        facts = inspect_media(path, category)
+    asset_id = uuid.uuid4().hex
+    key = keys.upload_key(asset_id, safe_filename(filename))
+    now = utc_now_iso()
+    record = AssetRecord(
+        asset_id=asset_id,
+        tenant_id=tenant_id,
+        key=key,
+        category=category.value,
+        status=AssetStatus.READY.value,
+        size=len(data),
+        media=facts,
+        created_at=now,
+        updated_at=now,
+    )
+    # The record goes first: the object's upload notification then finds it READY and has nothing to do.
+    AssetRepository.from_settings(settings).put(record)
+    ArtifactStore.from_settings(settings).put_bytes(key, data, _CONTENT_TYPES.get(facts.type, "application/octet-stream"))
+    return record
+
+
+_CONTENT_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp", "mp3": "audio/mpeg", "wav": "audio/wav"}
+
+
+def asset_id_from_key(key: str) -> str | None:
+    match = re.fullmatch(r"uploads/([0-9a-f]{32})/[^/]+", key)
+    return match.group(1) if match else None
+
+
+def resolve_asset_keys(
+    tenant_id: str, uris: dict[str, AssetCategory], settings: Settings | None = None
+) -> dict[str, str]:
+    """Map each URI a job names (s3://bucket/uploads/..., or the key itself) to a READY asset key of this tenant."""
+    settings = settings or get_settings()
+    repo = AssetRepository.from_settings(settings)
+    prefix = f"s3://{settings.bucket_name}/"
+    resolved = {}
+    for uri, category in uris.items():
+        key = uri.removeprefix(prefix)
+        asset_id = asset_id_from_key(key)
+        record = repo.get(asset_id) if asset_id else None
+        if record is None or record.tenant_id != tenant_id or record.key != key:
+            raise AssetReferenceError(f"{uri} is not an uploaded asset of this account")
+        if record.status != AssetStatus.READY.value:
+            raise AssetReferenceError(f"{uri} is not ready (status {record.status})")
+        if record.category != category.value:
+            raise AssetReferenceError(f"{uri} is a {record.category} asset, not {category.value}")
+        resolved[uri] = key
+    return resolved
+
+
+def validate_uploaded_object(key: str, settings: Settings | None = None) -> AssetRecord | None:
+    """Validate an object that arrived under uploads/ (the bucket notification).
+
+    Objects nobody registered are deleted; assets already decided are left alone (S3 delivers events at
+    least once, and API uploads are validated before they are stored); a rejected object is deleted.
+    """
+    settings = settings or get_settings()
+    repo = AssetRepository.from_settings(settings)
+    store = ArtifactStore.from_settings(settings)
+    asset_id = asset_id_from_key(key)
+    record = repo.get(asset_id) if asset_id else None
+    if record is None or record.key != key:
+        store.delete(key)
+        return None
+    if record.status != AssetStatus.PENDING.value:
+        return record
+    with tempfile.TemporaryDirectory() as tmp:
+        path = store.download(key, Path(tmp) / "upload")
+        try:
+            facts = inspect_media(path, AssetCategory(record.category))
+        except AssetRejectedError as exc:
+            store.delete(key)
+            decided = record.model_copy(update={"status": AssetStatus.REJECTED.value, "reason": str(exc)})
+        else:
+            decided = record.model_copy(
+                update={"status": AssetStatus.READY.value, "media": facts, "size": path.stat().st_size}
+            )
+    decided = decided.model_copy(update={"updated_at": utc_now_iso()})
+    repo.put(decided)
+    return decided

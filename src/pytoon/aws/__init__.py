@@ -1,0 +1,48 @@
+"""Adapters over AWS services. Nothing above this package calls boto3 directly."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from functools import cache
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, read_timeout=120)
+
+
+@cache
+def client(service: str, region: str) -> Any:
+    # boto3 honours AWS_ENDPOINT_URL, which is how local mode points every client at embedded AWS.
+    return boto3.session.Session().client(service, region_name=region, config=_CONFIG)
+
+
+@cache
+def dynamodb_table(name: str, region: str) -> Any:
+    return boto3.session.Session().resource("dynamodb", region_name=region, config=_CONFIG).Table(name)
+
+
+def reset_clients() -> None:
+    """Forget cached clients (embedded AWS restarts on a new port in tests)."""
+    client.cache_clear()
+    dynamodb_table.cache_clear()
+
+
+def plain_numbers(item: dict[str, Any]) -> dict[str, Any]:
+    """DynamoDB numbers come back as Decimal (also in nested maps); models want int/float."""
+
+    def convert(value: Any) -> Any:
+        if isinstance(value, Decimal):
+            return int(value) if value == value.to_integral_value() else float(value)
+        if isinstance(value, dict):
+            return {k: convert(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [convert(v) for v in value]
+        return value
+
+    return convert(item)
+
+
+def dynamo_number(value: float) -> Decimal:
+    return Decimal(str(round(value, 6)))

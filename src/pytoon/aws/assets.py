@@ -1,0 +1,58 @@
+"""Asset records (uploads) in the single table: PK=ASSET#id, SK=META, scoped to a tenant."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel
+
+from pytoon.aws import dynamo_number, dynamodb_table, plain_numbers
+from pytoon.config import Settings
+
+
+class MediaFacts(BaseModel):
+    type: str
+    width: int | None = None
+    height: int | None = None
+    has_alpha: bool | None = None
+    duration_seconds: float | None = None
+
+
+class AssetRecord(BaseModel):
+    asset_id: str
+    tenant_id: str
+    key: str
+    category: str
+    status: str
+    size: int | None = None
+    media: MediaFacts | None = None
+    reason: str | None = None
+    created_at: str
+    updated_at: str
+
+
+@dataclass(frozen=True)
+class AssetRepository:
+    table_name: str
+    region: str
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> AssetRepository:
+        return cls(settings.table_name, settings.region)
+
+    @property
+    def _table(self) -> Any:
+        return dynamodb_table(self.table_name, self.region)
+
+    def put(self, record: AssetRecord) -> None:
+        item = record.model_dump(mode="json", exclude_none=True)
+        if record.media and record.media.duration_seconds is not None:
+            item["media"]["duration_seconds"] = dynamo_number(record.media.duration_seconds)
+        self._table.put_item(Item={"PK": f"ASSET#{record.asset_id}", "SK": "META", **item})
+
+    def get(self, asset_id: str) -> AssetRecord | None:
+        item = self._table.get_item(Key={"PK": f"ASSET#{asset_id}", "SK": "META"}, ConsistentRead=True).get("Item")
+        if item is None:
+            return None
+        return AssetRecord.model_validate(plain_numbers(item))

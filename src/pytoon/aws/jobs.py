@@ -1,0 +1,246 @@
+"""Job and segment records in the single DynamoDB table (PK=JOB#id, SK=META | SEG#000).
+
+Status changes are conditional writes: a job never moves backwards and a finished job never changes.
+Progress is derived from stored segment facts and only ever increases.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from boto3.dynamodb.conditions import Key
+from botocore.exceptions import ClientError
+from pydantic import BaseModel
+
+from pytoon.aws import dynamo_number, dynamodb_table, plain_numbers
+from pytoon.clock import utc_now_iso
+from pytoon.config import Settings
+from pytoon.errors import InvalidTransitionError, JobNotFoundError
+from pytoon.models import JobSpec, JobStatus, SegmentPlan, SegmentStatus
+
+# Which statuses a job may be in when it enters each status (re-entering the same one makes retries idempotent).
+_ALLOWED_FROM: dict[JobStatus, tuple[JobStatus, ...]] = {
+    JobStatus.PLANNING: (JobStatus.QUEUED, JobStatus.PLANNING),
+    JobStatus.RENDERING_SEGMENTS: (JobStatus.PLANNING, JobStatus.RENDERING_SEGMENTS),
+    JobStatus.ASSEMBLING: (JobStatus.RENDERING_SEGMENTS, JobStatus.ASSEMBLING),
+    JobStatus.DONE: (JobStatus.ASSEMBLING,),
+    JobStatus.FAILED: (
+        JobStatus.QUEUED,
+        JobStatus.PLANNING,
+        JobStatus.RENDERING_SEGMENTS,
+        JobStatus.ASSEMBLING,
+    ),
+}
+
+# progress_pct at each stage; segment rendering fills the span between PLANNED and RENDERED.
+PROGRESS_PLANNED = 5.0
+PROGRESS_RENDERED = 90.0
+PROGRESS_DONE = 100.0
+
+
+class JobRecord(BaseModel):
+    job_id: str
+    tenant_id: str
+    status: JobStatus
+    archetype: str
+    preset_id: str
+    target_duration_seconds: int
+    progress_pct: float = 0.0
+    segment_count: int = 0
+    output_key: str | None = None
+    thumbnail_key: str | None = None
+    metadata_key: str | None = None
+    captions_key: str | None = None
+    fallback_used: bool = False
+    fallback_reason: str | None = None
+    error: str | None = None
+    created_at: str
+    updated_at: str
+
+
+class SegmentRecord(BaseModel):
+    index: int
+    status: SegmentStatus
+    duration_seconds: float
+    frame_count: int
+    engine_used: str | None = None
+    artifact_key: str | None = None
+    error: str | None = None
+    spec_hash: str
+    render_seconds: float | None = None
+    attempts: int = 0
+    updated_at: str
+
+
+def _job_pk(job_id: str) -> str:
+    return f"JOB#{job_id}"
+
+
+def _seg_sk(index: int) -> str:
+    return f"SEG#{index:03d}"
+
+
+def _condition_failed(exc: ClientError) -> bool:
+    return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
+
+def _update_expression(
+    fields: dict[str, Any], names: dict[str, str], values: dict[str, Any], sets: list[str]
+) -> str:
+    """Add `fields` to an update: None removes an attribute, floats become Decimals."""
+    removes = []
+    for i, (name, value) in enumerate(fields.items()):
+        names[f"#f{i}"] = name
+        if value is None:
+            removes.append(f"#f{i}")
+        else:
+            values[f":f{i}"] = dynamo_number(value) if isinstance(value, float) else value
+            sets.append(f"#f{i} = :f{i}")
+    return "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
+
+
+@dataclass(frozen=True)
+class JobRepository:
+    table_name: str
+    region: str
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> JobRepository:
+        return cls(settings.table_name, settings.region)
+
+    @property
+    def _table(self) -> Any:
+        return dynamodb_table(self.table_name, self.region)
+
+    def create(self, spec: JobSpec, segment_count: int) -> JobRecord:
+        now = utc_now_iso()
+        record = JobRecord(
+            job_id=spec.job_id,
+            tenant_id=spec.tenant_id,
+            status=JobStatus.QUEUED,
+            archetype=spec.archetype.value,
+            preset_id=spec.preset.id,
+            target_duration_seconds=spec.target_duration_seconds,
+            segment_count=segment_count,
+            created_at=now,
+            updated_at=now,
+        )
+        item = {
+            "PK": _job_pk(spec.job_id),
+            "SK": "META",
+            "GSI1PK": f"TENANT#{spec.tenant_id}",
+            "GSI1SK": f"JOB#{now}#{spec.job_id}",
+            **record.model_dump(mode="json", exclude_none=True),
+            "progress_pct": 0,
+        }
+        self._table.put_item(Item=item, ConditionExpression="attribute_not_exists(PK)")
+        return record
+
+    def get(self, job_id: str) -> JobRecord:
+        item = self._table.get_item(Key={"PK": _job_pk(job_id), "SK": "META"}, ConsistentRead=True).get("Item")
+        if item is None:
+            raise JobNotFoundError(f"Job not found: {job_id}")
+        return JobRecord.model_validate(plain_numbers(item))
+
+    def transition(self, job_id: str, status: JobStatus, **fields: Any) -> None:
+        """Move a job to `status` if its current status allows it; set `fields` in the same write."""
+        allowed = _ALLOWED_FROM[status]
+        values: dict[str, Any] = {":status": status.value, ":now": utc_now_iso()}
+        names = {"#status": "status"}
+        placeholders = []
+        for i, prior in enumerate(allowed):
+            values[f":from{i}"] = prior.value
+            placeholders.append(f":from{i}")
+        expression = _update_expression(fields, names, values, ["#status = :status", "updated_at = :now"])
+        try:
+            self._table.update_item(
+                Key={"PK": _job_pk(job_id), "SK": "META"},
+                UpdateExpression=expression,
+                ConditionExpression=f"attribute_exists(PK) AND #status IN ({', '.join(placeholders)})",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+            )
+        except ClientError as exc:
+            if _condition_failed(exc):
+                current = self.get(job_id).status
+                raise InvalidTransitionError(
+                    f"job {job_id} cannot move from {current.value} to {status.value}"
+                ) from exc
+            raise
+
+    def raise_progress(self, job_id: str, pct: float) -> None:
+        """Set progress_pct to `pct` unless it is already higher or the job has finished."""
+        try:
+            self._table.update_item(
+                Key={"PK": _job_pk(job_id), "SK": "META"},
+                UpdateExpression="SET progress_pct = :p, updated_at = :now",
+                ConditionExpression="attribute_exists(PK) AND progress_pct < :p AND NOT #status IN (:done, :failed)",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={
+                    ":p": dynamo_number(round(pct, 1)),
+                    ":now": utc_now_iso(),
+                    ":done": JobStatus.DONE.value,
+                    ":failed": JobStatus.FAILED.value,
+                },
+            )
+        except ClientError as exc:
+            if not _condition_failed(exc):
+                raise
+
+    def put_segments(self, job_id: str, plans: list[SegmentPlan]) -> None:
+        """Record planned segments; a re-planned job keeps segments whose spec is unchanged and DONE."""
+        existing = {s.index: s for s in self.segments(job_id)}
+        now = utc_now_iso()
+        with self._table.batch_writer() as batch:
+            for plan in plans:
+                prior = existing.get(plan.index)
+                if prior and prior.spec_hash == plan.spec_hash:
+                    continue
+                record = SegmentRecord(
+                    index=plan.index,
+                    status=SegmentStatus.PENDING,
+                    duration_seconds=plan.duration_seconds,
+                    frame_count=plan.frame_count,
+                    spec_hash=plan.spec_hash,
+                    updated_at=now,
+                )
+                item = record.model_dump(mode="json", exclude_none=True)
+                item["duration_seconds"] = dynamo_number(plan.duration_seconds)
+                batch.put_item(Item={"PK": _job_pk(job_id), "SK": _seg_sk(plan.index), **item})
+
+    def segments(self, job_id: str) -> list[SegmentRecord]:
+        items: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {
+            "KeyConditionExpression": Key("PK").eq(_job_pk(job_id)) & Key("SK").begins_with("SEG#"),
+            "ConsistentRead": True,
+        }
+        while True:
+            page = self._table.query(**kwargs)
+            items.extend(page["Items"])
+            if "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return sorted((SegmentRecord.model_validate(plain_numbers(i)) for i in items), key=lambda s: s.index)
+
+    def update_segment(self, job_id: str, index: int, status: SegmentStatus, **fields: Any) -> None:
+        """Write a segment's status. A DONE segment only changes by being re-planned."""
+        values: dict[str, Any] = {":status": status.value, ":now": utc_now_iso(), ":done": "DONE"}
+        names = {"#status": "status"}
+        sets = ["#status = :status", "updated_at = :now"]
+        if status is SegmentStatus.RUNNING:
+            sets.append("attempts = if_not_exists(attempts, :zero) + :one")
+            values.update({":zero": 0, ":one": 1})
+        expression = _update_expression(fields, names, values, sets)
+        try:
+            self._table.update_item(
+                Key={"PK": _job_pk(job_id), "SK": _seg_sk(index)},
+                UpdateExpression=expression,
+                ConditionExpression="attribute_exists(PK) AND #status <> :done",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+            )
+        except ClientError as exc:
+            if _condition_failed(exc):
+                raise InvalidTransitionError(f"segment {index} of job {job_id} is already DONE") from exc
+            raise

@@ -1,0 +1,37 @@
+"""S3 key layout (DESIGN §3): deterministic, so a retried step overwrites rather than duplicates."""
+
+
+def job_prefix(job_id: str) -> str:
+    return f"jobs/{job_id}/"
+
+
+def spec_key(job_id: str) -> str:
+    return f"jobs/{job_id}/spec.json"
+
+
+def plan_key(job_id: str) -> str:
+    return f"jobs/{job_id}/plan.json"
+
+
+def segment_key(job_id: str, index: int) -> str:
+    return f"jobs/{job_id}/segments/seg_{index:03d}.mp4"
+
+
+def output_key(job_id: str) -> str:
+    return f"jobs/{job_id}/output.mp4"
+
+
+def thumbnail_key(job_id: str) -> str:
+    return f"jobs/{job_id}/thumbnail.jpg"
+
+
+def captions_key(job_id: str) -> str:
+    return f"jobs/{job_id}/captions.srt"
+
+
+def metadata_key(job_id: str) -> str:
+    return f"jobs/{job_id}/metadata.json"
+
+
+def upload_key(upload_id: str, filename: str) -> str:
+    return f"uploads/{upload_id}/{filename}"

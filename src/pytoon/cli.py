@@ -1,0 +1,164 @@
+"""`pytoon` command line: render one job or serve the API, both on embedded AWS."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from pytoon.assets import AssetCategory, AssetRejectedError, store_upload
+from pytoon.aws import keys
+from pytoon.aws.jobs import JobRecord, JobRepository
+from pytoon.aws.storage import ArtifactStore
+from pytoon.config import get_settings
+from pytoon.local.embedded import EmbeddedAWS
+from pytoon.models import JobStatus
+from pytoon.presets import all_presets
+from pytoon.submission import JobRequest, new_job_id, resolve_spec, submit_job
+
+LOCAL_TENANT = "local"
+RENDER_TIMEOUT_SECONDS = 30 * 60
+
+
+def _progress_bar(record: JobRecord, started: float) -> str:
+    width = 30
+    filled = int(width * record.progress_pct / 100)
+    bar = "█" * filled + "░" * (width - filled)
+    return f"\r{bar} {record.progress_pct:5.1f}%  {record.status.value:<18} {time.monotonic() - started:6.1f}s"
+
+
+def _upload(path: Path, category: AssetCategory) -> str:
+    record = store_upload(tenant_id=LOCAL_TENANT, category=category, filename=path.name, data=path.read_bytes())
+    return record.key
+
+
+def _sidecar(output: Path, suffix: str) -> Path:
+    return output.with_name(output.stem + suffix)
+
+
+def render_job(args: argparse.Namespace) -> int:
+    output = Path(args.output).resolve()
+    output.parent.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    with EmbeddedAWS():
+        settings = get_settings()
+        images = [_upload(Path(p), AssetCategory.IMAGE) for p in args.image]
+        music = _upload(Path(args.music), AssetCategory.AUDIO) if args.music else None
+        voice = _upload(Path(args.voice), AssetCategory.AUDIO) if args.voice else None
+        request = JobRequest(
+            preset_id=args.preset,
+            prompt=args.prompt,
+            target_duration_seconds=args.duration,
+            image_uris=images,
+            music_uri=music,
+            voice_uri=voice,
+        )
+        asset_keys = {k: k for k in [*images, music, voice] if k}
+        spec = resolve_spec(request, job_id=new_job_id(), tenant_id=LOCAL_TENANT, asset_keys=asset_keys)
+        record = submit_job(spec, settings)
+        jobs = JobRepository.from_settings(settings)
+        while not record.status.terminal and time.monotonic() - started < RENDER_TIMEOUT_SECONDS:
+            time.sleep(0.25)
+            record = jobs.get(record.job_id)
+            print(_progress_bar(record, started), end="", file=sys.stderr, flush=True)
+        print(file=sys.stderr)
+        if record.status is not JobStatus.DONE:
+            reason = record.error or f"timed out after {RENDER_TIMEOUT_SECONDS}s in {record.status.value}"
+            print(f"FAILED: {reason}", file=sys.stderr)
+            return 1
+        store = ArtifactStore.from_settings(settings)
+        job_id = record.job_id
+        store.download(keys.output_key(job_id), output)
+        store.download(keys.thumbnail_key(job_id), _sidecar(output, ".thumbnail.jpg"))
+        store.download(keys.captions_key(job_id), _sidecar(output, ".srt"))
+        store.download(keys.metadata_key(job_id), _sidecar(output, ".metadata.json"))
+    wall = time.monotonic() - started
+    print(f"{output}  duration {spec.target_duration_seconds:.2f}s  1080x1920  wall time {wall:.1f}s")
+    return 0
+
+
+def demo(args: argparse.Namespace) -> int:
+    """Render the bundled example: generated product shots and a music bed, no input needed."""
+    from pytoon.demo import DEMO_PROMPT, write_demo_assets
+
+    with tempfile.TemporaryDirectory() as tmp:
+        assets = write_demo_assets(Path(tmp))
+        render_args = argparse.Namespace(
+            prompt=DEMO_PROMPT,
+            image=[str(p) for p in assets.images],
+            music=str(assets.music),
+            voice=None,
+            preset=args.preset,
+            duration=args.duration,
+            output=args.output,
+        )
+        return render_job(render_args)
+
+
+def serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from pytoon.api.app import create_app
+
+    with EmbeddedAWS(port=args.aws_port) as embedded:
+        stack = embedded.stack
+        assert stack is not None
+        print(f"Embedded AWS endpoint: {stack.endpoint_url}  (region {stack.region}, any credentials)")
+        print(f"  state machine: {stack.render_state_machine_arn}")
+        print(f"  bucket: {stack.bucket_name}   table: {stack.table_names['JobsTable']}")
+        print(f"  e.g. aws --endpoint-url {stack.endpoint_url} stepfunctions list-executions "
+              f"--state-machine-arn {stack.render_state_machine_arn}")
+        print(f"API: http://{args.host}:{args.port}  (docs at /docs)")
+        uvicorn.run(create_app(), host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pytoon", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    preset_ids = [p.id for p in all_presets()]
+
+    render = commands.add_parser("render", help="render one job end to end on embedded AWS")
+    render.add_argument("--prompt", required=True)
+    render.add_argument("--image", action="append", default=[], help="product image (repeatable, used in order)")
+    render.add_argument("--music", help="music track (MP3/WAV)")
+    render.add_argument("--voice", help="voiceover (MP3/WAV)")
+    render.add_argument("--preset", default="product_hero_clean", choices=preset_ids)
+    render.add_argument("--duration", type=int, default=15, help="seconds, 1-60")
+    render.add_argument("-o", "--output", default="out/video.mp4")
+    render.set_defaults(run=render_job)
+
+    demo_cmd = commands.add_parser("demo", help="render the bundled example (generated images and music)")
+    demo_cmd.add_argument("--preset", default="overlay_glow", choices=preset_ids)
+    demo_cmd.add_argument("--duration", type=int, default=15)
+    demo_cmd.add_argument("-o", "--output", default="out/demo.mp4")
+    demo_cmd.set_defaults(run=demo)
+
+    serve_cmd = commands.add_parser("serve", help="serve the HTTP API on embedded AWS")
+    serve_cmd.add_argument("--host", default="127.0.0.1")
+    serve_cmd.add_argument("--port", type=int, default=8080)
+    serve_cmd.add_argument("--aws-port", type=int, default=4566, help="port of the embedded AWS endpoint")
+    serve_cmd.set_defaults(run=serve)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if getattr(args, "duration", 15) not in range(1, 61):
+        print("--duration must be between 1 and 60 seconds", file=sys.stderr)
+        return 2
+    for path in [*getattr(args, "image", []), getattr(args, "music", None), getattr(args, "voice", None)]:
+        if path and not Path(path).is_file():
+            print(f"no such file: {path}", file=sys.stderr)
+            return 2
+    try:
+        return args.run(args)
+    except AssetRejectedError as exc:
+        print(f"input rejected: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

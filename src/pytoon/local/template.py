@@ -1,0 +1,74 @@
+"""Reading template.yaml: CloudFormation short tags, and the functions the local runtime serves."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+TEMPLATE_PATH = REPO_ROOT / "template.yaml"
+
+
+class _CfnLoader(yaml.SafeLoader):
+    pass
+
+
+def _tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
+    name = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+        if suffix == "GetAtt":
+            value = value.split(".", 1)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)
+    return {name: value}
+
+
+_CfnLoader.add_multi_constructor("!", _tag)
+
+
+def load_template(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
+    return yaml.load(path.read_text(), Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
+
+
+@dataclass(frozen=True)
+class FunctionDef:
+    logical_id: str
+    code_uri: str
+    handler: str
+    timeout: int
+    memory_mb: int
+
+    @property
+    def module(self) -> str:
+        """Import path of the handler module in the repo (`functions/planner/` + `app.x` → `functions.planner.app`)."""
+        package = self.code_uri.strip("/").replace("/", ".")
+        return f"{package}.{self.handler.rsplit('.', 1)[0]}"
+
+    @property
+    def attribute(self) -> str:
+        return self.handler.rsplit(".", 1)[1]
+
+
+def functions(template: dict[str, Any]) -> list[FunctionDef]:
+    globals_ = template.get("Globals", {}).get("Function", {})
+    found = []
+    for logical_id, resource in template["Resources"].items():
+        if resource["Type"] != "AWS::Serverless::Function":
+            continue
+        props = resource["Properties"]
+        found.append(
+            FunctionDef(
+                logical_id=logical_id,
+                code_uri=props["CodeUri"],
+                handler=props["Handler"],
+                timeout=int(props.get("Timeout", globals_.get("Timeout", 3))),
+                memory_mb=int(props.get("MemorySize", globals_.get("MemorySize", 128))),
+            )
+        )
+    return found

@@ -1,0 +1,254 @@
+"""The render pipeline's steps, one domain function per Lambda handler.
+
+Each step reads what it needs from S3/DynamoDB by job id, writes deterministic keys, and returns a small
+typed result for the state machine. Every step is safe to run twice.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from pytoon import __version__
+from pytoon.aws import keys
+from pytoon.aws.jobs import PROGRESS_DONE, PROGRESS_PLANNED, PROGRESS_RENDERED, JobRepository
+from pytoon.aws.storage import ArtifactStore, ObjectNotFoundError
+from pytoon.clock import utc_now_iso
+from pytoon.config import Settings, get_settings
+from pytoon.errors import InvalidTransitionError, SegmentRenderError
+from pytoon.models import JobSpec, JobStatus, RenderPlan, SegmentStatus
+from pytoon.planner import build_plan
+from pytoon.render.assemble import assemble_output
+from pytoon.render.captions import cues_to_srt
+from pytoon.render.ffmpeg import FfmpegError
+from pytoon.render.segment import render_segment as render_segment_file
+
+ENGINE_LOCAL = "local_ffmpeg"
+
+
+class SegmentRef(BaseModel):
+    job_id: str
+    index: int
+
+
+class PlanResult(BaseModel):
+    job_id: str
+    segments: list[SegmentRef]
+
+
+class SegmentResult(BaseModel):
+    job_id: str
+    index: int
+    key: str
+    skipped: bool
+
+
+class AssembleResult(BaseModel):
+    job_id: str
+    output_key: str
+    duration_seconds: float
+
+
+class FailureResult(BaseModel):
+    job_id: str
+    status: JobStatus
+    reason: str
+
+
+class _Context:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.store = ArtifactStore.from_settings(settings)
+        self.jobs = JobRepository.from_settings(settings)
+
+    @contextmanager
+    def scratch(self, name: str) -> Iterator[Path]:
+        # /tmp survives into the next warm invocation: always clean up so a retry starts fresh.
+        path = self.settings.work_dir / name
+        shutil.rmtree(path, ignore_errors=True)
+        path.mkdir(parents=True)
+        try:
+            yield path
+        finally:
+            shutil.rmtree(path, ignore_errors=True)
+
+    def load_plan(self, job_id: str) -> RenderPlan:
+        return RenderPlan.model_validate(self.store.get_json(keys.plan_key(job_id)))
+
+
+def _ctx() -> _Context:
+    return _Context(get_settings())
+
+
+def plan_job(job_id: str) -> PlanResult:
+    ctx = _ctx()
+    ctx.jobs.transition(job_id, JobStatus.PLANNING)
+    spec = JobSpec.model_validate(ctx.store.get_json(keys.spec_key(job_id)))
+    plan = build_plan(spec)
+    ctx.store.put_json(keys.plan_key(job_id), plan.model_dump(mode="json"))
+    ctx.jobs.put_segments(job_id, plan.segments)
+    ctx.jobs.transition(job_id, JobStatus.RENDERING_SEGMENTS, segment_count=len(plan.segments))
+    ctx.jobs.raise_progress(job_id, PROGRESS_PLANNED)
+    return PlanResult(job_id=job_id, segments=[SegmentRef(job_id=job_id, index=s.index) for s in plan.segments])
+
+
+def _update_render_progress(ctx: _Context, job_id: str) -> None:
+    segments = ctx.jobs.segments(job_id)
+    done = sum(1 for s in segments if s.status is SegmentStatus.DONE)
+    span = PROGRESS_RENDERED - PROGRESS_PLANNED
+    ctx.jobs.raise_progress(job_id, PROGRESS_PLANNED + span * done / max(1, len(segments)))
+
+
+def render_segment(job_id: str, index: int) -> SegmentResult:
+    ctx = _ctx()
+    plan = ctx.load_plan(job_id)
+    segment = plan.segments[index]
+    key = keys.segment_key(job_id, index)
+    stored = {s.index: s for s in ctx.jobs.segments(job_id)}.get(index)
+    if (
+        stored is not None
+        and stored.status is SegmentStatus.DONE
+        and stored.spec_hash == segment.spec_hash
+        and ctx.store.exists(key)
+    ):
+        return SegmentResult(job_id=job_id, index=index, key=key, skipped=True)
+
+    ctx.jobs.update_segment(job_id, index, SegmentStatus.RUNNING, error=None)
+    started = time.monotonic()
+    try:
+        with ctx.scratch(f"{job_id}/seg_{index:03d}") as work:
+            image_keys = {v.image_key for v in (segment.visual, segment.crossfade_from) if v and v.image_key}
+            images = {k: ctx.store.download(k, work / "inputs" / k.replace("/", "_")) for k in image_keys}
+            out = work / f"seg_{index:03d}.mp4"
+            render_segment_file(segment, plan.caption_layout, images, out)
+            ctx.store.put_file(key, out, "video/mp4")
+    except (FfmpegError, ObjectNotFoundError, OSError, ValueError) as exc:
+        reason = f"segment {index} failed: {exc}"
+        ctx.jobs.update_segment(job_id, index, SegmentStatus.FAILED, error=reason)
+        raise SegmentRenderError(reason) from exc
+    except Exception as exc:
+        ctx.jobs.update_segment(job_id, index, SegmentStatus.FAILED, error=f"segment {index} failed: {exc}")
+        raise
+    ctx.jobs.update_segment(
+        job_id,
+        index,
+        SegmentStatus.DONE,
+        artifact_key=key,
+        engine_used=ENGINE_LOCAL,
+        render_seconds=round(time.monotonic() - started, 3),
+    )
+    _update_render_progress(ctx, job_id)
+    return SegmentResult(job_id=job_id, index=index, key=key, skipped=False)
+
+
+def assemble_job(job_id: str) -> AssembleResult:
+    ctx = _ctx()
+    ctx.jobs.transition(job_id, JobStatus.ASSEMBLING)
+    plan = ctx.load_plan(job_id)
+    segments = ctx.jobs.segments(job_id)
+    missing = [s.index for s in segments if s.status is not SegmentStatus.DONE]
+    if missing or len(segments) != len(plan.segments):
+        raise SegmentRenderError(f"segments not rendered: {missing}")
+    started = time.monotonic()
+    with ctx.scratch(f"{job_id}/assemble") as work:
+        seg_files = [
+            ctx.store.download(keys.segment_key(job_id, s.index), work / f"seg_{s.index:03d}.mp4")
+            for s in plan.segments
+        ]
+        audio_keys = [k for k in (plan.audio.music_key, plan.audio.voice_key) if k]
+        audio = {k: ctx.store.download(k, work / "audio" / k.replace("/", "_")) for k in audio_keys}
+        out_dir = work / "out"
+        out_dir.mkdir()
+        facts = assemble_output(seg_files, plan, audio, out_dir)
+        srt = cues_to_srt(plan.captions)
+        metadata = build_metadata(plan, segments=[s.model_dump(mode="json") for s in segments], facts=facts)
+        metadata["timing"]["assemble_seconds"] = round(time.monotonic() - started, 3)
+
+        ctx.store.put_file(keys.output_key(job_id), facts.output_path, "video/mp4")
+        ctx.store.put_file(keys.thumbnail_key(job_id), facts.thumbnail_path, "image/jpeg")
+    ctx.store.put_bytes(keys.captions_key(job_id), srt.encode(), "application/x-subrip")
+    ctx.store.put_json(keys.metadata_key(job_id), metadata)
+    ctx.jobs.transition(
+        job_id,
+        JobStatus.DONE,
+        progress_pct=PROGRESS_DONE,
+        output_key=keys.output_key(job_id),
+        thumbnail_key=keys.thumbnail_key(job_id),
+        captions_key=keys.captions_key(job_id),
+        metadata_key=keys.metadata_key(job_id),
+    )
+    return AssembleResult(job_id=job_id, output_key=keys.output_key(job_id), duration_seconds=plan.duration_seconds)
+
+
+def build_metadata(plan: RenderPlan, *, segments: list[dict[str, Any]], facts: Any) -> dict[str, Any]:
+    spec = plan.spec
+    return {
+        "job_id": plan.job_id,
+        "pytoon_version": __version__,
+        "spec": {
+            "preset": spec.preset.model_dump(mode="json"),
+            "archetype": spec.archetype.value,
+            "brand_safe": spec.brand_safe,
+            "engine_policy": spec.engine_policy.value,
+            "target_duration_seconds": spec.target_duration_seconds,
+            "images": spec.image_keys,
+            "music": spec.music_key,
+            "voice": spec.voice_key,
+        },
+        "captions": [c.model_dump(mode="json") | {"start": c.start_seconds, "end": c.end_seconds} for c in plan.captions],
+        "segments": [
+            {
+                "index": s["index"],
+                "start_seconds": p.start_frame / 30,
+                "duration_seconds": p.duration_seconds,
+                "frames": p.frame_count,
+                "image": p.visual.image_key,
+                "motion": p.visual.motion.kind.value,
+                "crossfade_frames": p.crossfade_frames,
+                "engine": s.get("engine_used"),
+                "render_seconds": s.get("render_seconds"),
+                "attempts": s.get("attempts"),
+                "fallback_used": False,
+            }
+            for s, p in zip(segments, plan.segments, strict=True)
+        ],
+        "fallback_used": False,
+        "fallback_reason": None,
+        "output": facts.summary(),
+        "timing": {"completed_at": utc_now_iso()},
+    }
+
+
+def failure_reason(error: dict[str, Any] | None) -> str:
+    """A readable reason from a Step Functions error object ({"Error", "Cause"})."""
+    if not error:
+        return "render failed"
+    name = str(error.get("Error") or "Error")
+    cause = error.get("Cause")
+    message = ""
+    if isinstance(cause, str):
+        try:
+            parsed = json.loads(cause)
+            message = str(parsed.get("errorMessage") or "") if isinstance(parsed, dict) else cause
+        except json.JSONDecodeError:
+            message = cause
+    message = message.strip() or name
+    return message if len(message) <= 500 else message[:497] + "..."
+
+
+def mark_failed(job_id: str, error: dict[str, Any] | None) -> FailureResult:
+    ctx = _ctx()
+    reason = failure_reason(error)
+    try:
+        ctx.jobs.transition(job_id, JobStatus.FAILED, error=reason)
+    except InvalidTransitionError:
+        pass  # already finished (DONE, or FAILED by an earlier delivery): nothing to change
+    record = ctx.jobs.get(job_id)
+    return FailureResult(job_id=job_id, status=record.status, reason=record.error or reason)

@@ -1,0 +1,195 @@
+"""JobSpec → RenderPlan: frame-exact segments, motion, transitions, caption cues and the audio plan.
+
+The plan is deterministic for a given spec, so a retried planner writes the same plan and a retried
+segment renders the same frames.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+
+from pytoon.models import (
+    FPS,
+    Archetype,
+    AudioPlan,
+    CaptionCue,
+    Captions,
+    JobSpec,
+    Motion,
+    MotionKind,
+    MotionProfile,
+    RenderPlan,
+    SegmentPlan,
+    Visual,
+)
+from pytoon.render.captions import caption_layout
+
+SEGMENT_SECONDS = 3
+MAX_SEGMENTS = 60
+MIN_CUE_FRAMES = FPS  # a caption shorter than a second cannot be read
+FALLBACK_CTA = "Learn more"
+
+# Per motion profile: (zoom travel, pan travel as a fraction of the free margin, kinds cycled per segment).
+_PROFILES: dict[str, tuple[float, float, tuple[MotionKind, ...]]] = {
+    "minimal": (0.03, 0.0, (MotionKind.ZOOM_IN, MotionKind.ZOOM_OUT)),
+    "subtle": (0.08, 0.0, (MotionKind.ZOOM_IN, MotionKind.ZOOM_OUT)),
+    "smooth": (0.10, 0.6, (MotionKind.ZOOM_IN, MotionKind.PAN_UP, MotionKind.ZOOM_OUT, MotionKind.PAN_DOWN)),
+    "punchy": (0.20, 0.8, (MotionKind.ZOOM_IN, MotionKind.PAN_LEFT, MotionKind.ZOOM_OUT, MotionKind.PAN_RIGHT)),
+    "chaotic": (
+        0.25,
+        1.0,
+        (MotionKind.ZOOM_IN, MotionKind.PAN_RIGHT, MotionKind.PAN_UP, MotionKind.ZOOM_OUT, MotionKind.PAN_LEFT),
+    ),
+}
+
+
+def segment_frame_counts(total_frames: int, image_count: int) -> list[int]:
+    """Split the video into near-equal segments of about three seconds, at least one per image."""
+    by_length = math.ceil(total_frames / (SEGMENT_SECONDS * FPS))
+    by_images = min(image_count, total_frames // FPS)
+    count = max(1, min(MAX_SEGMENTS, max(by_length, by_images)))
+    base, extra = divmod(total_frames, count)
+    return [base + (1 if i < extra else 0) for i in range(count)]
+
+
+def motion_for(profile: MotionProfile, index: int) -> Motion:
+    travel, pan, kinds = _PROFILES[profile]
+    kind = kinds[index % len(kinds)]
+    # Pans need some zoom to have room to move; they hold a steady zoom in the middle of the travel.
+    held = 1.0 + travel
+    match kind:
+        case MotionKind.ZOOM_IN:
+            return Motion(kind=kind, zoom_start=1.0, zoom_end=1.0 + travel)
+        case MotionKind.ZOOM_OUT:
+            return Motion(kind=kind, zoom_start=1.0 + travel, zoom_end=1.0)
+        case MotionKind.PAN_UP:
+            return Motion(kind=kind, zoom_start=held, zoom_end=held, pan_y_start=pan, pan_y_end=-pan)
+        case MotionKind.PAN_DOWN:
+            return Motion(kind=kind, zoom_start=held, zoom_end=held, pan_y_start=-pan, pan_y_end=pan)
+        case MotionKind.PAN_LEFT:
+            return Motion(kind=kind, zoom_start=held, zoom_end=held, pan_x_start=pan, pan_x_end=-pan)
+        case MotionKind.PAN_RIGHT:
+            return Motion(kind=kind, zoom_start=held, zoom_end=held, pan_x_start=-pan, pan_x_end=pan)
+    return Motion(kind=MotionKind.STATIC, zoom_start=1.0, zoom_end=1.0)
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+
+
+def derive_captions(prompt: str) -> Captions:
+    """Captions from the prompt: hook = first sentence, beats = the middle ones, CTA = the last one.
+
+    With fewer than three sentences there is no natural CTA, so a neutral one is added.
+    """
+    sentences = [s.strip() for s in _SENTENCE_END.split(prompt.strip()) if s.strip()]
+    if not sentences:
+        return Captions()
+    if len(sentences) < 3:
+        return Captions(hook=sentences[0], beats=sentences[1:], cta=FALLBACK_CTA)
+    return Captions(hook=sentences[0], beats=sentences[1:-1], cta=sentences[-1])
+
+
+def caption_cues(captions: Captions, total_frames: int) -> list[CaptionCue]:
+    """Contiguous, equal slots from the first to the last frame, each at least a second long.
+
+    When there are more texts than whole seconds, the hook and CTA are kept and beats are dropped.
+    """
+    texts = captions.texts()
+    limit = max(1, total_frames // MIN_CUE_FRAMES)
+    if len(texts) > limit:
+        keep_cta = bool(captions.cta.strip()) and limit >= 2
+        texts = texts[: limit - 1] + [captions.cta] if keep_cta else texts[:limit]
+    count = len(texts)
+    return [
+        CaptionCue(
+            index=i + 1,
+            start_frame=round(i * total_frames / count),
+            end_frame=round((i + 1) * total_frames / count),
+            text=text,
+        )
+        for i, text in enumerate(texts)
+    ]
+
+
+def crossfade_frames(spec: JobSpec) -> int:
+    transition = spec.preset.transitions
+    if transition.type == "cut":
+        return 0
+    return int(transition.duration_ms * FPS / 1000 + 0.5)
+
+
+def _spec_hash(payload: dict) -> str:
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def build_plan(spec: JobSpec) -> RenderPlan:
+    total_frames = spec.target_duration_seconds * FPS
+    counts = segment_frame_counts(total_frames, len(spec.image_keys))
+    captions = spec.captions if spec.captions is not None else derive_captions(spec.prompt)
+    cues = caption_cues(captions, total_frames)
+    layout = caption_layout(spec.preset.caption_style)
+    overlay_fx = spec.preset.overlay_fx if spec.archetype is Archetype.OVERLAY else None
+    # A card without an image still says something when the job has no captions to show.
+    card_text = spec.prompt.strip()[:80] if not cues else ""
+    fade = crossfade_frames(spec)
+
+    segments: list[SegmentPlan] = []
+    start = 0
+    previous: Visual | None = None
+    for index, count in enumerate(counts):
+        image_key = spec.image_keys[index % len(spec.image_keys)] if spec.image_keys else None
+        visual = Visual(
+            archetype=spec.archetype,
+            image_key=image_key,
+            motion=motion_for(spec.preset.motion_profile, index),
+            start_frame=start,
+            frame_count=count,
+            card_text=card_text if image_key is None else "",
+            overlay_fx=overlay_fx,
+        )
+        fade_in = min(fade, count // 2, previous.frame_count // 2) if previous else 0
+        seg_cues = [c for c in cues if c.start_frame < start + count and c.end_frame > start]
+        body = {
+            "index": index,
+            "start_frame": start,
+            "frame_count": count,
+            "visual": visual.model_dump(mode="json"),
+            "crossfade_from": previous.model_dump(mode="json") if fade_in else None,
+            "crossfade_frames": fade_in,
+            "captions": [c.model_dump(mode="json") for c in seg_cues],
+            "layout": layout.model_dump(mode="json"),
+        }
+        segments.append(
+            SegmentPlan(
+                index=index,
+                start_frame=start,
+                frame_count=count,
+                visual=visual,
+                crossfade_from=previous if fade_in else None,
+                crossfade_frames=fade_in,
+                captions=seg_cues,
+                spec_hash=_spec_hash(body),
+            )
+        )
+        previous = visual
+        start += count
+
+    audio = AudioPlan(
+        music_key=spec.music_key,
+        voice_key=spec.voice_key,
+        music_level_db=spec.preset.audio.music_level_db,
+        voice_level_db=spec.preset.audio.voice_level_db,
+        fade_out_seconds=min(1.5, spec.target_duration_seconds / 4),
+    )
+    return RenderPlan(
+        job_id=spec.job_id,
+        spec=spec,
+        total_frames=total_frames,
+        segments=segments,
+        captions=cues,
+        caption_layout=layout,
+        audio=audio,
+    )
