@@ -1,0 +1,225 @@
+"""The one place that locates, runs and configures ffmpeg.
+
+Every ffmpeg call goes through `run_ffmpeg` (or `FrameEncoder` for piped frames), so the security and
+hygiene flags are applied everywhere: no banner, no interactive stdin, inputs restricted to local files and
+pipes (an input name can never make ffmpeg open a network connection).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+import threading
+from pathlib import Path
+from types import TracebackType
+from typing import IO
+
+from pytoon.models import FPS, HEIGHT, WIDTH
+
+FALLBACK_FFMPEG = "/opt/bin/ffmpeg"
+
+# x264 settings shared by every segment. Segments are joined by stream copy, which only works when each
+# file has the same SPS/PPS (the MP4 muxer keeps the first file's avcC), timebase and frame rate.
+X264_PRESET = "veryfast"
+X264_CRF = 20
+MAX_RATE = "12M"
+KEYINT_FRAMES = 2 * FPS
+# 30 fps -> 512 ticks per frame: every frame boundary is an exact integer timestamp.
+VIDEO_TIMESCALE = 15360
+
+_PROGRESS_PREFIXES = ("frame=", "size=", "video:", "Press [q]")
+
+
+class FfmpegError(RuntimeError):
+    """An ffmpeg run failed. The message names the step and quotes ffmpeg's own last words."""
+
+    def __init__(self, label: str, detail: str, returncode: int | None = None) -> None:
+        status = f"exit {returncode}" if returncode is not None else "not finished"
+        super().__init__(f"{label} failed ({status}): {detail}" if detail else f"{label} failed ({status})")
+        self.label = label
+        self.returncode = returncode
+
+
+def ffmpeg_exe() -> str:
+    """FFMPEG_BINARY if set, else the pinned imageio-ffmpeg static binary, else the Lambda layer's copy."""
+    configured = os.environ.get("FFMPEG_BINARY")
+    if configured:
+        return configured
+    try:
+        import imageio_ffmpeg
+    except ImportError:
+        return FALLBACK_FFMPEG
+    return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+def media_input(path: Path | str, *options: str) -> list[str]:
+    """`-i` for a local file, with per-input options. The `file:` prefix stops a name like `a:b.mp4` from
+    being read as a protocol; the whitelist stops nested opens (concat lists, playlists) from reaching the
+    network."""
+    return [*options, "-protocol_whitelist", "file,pipe", "-i", f"file:{Path(path).absolute()}"]
+
+
+def output_target(path: Path | str) -> str:
+    return f"file:{Path(path).absolute()}"
+
+
+def last_error_lines(stderr: str | bytes, limit: int = 3) -> str:
+    """The last few lines of stderr that say something (progress lines and blanks dropped)."""
+    text = stderr.decode("utf-8", "replace") if isinstance(stderr, bytes) else stderr
+    lines = [line.strip() for line in text.replace("\r", "\n").splitlines()]
+    meaningful = [line[:300] for line in lines if line and not line.startswith(_PROGRESS_PREFIXES)]
+    return " | ".join(meaningful[-limit:])
+
+
+def _command(args: list[str], loglevel: str) -> list[str]:
+    return [ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats", "-loglevel", loglevel, *args]
+
+
+def run_ffmpeg(
+    args: list[str],
+    *,
+    timeout: float,
+    input: bytes | None = None,
+    check: bool = True,
+    loglevel: str = "error",
+    label: str = "ffmpeg",
+) -> subprocess.CompletedProcess[bytes]:
+    """Run ffmpeg to completion. `check=False` for calls where a non-zero exit is expected (probing)."""
+    command = _command(args, loglevel)
+    try:
+        result = subprocess.run(command, input=input, capture_output=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired as exc:
+        raise FfmpegError(label, f"timed out after {timeout:g} s; {last_error_lines(exc.stderr or b'')}") from None
+    except OSError as exc:
+        raise FfmpegError(label, f"cannot start {command[0]}: {exc.strerror}") from None
+    if check and result.returncode != 0:
+        raise FfmpegError(label, last_error_lines(result.stderr), result.returncode)
+    return result
+
+
+def segment_encoder_args() -> list[str]:
+    """Output options for every segment: identical headers so segments join by stream copy."""
+    return [
+        "-an",
+        "-map_metadata", "-1",
+        # RGB -> YUV with the BT.709 matrix in limited range, then tag the stream to say so.
+        "-vf", "scale=out_color_matrix=bt709:out_range=tv,format=yuv420p",
+        "-pix_fmt", "yuv420p",
+        "-color_range", "tv",
+        "-color_primaries", "bt709",
+        "-color_trc", "bt709",
+        "-colorspace", "bt709",
+        "-c:v", "libx264",
+        "-preset", X264_PRESET,
+        "-crf", str(X264_CRF),
+        "-maxrate", MAX_RATE,
+        "-bufsize", MAX_RATE,
+        "-profile:v", "high",
+        # Explicit level: x264 would otherwise derive it per encode; 4.0 covers 1080x1920 at 30 fps.
+        "-level:v", "4.0",
+        "-g", str(KEYINT_FRAMES),
+        # stitchable: headers never depend on content, so every segment's SPS/PPS are byte-identical.
+        # open-gop=0: each segment opens with an IDR and no frame references another file.
+        "-x264-params", "open-gop=0:stitchable=1",
+        "-r", str(FPS),
+        "-fps_mode", "cfr",
+        "-video_track_timescale", str(VIDEO_TIMESCALE),
+        "-f", "mp4",
+    ]
+
+
+def raw_frame_input() -> list[str]:
+    """Input options for RGB24 frames piped on stdin."""
+    return [
+        "-f", "rawvideo",
+        "-pix_fmt", "rgb24",
+        "-s", f"{WIDTH}x{HEIGHT}",
+        "-framerate", str(FPS),
+        "-protocol_whitelist", "pipe",
+        "-i", "pipe:0",
+    ]
+
+
+class FrameEncoder:
+    """Streams RGB24 frames into one x264 encode and publishes the file only when it is complete.
+
+    Used as a context manager: on a clean exit the encode is finished and renamed to `out_path`; on any
+    error ffmpeg is killed and the partial file removed. A watchdog kills ffmpeg after `timeout` seconds so
+    a stuck encoder can never block a blocked pipe write forever.
+    """
+
+    def __init__(self, out_path: Path, *, timeout: float, label: str = "segment encode") -> None:
+        self.out_path = out_path
+        self.label = label
+        self.frames_written = 0
+        self._timeout = timeout
+        self._partial = out_path.with_name(f".{out_path.name}.partial")
+        self._stderr: IO[bytes] | None = None
+        self._process: subprocess.Popen[bytes] | None = None
+        self._watchdog: threading.Timer | None = None
+        self._timed_out = False
+
+    def __enter__(self) -> FrameEncoder:
+        self._stderr = tempfile.TemporaryFile()
+        command = _command([*raw_frame_input(), *segment_encoder_args(), "-y", output_target(self._partial)],
+                           "error")
+        try:
+            self._process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                             stderr=self._stderr)
+        except OSError as exc:
+            self._stderr.close()
+            raise FfmpegError(self.label, f"cannot start {command[0]}: {exc.strerror}") from None
+        self._watchdog = threading.Timer(self._timeout, self._expire)
+        self._watchdog.daemon = True
+        self._watchdog.start()
+        return self
+
+    def _expire(self) -> None:
+        self._timed_out = True
+        if self._process is not None:
+            self._process.kill()
+
+    def write(self, rgb24: bytes) -> None:
+        assert self._process is not None and self._process.stdin is not None
+        try:
+            self._process.stdin.write(rgb24)
+        except (BrokenPipeError, ValueError):
+            raise self._failure() from None
+        self.frames_written += 1
+
+    def _failure(self) -> FfmpegError:
+        assert self._process is not None and self._stderr is not None
+        self._process.kill()
+        returncode = self._process.wait()
+        if self._timed_out:
+            return FfmpegError(self.label, f"timed out after {self._timeout:g} s")
+        self._stderr.seek(0)
+        return FfmpegError(self.label, last_error_lines(self._stderr.read()), returncode)
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        assert self._process is not None and self._process.stdin is not None and self._watchdog is not None
+        try:
+            if exc_type is not None:
+                self._process.kill()
+                self._process.wait()
+                return
+            try:
+                self._process.stdin.close()
+            except BrokenPipeError:
+                pass
+            if self._process.wait() != 0 or self._timed_out:
+                raise self._failure()
+            os.replace(self._partial, self.out_path)
+        finally:
+            self._watchdog.cancel()
+            if self._process.stdin and not self._process.stdin.closed:
+                try:
+                    self._process.stdin.close()
+                except BrokenPipeError:
+                    pass
+            assert self._stderr is not None
+            self._stderr.close()
+            self._partial.unlink(missing_ok=True)

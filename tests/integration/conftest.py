@@ -1,0 +1,91 @@
+"""One embedded AWS stack and one real HTTP API server for the integration tests."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from PIL import Image, ImageDraw
+
+from pytoon.api.app import create_app
+from pytoon.local.embedded import EmbeddedAWS
+from pytoon.render.ffmpeg import run_ffmpeg
+
+API_KEY = "integration-test-key"
+JOB_DEADLINE_SECONDS = 300
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def embedded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedAWS]:
+    aws = EmbeddedAWS(work_dir=tmp_path_factory.mktemp("work"))
+    aws.start()
+    yield aws
+    aws.stop()
+
+
+@pytest.fixture(scope="session")
+def api(embedded: EmbeddedAWS) -> Iterator[httpx.Client]:
+    """The FastAPI app served by uvicorn on a real socket, as `pytoon serve` does."""
+    monkey = pytest.MonkeyPatch()
+    monkey.setenv("API_KEY", API_KEY)
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"X-API-Key": API_KEY}, timeout=60) as client:
+        yield client
+    server.should_exit = True
+    thread.join(timeout=10)
+    monkey.undo()
+
+
+def wait_for_job(api: httpx.Client, job_id: str) -> dict:
+    deadline = time.monotonic() + JOB_DEADLINE_SECONDS
+    while time.monotonic() < deadline:
+        body = api.get(f"/api/v1/jobs/{job_id}").json()
+        if body["status"] in ("DONE", "FAILED"):
+            return body
+        time.sleep(0.3)
+    raise AssertionError(f"job {job_id} did not finish within {JOB_DEADLINE_SECONDS}s: {body}")
+
+
+@pytest.fixture(scope="session")
+def media_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Three distinctly coloured product shots of mixed sizes and a music track."""
+    folder = tmp_path_factory.mktemp("media")
+    specs = [((200, 40, 40), (1200, 1800)), ((40, 180, 60), (1800, 1200)), ((40, 60, 220), (900, 900))]
+    for i, (colour, size) in enumerate(specs):
+        image = Image.new("RGB", size, colour)
+        draw = ImageDraw.Draw(image)
+        w, h = size
+        draw.ellipse([w // 4, h // 4, 3 * w // 4, 3 * h // 4], fill=(240, 240, 240))
+        for x in range(0, w, 60):  # texture, so motion changes pixels
+            draw.line([(x, 0), (x, h)], fill=tuple(min(255, c + 40) for c in colour), width=6)
+        image.save(folder / f"product_{i}.png")
+    run_ffmpeg(
+        ["-f", "lavfi", "-i", "sine=frequency=330:duration=6", "-ar", "44100", "-ac", "2", str(folder / "music.wav")],
+        timeout=30,
+    )
+    return folder
+
+
+def upload(api: httpx.Client, path: Path, category: str) -> dict:
+    with path.open("rb") as handle:
+        response = api.post("/api/v1/assets/upload", files={"file": (path.name, handle)}, data={"category": category})
+    assert response.status_code == 201, response.text
+    return response.json()

@@ -1,0 +1,103 @@
+"""Planning: frame-exact segments, every image in order, motion per profile, caption cues."""
+
+from __future__ import annotations
+
+import pytest
+
+from pytoon.models import FPS, Captions, MotionKind
+from pytoon.planner import build_plan, caption_cues, derive_captions, motion_for, segment_frame_counts
+from pytoon.presets import all_presets, get_preset
+from pytoon.submission import JobRequest, resolve_spec
+
+
+def _spec(**request: object):
+    base = {"preset_id": "product_hero_clean"} | request
+    return resolve_spec(JobRequest.model_validate(base), job_id="j1", tenant_id="t", asset_keys={
+        u: u for u in [*base.get("image_uris", []), base.get("music_uri"), base.get("voice_uri")] if u
+    })
+
+
+@pytest.mark.parametrize("seconds", [1, 2, 4, 7, 10, 15, 31, 60])
+def test_segments_cover_the_target_exactly(seconds: int) -> None:
+    plan = build_plan(_spec(target_duration_seconds=seconds))
+    assert plan.total_frames == seconds * FPS
+    assert sum(s.frame_count for s in plan.segments) == seconds * FPS
+    starts = [s.start_frame for s in plan.segments]
+    assert starts == [sum(s.frame_count for s in plan.segments[:i]) for i in range(len(plan.segments))]
+    assert max(s.frame_count for s in plan.segments) - min(s.frame_count for s in plan.segments) <= 1
+
+
+def test_every_image_is_used_in_order_and_cycles() -> None:
+    images = [f"uploads/{i:032x}/p{i}.png" for i in range(3)]
+    plan = build_plan(_spec(target_duration_seconds=15, image_uris=images))
+    assert [s.visual.image_key for s in plan.segments] == images + images[:2]
+
+
+def test_more_images_than_segments_adds_segments() -> None:
+    images = [f"uploads/{i:032x}/p{i}.png" for i in range(8)]
+    plan = build_plan(_spec(target_duration_seconds=10, image_uris=images))
+    assert [s.visual.image_key for s in plan.segments] == images
+
+
+def test_segment_count_caps() -> None:
+    assert len(segment_frame_counts(60 * FPS, 0)) == 20
+    assert len(segment_frame_counts(1 * FPS, 5)) == 1
+
+
+def test_crossfade_comes_from_the_previous_visual_and_cut_has_none() -> None:
+    fade = build_plan(_spec(target_duration_seconds=9))
+    assert fade.segments[0].crossfade_from is None
+    for prev, seg in zip(fade.segments, fade.segments[1:], strict=False):
+        assert seg.crossfade_from == prev.visual
+        assert seg.crossfade_frames == 5  # 150 ms at 30 fps, rounded
+    cut = build_plan(_spec(preset_id="meme_fast", target_duration_seconds=9))
+    assert all(s.crossfade_frames == 0 and s.crossfade_from is None for s in cut.segments)
+
+
+def test_motion_profiles_differ() -> None:
+    travels = {p: motion_for(p, 0).zoom_end - motion_for(p, 0).zoom_start for p in ("minimal", "subtle", "punchy")}
+    assert travels["minimal"] < travels["subtle"] < travels["punchy"]
+    assert motion_for("smooth", 1).kind is MotionKind.PAN_UP
+
+
+def test_captions_derived_from_prompt() -> None:
+    captions = derive_captions("Meet Aurora. Cold for 24 hours! Three colours. Order today.")
+    assert captions == Captions(hook="Meet Aurora.", beats=["Cold for 24 hours!", "Three colours."], cta="Order today.")
+    assert derive_captions("Just one line").cta == "Learn more"
+    assert derive_captions("   ").texts() == []
+
+
+def test_caption_cues_are_contiguous_and_cover_the_video() -> None:
+    cues = caption_cues(Captions(hook="a", beats=["b", "c"], cta="d"), 15 * FPS)
+    assert [(c.start_frame, c.end_frame) for c in cues] == [(0, 112), (112, 225), (225, 338), (338, 450)]
+
+
+def test_too_many_captions_for_a_short_video_keep_hook_and_cta() -> None:
+    cues = caption_cues(Captions(hook="hook", beats=["b1", "b2", "b3"], cta="cta"), 2 * FPS)
+    assert [c.text for c in cues] == ["hook", "cta"]
+    assert all(c.end_frame - c.start_frame >= FPS for c in cues)
+
+
+def test_request_values_beat_preset_defaults() -> None:
+    spec = _spec(preset_id="meme_fast", brand_safe=True, archetype="OVERLAY", engine_policy="local_only")
+    assert (spec.brand_safe, spec.archetype.value, spec.engine_policy.value) == (True, "OVERLAY", "local_only")
+    default = _spec(preset_id="meme_fast")
+    preset = get_preset("meme_fast")
+    assert (default.brand_safe, default.archetype, default.engine_policy) == (
+        preset.brand_safe, preset.archetype, preset.engine_policy
+    )
+
+
+def test_plan_is_deterministic_and_hashes_change_with_content() -> None:
+    a, b = build_plan(_spec(prompt="One. Two.")), build_plan(_spec(prompt="One. Two."))
+    assert a == b
+    c = build_plan(_spec(prompt="One. Three."))
+    assert a.segments[0].spec_hash != c.segments[0].spec_hash
+
+
+def test_all_eight_presets_plan() -> None:
+    assert len(all_presets()) == 8
+    for preset in all_presets():
+        plan = build_plan(_spec(preset_id=preset.id, prompt="Hello there. Buy now."))
+        assert plan.caption_layout.position == preset.caption_style.position
+        assert plan.audio.music_level_db == preset.audio.music_level_db
