@@ -139,6 +139,44 @@ def store_upload(
 _CONTENT_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp", "mp3": "audio/mpeg", "wav": "audio/wav"}
 
 
+ALLOWED_CONTENT_TYPES: dict[AssetCategory, tuple[str, ...]] = {
+    AssetCategory.IMAGE: ("image/png", "image/jpeg", "image/webp"),
+    AssetCategory.MASK: ("image/png",),
+    AssetCategory.AUDIO: ("audio/mpeg", "audio/wav", "audio/x-wav"),
+}
+
+
+def create_presigned_upload(
+    *, tenant_id: str, category: AssetCategory, filename: str, content_type: str, settings: Settings | None = None
+) -> tuple[AssetRecord, dict]:
+    """Register a PENDING asset and return an S3 presigned POST for it; the upload notification decides."""
+    if content_type not in ALLOWED_CONTENT_TYPES[category]:
+        allowed = ", ".join(ALLOWED_CONTENT_TYPES[category])
+        raise AssetRejectedError(f"content_type {content_type!r} is not accepted for {category.value}; use {allowed}")
+    settings = settings or get_settings()
+    asset_id = uuid.uuid4().hex
+    now = utc_now_iso()
+    record = AssetRecord(
+        asset_id=asset_id,
+        tenant_id=tenant_id,
+        key=keys.upload_key(asset_id, safe_filename(filename)),
+        category=category.value,
+        status=AssetStatus.PENDING.value,
+        created_at=now,
+        updated_at=now,
+    )
+    AssetRepository.from_settings(settings).put(record)
+    form = ArtifactStore.from_settings(settings).presigned_post(
+        record.key, content_type=content_type, max_bytes=MAX_UPLOAD_BYTES
+    )
+    return record, form
+
+
+def get_asset(tenant_id: str, asset_id: str, settings: Settings | None = None) -> AssetRecord | None:
+    record = AssetRepository.from_settings(settings or get_settings()).get(asset_id)
+    return record if record is not None and record.tenant_id == tenant_id else None
+
+
 def asset_id_from_key(key: str) -> str | None:
     match = re.fullmatch(r"uploads/([0-9a-f]{32})/[^/]+", key)
     return match.group(1) if match else None

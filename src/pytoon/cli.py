@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -13,12 +14,14 @@ from pytoon.aws import keys
 from pytoon.aws.jobs import JobRecord, JobRepository
 from pytoon.aws.storage import ArtifactStore
 from pytoon.config import get_settings
-from pytoon.local.embedded import EmbeddedAWS
+from pytoon.aws.apikeys import ApiKeyRepository
+from pytoon.local.embedded import BUCKET_NAME, EMBEDDED_TABLE, FAKE_ACCOUNT_ENV, EmbeddedAWS
 from pytoon.models import JobStatus
 from pytoon.presets import all_presets
 from pytoon.submission import JobRequest, new_job_id, resolve_spec, submit_job
 
 LOCAL_TENANT = "local"
+DEFAULT_DEV_KEY = "dev-key-change-me"
 RENDER_TIMEOUT_SECONDS = 30 * 60
 
 
@@ -102,6 +105,7 @@ def serve(args: argparse.Namespace) -> int:
 
     from pytoon.api.app import create_app
 
+    os.environ.setdefault("API_KEY", DEFAULT_DEV_KEY)
     with EmbeddedAWS(port=args.aws_port) as embedded:
         stack = embedded.stack
         assert stack is not None
@@ -110,8 +114,38 @@ def serve(args: argparse.Namespace) -> int:
         print(f"  bucket: {stack.bucket_name}   table: {stack.table_names['JobsTable']}")
         print(f"  e.g. aws --endpoint-url {stack.endpoint_url} stepfunctions list-executions "
               f"--state-machine-arn {stack.render_state_machine_arn}")
-        print(f"API: http://{args.host}:{args.port}  (docs at /docs)")
+        print(f"API: http://{args.host}:{args.port}  (docs at /docs; development key: X-API-Key: {os.environ['API_KEY']})")
         uvicorn.run(create_app(), host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
+def keys_command(args: argparse.Namespace) -> int:
+    """Manage API keys in the configured table (`--local`: the embedded AWS of a running `pytoon serve`)."""
+    if args.local:
+        os.environ.update(
+            {
+                "AWS_ENDPOINT_URL": f"http://127.0.0.1:{args.aws_port}",
+                "PYTOON_TABLE_NAME": EMBEDDED_TABLE,
+                "PYTOON_BUCKET_NAME": BUCKET_NAME,
+            }
+        )
+        for name, value in FAKE_ACCOUNT_ENV.items():
+            os.environ.setdefault(name, value)
+    repo = ApiKeyRepository.from_settings(get_settings())
+    if args.keys_command == "create":
+        issued = repo.create(args.tenant, args.rate_limit)
+        print(f"key id  {issued.record.key_id}\ntenant  {issued.record.tenant_id}\napi key {issued.api_key}")
+        print("The key is shown once; only its hash is stored.", file=sys.stderr)
+    elif args.keys_command == "revoke":
+        record = repo.revoke(args.key_id)
+        if record is None:
+            print(f"no key {args.key_id}", file=sys.stderr)
+            return 1
+        print(f"revoked {record.key_id} (tenant {record.tenant_id})")
+    else:
+        for record in repo.list():
+            state = "revoked" if record.revoked else "active"
+            print(f"{record.key_id}  {record.tenant_id:<20} {record.rate_limit_per_minute:>6}/min  {state}")
     return 0
 
 
@@ -141,6 +175,18 @@ def build_parser() -> argparse.ArgumentParser:
     serve_cmd.add_argument("--port", type=int, default=8080)
     serve_cmd.add_argument("--aws-port", type=int, default=4566, help="port of the embedded AWS endpoint")
     serve_cmd.set_defaults(run=serve)
+
+    keys_cmd = commands.add_parser("keys", help="create, revoke and list API keys")
+    keys_cmd.add_argument("--local", action="store_true", help="use a running `pytoon serve`'s embedded AWS")
+    keys_cmd.add_argument("--aws-port", type=int, default=4566)
+    keys_sub = keys_cmd.add_subparsers(dest="keys_command", required=True)
+    create = keys_sub.add_parser("create", help="create a key for a tenant (shown once)")
+    create.add_argument("--tenant", required=True)
+    create.add_argument("--rate-limit", type=int, default=60, help="requests per minute")
+    revoke = keys_sub.add_parser("revoke", help="revoke a key by id")
+    revoke.add_argument("key_id")
+    keys_sub.add_parser("list", help="list keys (never their secrets)")
+    keys_cmd.set_defaults(run=keys_command)
     return parser
 
 

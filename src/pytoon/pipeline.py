@@ -19,8 +19,9 @@ from pydantic import BaseModel
 from pytoon import __version__
 from pytoon.aws import keys
 from pytoon.aws.jobs import PROGRESS_DONE, PROGRESS_PLANNED, PROGRESS_RENDERED, JobRepository
+from pytoon.aws.metrics import MetricsStore
 from pytoon.aws.storage import ArtifactStore, ObjectNotFoundError
-from pytoon.clock import utc_now_iso
+from pytoon.clock import seconds_since, utc_now_iso
 from pytoon.config import Settings, get_settings
 from pytoon.errors import InvalidTransitionError, SegmentRenderError
 from pytoon.models import JobSpec, JobStatus, RenderPlan, SegmentStatus
@@ -67,6 +68,7 @@ class _Context:
         self.settings = settings
         self.store = ArtifactStore.from_settings(settings)
         self.jobs = JobRepository.from_settings(settings)
+        self.metrics = MetricsStore.from_settings(settings)
 
     @contextmanager
     def scratch(self, name: str) -> Iterator[Path]:
@@ -136,14 +138,11 @@ def render_segment(job_id: str, index: int) -> SegmentResult:
     except Exception as exc:
         ctx.jobs.update_segment(job_id, index, SegmentStatus.FAILED, error=f"segment {index} failed: {exc}")
         raise
+    render_seconds = round(time.monotonic() - started, 3)
     ctx.jobs.update_segment(
-        job_id,
-        index,
-        SegmentStatus.DONE,
-        artifact_key=key,
-        engine_used=ENGINE_LOCAL,
-        render_seconds=round(time.monotonic() - started, 3),
+        job_id, index, SegmentStatus.DONE, artifact_key=key, engine_used=ENGINE_LOCAL, render_seconds=render_seconds
     )
+    ctx.metrics.observe("pytoon_segment_render_seconds", render_seconds, engine=ENGINE_LOCAL)
     _update_render_progress(ctx, job_id)
     return SegmentResult(job_id=job_id, index=index, key=key, skipped=False)
 
@@ -184,6 +183,9 @@ def assemble_job(job_id: str) -> AssembleResult:
         captions_key=keys.captions_key(job_id),
         metadata_key=keys.metadata_key(job_id),
     )
+    record = ctx.jobs.get(job_id)
+    ctx.metrics.increment("pytoon_render_success_total", archetype=record.archetype)
+    ctx.metrics.observe("pytoon_job_total_seconds", seconds_since(record.created_at), archetype=record.archetype)
     return AssembleResult(job_id=job_id, output_key=keys.output_key(job_id), duration_seconds=plan.duration_seconds)
 
 
@@ -249,6 +251,9 @@ def mark_failed(job_id: str, error: dict[str, Any] | None) -> FailureResult:
     try:
         ctx.jobs.transition(job_id, JobStatus.FAILED, error=reason)
     except InvalidTransitionError:
-        pass  # already finished (DONE, or FAILED by an earlier delivery): nothing to change
-    record = ctx.jobs.get(job_id)
+        record = ctx.jobs.get(job_id)  # already finished (DONE, or FAILED by an earlier delivery)
+    else:
+        record = ctx.jobs.get(job_id)
+        error_name = str((error or {}).get("Error") or "Unknown")
+        ctx.metrics.increment("pytoon_render_failure_total", archetype=record.archetype, reason=error_name)
     return FailureResult(job_id=job_id, status=record.status, reason=record.error or reason)

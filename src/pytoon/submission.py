@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pytoon.aws import keys
 from pytoon.aws.executions import start_render_execution
 from pytoon.aws.jobs import JobRecord, JobRepository
+from pytoon.aws.metrics import MetricsStore
 from pytoon.aws.storage import ArtifactStore
 from pytoon.config import Settings, get_settings
 from pytoon.errors import PytoonError
@@ -77,9 +78,12 @@ def submit_job(spec: JobSpec, settings: Settings | None = None) -> JobRecord:
     store.put_json(keys.spec_key(spec.job_id), spec.model_dump(mode="json"))
     segments = len(segment_frame_counts(spec.target_duration_seconds * FPS, len(spec.image_keys)))
     record = jobs.create(spec, segment_count=segments)
+    metrics = MetricsStore.from_settings(settings)
+    metrics.increment("pytoon_render_jobs_total", archetype=spec.archetype.value, preset=spec.preset.id)
     try:
         start_render_execution(settings.state_machine_arn, spec.job_id, settings.region)
     except Exception as exc:
         jobs.transition(spec.job_id, JobStatus.FAILED, error=f"could not start render: {exc}")
+        metrics.increment("pytoon_render_failure_total", archetype=spec.archetype.value, reason="StartFailed")
         raise SubmitError(f"could not start render: {exc}") from exc
     return record

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
+
+from pytoon.assets import AssetCategory
 
 
 class ErrorBody(BaseModel):
@@ -64,3 +66,57 @@ class UploadBody(BaseModel):
     size: int
     category: str
     media: dict
+
+
+class RateLimitBody(BaseModel):
+    detail: str
+    retry_after_seconds: int
+
+
+class PresignedUploadRequest(BaseModel):
+    category: AssetCategory = AssetCategory.IMAGE
+    filename: str = Field(min_length=1, max_length=255)
+    content_type: str
+
+
+class PresignedUploadBody(BaseModel):
+    asset_id: str
+    key: str
+    uri: str
+    status: str
+    upload_url: str
+    upload_fields: dict[str, str]
+    max_bytes: int
+    status_url: str
+
+
+class AssetBody(BaseModel):
+    asset_id: str
+    status: str
+    category: str
+    key: str
+    uri: str
+    url: str | None
+    size: int | None
+    media: dict | None
+    reason: str | None
+    created_at: str
+    updated_at: str
+
+
+class CreateKeyRequest(BaseModel):
+    tenant_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+    rate_limit_per_minute: int = Field(default=60, ge=1, le=100_000)
+
+
+class ApiKeyBody(BaseModel):
+    key_id: str
+    tenant_id: str
+    rate_limit_per_minute: int
+    revoked: bool
+    created_at: str
+    revoked_at: str | None = None
+
+
+class CreatedKeyBody(ApiKeyBody):
+    api_key: str

@@ -55,6 +55,17 @@ class ArtifactStore:
             "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=self.presign_ttl_seconds
         )
 
+    def presigned_post(self, key: str, *, content_type: str, max_bytes: int) -> dict[str, Any]:
+        """A browser-style upload form straight to S3, bounded in size and pinned to one content type."""
+        return self._s3.generate_presigned_post(
+            Bucket=self.bucket,
+            Key=key,
+            Fields={"Content-Type": content_type},
+            # A field in Fields is not enforced unless it is also a condition.
+            Conditions=[{"Content-Type": content_type}, ["content-length-range", 1, max_bytes]],
+            ExpiresIn=self.presign_ttl_seconds,
+        )
+
     def put_bytes(self, key: str, data: bytes, content_type: str) -> None:
         try:
             self._s3.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type)

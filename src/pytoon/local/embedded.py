@@ -32,6 +32,7 @@ FAKE_ACCOUNT_ENV = {
 }
 BUCKET_NAME = "pytoon-artifacts"
 TABLE_PREFIX = "pytoon-"
+EMBEDDED_TABLE = TABLE_PREFIX + "jobs"  # the name JobsTable gets locally
 
 
 @dataclass

@@ -1,0 +1,152 @@
+"""API keys (stored as SHA-256 hashes, each bound to a tenant) and the per-key request window.
+
+Items: `APIKEY#{hash}`/META holds the key's tenant, id and state; GSI1 (`APIKEYS`, key id) lists them.
+`RATE#{key_id}#{minute}`/WINDOW counts requests in one calendar minute, shared by every API instance.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from boto3.dynamodb.conditions import Key
+from botocore.exceptions import ClientError
+from pydantic import BaseModel
+
+from pytoon.aws import dynamodb_table, plain_numbers
+from pytoon.clock import utc_now_iso
+from pytoon.config import Settings
+
+DEFAULT_RATE_LIMIT_PER_MINUTE = 60
+KEY_PREFIX = "ptk_"
+
+
+class ApiKeyRecord(BaseModel):
+    key_id: str
+    tenant_id: str
+    rate_limit_per_minute: int = DEFAULT_RATE_LIMIT_PER_MINUTE
+    revoked: bool = False
+    created_at: str
+    revoked_at: str | None = None
+
+
+class IssuedKey(BaseModel):
+    """A newly created key: the secret is returned once and never stored."""
+
+    api_key: str
+    record: ApiKeyRecord
+
+
+class RateLimited(Exception):
+    def __init__(self, retry_after_seconds: int) -> None:
+        super().__init__(f"rate limit exceeded; retry in {retry_after_seconds}s")
+        self.retry_after_seconds = retry_after_seconds
+
+
+def hash_key(api_key: str) -> str:
+    return hashlib.sha256(api_key.encode()).hexdigest()
+
+
+def _key_id(api_key: str) -> str:
+    # Derived from the hash so seeding the same key twice yields the same record.
+    return "key_" + hash_key(api_key)[:16]
+
+
+@dataclass(frozen=True)
+class ApiKeyRepository:
+    table_name: str
+    region: str
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ApiKeyRepository:
+        return cls(settings.table_name, settings.region)
+
+    @property
+    def _table(self) -> Any:
+        return dynamodb_table(self.table_name, self.region)
+
+    def store(self, api_key: str, tenant_id: str, rate_limit_per_minute: int = DEFAULT_RATE_LIMIT_PER_MINUTE) -> ApiKeyRecord:
+        """Store a key (idempotent for the same key and tenant)."""
+        record = ApiKeyRecord(
+            key_id=_key_id(api_key),
+            tenant_id=tenant_id,
+            rate_limit_per_minute=rate_limit_per_minute,
+            created_at=utc_now_iso(),
+        )
+        try:
+            self._table.put_item(
+                Item={
+                    "PK": f"APIKEY#{hash_key(api_key)}",
+                    "SK": "META",
+                    "GSI1PK": "APIKEYS",
+                    "GSI1SK": record.key_id,
+                    **record.model_dump(exclude_none=True),
+                },
+                ConditionExpression="attribute_not_exists(PK)",
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            existing = self.lookup(api_key, include_revoked=True)
+            assert existing is not None
+            return existing
+        return record
+
+    def create(self, tenant_id: str, rate_limit_per_minute: int = DEFAULT_RATE_LIMIT_PER_MINUTE) -> IssuedKey:
+        api_key = KEY_PREFIX + secrets.token_urlsafe(32)
+        return IssuedKey(api_key=api_key, record=self.store(api_key, tenant_id, rate_limit_per_minute))
+
+    def lookup(self, api_key: str, *, include_revoked: bool = False) -> ApiKeyRecord | None:
+        item = self._table.get_item(Key={"PK": f"APIKEY#{hash_key(api_key)}", "SK": "META"}).get("Item")
+        if item is None:
+            return None
+        record = ApiKeyRecord.model_validate(plain_numbers(item))
+        return record if include_revoked or not record.revoked else None
+
+    def list(self) -> list[ApiKeyRecord]:
+        items: list[dict] = []
+        kwargs: dict[str, Any] = {"IndexName": "GSI1", "KeyConditionExpression": Key("GSI1PK").eq("APIKEYS")}
+        while True:
+            page = self._table.query(**kwargs)
+            items += page["Items"]
+            if "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return [ApiKeyRecord.model_validate(plain_numbers(i)) for i in items]
+
+    def revoke(self, key_id: str) -> ApiKeyRecord | None:
+        page = self._table.query(
+            IndexName="GSI1", KeyConditionExpression=Key("GSI1PK").eq("APIKEYS") & Key("GSI1SK").eq(key_id)
+        )
+        if not page["Items"]:
+            return None
+        item = page["Items"][0]
+        now = utc_now_iso()
+        self._table.update_item(
+            Key={"PK": item["PK"], "SK": "META"},
+            UpdateExpression="SET revoked = :t, revoked_at = if_not_exists(revoked_at, :now)",
+            ExpressionAttributeValues={":t": True, ":now": now},
+        )
+        return ApiKeyRecord.model_validate(plain_numbers(item) | {"revoked": True, "revoked_at": now})
+
+    def admit(self, record: ApiKeyRecord, now: float | None = None) -> None:
+        """Count one request in the key's current minute; raise RateLimited past the limit.
+
+        The condition sees the count before this request, so `n < limit` admits exactly `limit` requests.
+        """
+        now = time.time() if now is None else now
+        minute = int(now // 60)
+        try:
+            self._table.update_item(
+                Key={"PK": f"RATE#{record.key_id}#{minute}", "SK": "WINDOW"},
+                UpdateExpression="ADD n :one SET expires_at = :ttl",
+                ConditionExpression="attribute_not_exists(n) OR n < :limit",
+                ExpressionAttributeValues={":one": 1, ":limit": record.rate_limit_per_minute, ":ttl": (minute + 2) * 60},
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                raise RateLimited(retry_after_seconds=max(1, 60 - int(now % 60))) from exc
+            raise

@@ -1,0 +1,61 @@
+"""Idempotency-Key records: the first request with a key claims it for one job id (24 hours)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from pytoon.aws import dynamodb_table
+from pytoon.config import Settings
+from pytoon.errors import PytoonError
+
+TTL_SECONDS = 24 * 3600
+
+
+class IdempotencyConflictError(PytoonError):
+    """The key was already used with a different request body."""
+
+
+@dataclass(frozen=True)
+class IdempotencyStore:
+    table_name: str
+    region: str
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> IdempotencyStore:
+        return cls(settings.table_name, settings.region)
+
+    @property
+    def _table(self) -> Any:
+        return dynamodb_table(self.table_name, self.region)
+
+    def claim(self, *, tenant_id: str, key: str, request_hash: str, job_id: str) -> str | None:
+        """Claim `key` for `job_id`; return the job id that already holds it, or None if this claim won."""
+        now = int(time.time())
+        try:
+            self._table.put_item(
+                Item={
+                    "PK": f"IDEM#{tenant_id}#{key}",
+                    "SK": "META",
+                    "job_id": job_id,
+                    "request_hash": request_hash,
+                    "expires_at": now + TTL_SECONDS,
+                },
+                # An expired record (TTL deletion is lazy) may be claimed again.
+                ConditionExpression="attribute_not_exists(PK) OR expires_at < :now",
+                ExpressionAttributeValues={":now": now},
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            held = self._table.get_item(Key={"PK": f"IDEM#{tenant_id}#{key}", "SK": "META"}, ConsistentRead=True)
+            item = held["Item"]
+            if item["request_hash"] != request_hash:
+                raise IdempotencyConflictError(
+                    "Idempotency-Key was already used with a different request body"
+                ) from exc
+            return str(item["job_id"])
+        return None
