@@ -3,7 +3,7 @@
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
-from pytoon.observability import logger, metrics, tracer
+from pytoon.observability import logger, tracer
 from pytoon.pipeline import assemble_job
 
 
@@ -13,7 +13,6 @@ class AssembleRequest(BaseModel):
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler(capture_response=False)
-@metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     request = AssembleRequest.model_validate(event)
     logger.append_keys(job_id=request.job_id)

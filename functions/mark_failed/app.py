@@ -7,7 +7,7 @@ the EventBridge rule for executions that died outside the Catch paths (the job i
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
-from pytoon.observability import logger, metrics, tracer
+from pytoon.observability import logger, tracer
 from pytoon.pipeline import mark_failed
 
 
@@ -27,13 +27,14 @@ def _parse(event: dict) -> CatchPayload:
     if event.get("detail-type") == "Step Functions Execution Status Change":
         detail = ExecutionStatusDetail.model_validate(event["detail"])
         cause = detail.cause or f"render execution {detail.status.lower()}"
-        return CatchPayload(job_id=detail.name, error={"Error": detail.error or detail.status, "Cause": cause})
+        return CatchPayload(
+            job_id=detail.name, error={"Error": detail.error or detail.status, "Cause": cause}
+        )
     return CatchPayload.model_validate(event)
 
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler(capture_response=False)
-@metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     payload = _parse(event)
     logger.append_keys(job_id=payload.job_id)

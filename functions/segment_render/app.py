@@ -2,13 +2,12 @@
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from pytoon.observability import logger, metrics, tracer
+from pytoon.observability import logger, tracer
 from pytoon.pipeline import SegmentRef, render_segment
 
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler(capture_response=False)
-@metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     ref = SegmentRef.model_validate(event)
     logger.append_keys(job_id=ref.job_id, segment_index=ref.index, engine="local_ffmpeg")

@@ -6,12 +6,11 @@ from aws_lambda_powertools.utilities.data_classes import S3Event, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from pytoon.assets import validate_uploaded_object
-from pytoon.observability import logger, metrics, tracer
+from pytoon.observability import logger, tracer
 
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler(capture_response=False)
-@metrics.log_metrics
 @event_source(data_class=S3Event)
 def lambda_handler(event: S3Event, context: LambdaContext) -> dict:
     decided = []

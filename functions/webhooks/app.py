@@ -5,7 +5,7 @@ import base64
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from pytoon.observability import logger, metrics, tracer
+from pytoon.observability import logger, tracer
 from pytoon.webhooks import WebhookRejectedError, handle_webhook
 
 PROVIDERS = ("sora", "remotion")
@@ -17,7 +17,6 @@ def _response(status: int, body: str) -> dict:
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler(capture_response=False)
-@metrics.log_metrics
 @event_source(data_class=APIGatewayProxyEvent)
 def lambda_handler(event: APIGatewayProxyEvent, context: LambdaContext) -> dict:
     provider = (event.path_parameters or {}).get("provider", "")
@@ -29,5 +28,7 @@ def lambda_handler(event: APIGatewayProxyEvent, context: LambdaContext) -> dict:
     except WebhookRejectedError as exc:
         logger.warning("webhook rejected", extra={"provider": provider, "reason": str(exc)})
         return _response(401, '{"detail": "Webhook signature or payload rejected"}')
-    logger.info("webhook handled", extra={"provider": provider, "status": outcome.status, "task": outcome.task_id})
+    logger.info(
+        "webhook handled", extra={"provider": provider, "status": outcome.status, "task": outcome.task_id}
+    )
     return _response(200, f'{{"status": "{outcome.status}"}}')

@@ -132,11 +132,19 @@ def store_upload(
     )
     # The record goes first: the object's upload notification then finds it READY and has nothing to do.
     AssetRepository.from_settings(settings).put(record)
-    ArtifactStore.from_settings(settings).put_bytes(key, data, _CONTENT_TYPES.get(facts.type, "application/octet-stream"))
+    ArtifactStore.from_settings(settings).put_bytes(
+        key, data, _CONTENT_TYPES.get(facts.type, "application/octet-stream")
+    )
     return record
 
 
-_CONTENT_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp", "mp3": "audio/mpeg", "wav": "audio/wav"}
+_CONTENT_TYPES = {
+    "png": "image/png",
+    "jpeg": "image/jpeg",
+    "webp": "image/webp",
+    "mp3": "audio/mpeg",
+    "wav": "audio/wav",
+}
 
 
 ALLOWED_CONTENT_TYPES: dict[AssetCategory, tuple[str, ...]] = {
@@ -147,12 +155,19 @@ ALLOWED_CONTENT_TYPES: dict[AssetCategory, tuple[str, ...]] = {
 
 
 def create_presigned_upload(
-    *, tenant_id: str, category: AssetCategory, filename: str, content_type: str, settings: Settings | None = None
+    *,
+    tenant_id: str,
+    category: AssetCategory,
+    filename: str,
+    content_type: str,
+    settings: Settings | None = None,
 ) -> tuple[AssetRecord, dict]:
     """Register a PENDING asset and return an S3 presigned POST for it; the upload notification decides."""
     if content_type not in ALLOWED_CONTENT_TYPES[category]:
         allowed = ", ".join(ALLOWED_CONTENT_TYPES[category])
-        raise AssetRejectedError(f"content_type {content_type!r} is not accepted for {category.value}; use {allowed}")
+        raise AssetRejectedError(
+            f"content_type {content_type!r} is not accepted for {category.value}; use {allowed}"
+        )
     settings = settings or get_settings()
     asset_id = uuid.uuid4().hex
     now = utc_now_iso()

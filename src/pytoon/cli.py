@@ -11,10 +11,10 @@ from pathlib import Path
 
 from pytoon.assets import AssetCategory, AssetRejectedError, store_upload
 from pytoon.aws import keys
+from pytoon.aws.apikeys import ApiKeyRepository
 from pytoon.aws.jobs import JobRecord, JobRepository
 from pytoon.aws.storage import ArtifactStore
 from pytoon.config import get_settings
-from pytoon.aws.apikeys import ApiKeyRepository
 from pytoon.local.embedded import BUCKET_NAME, EMBEDDED_TABLE, FAKE_ACCOUNT_ENV, EmbeddedAWS
 from pytoon.models import JobStatus
 from pytoon.presets import all_presets
@@ -29,11 +29,15 @@ def _progress_bar(record: JobRecord, started: float) -> str:
     width = 30
     filled = int(width * record.progress_pct / 100)
     bar = "█" * filled + "░" * (width - filled)
-    return f"\r{bar} {record.progress_pct:5.1f}%  {record.status.value:<18} {time.monotonic() - started:6.1f}s"
+    return (
+        f"\r{bar} {record.progress_pct:5.1f}%  {record.status.value:<18} {time.monotonic() - started:6.1f}s"
+    )
 
 
 def _upload(path: Path, category: AssetCategory) -> str:
-    record = store_upload(tenant_id=LOCAL_TENANT, category=category, filename=path.name, data=path.read_bytes())
+    record = store_upload(
+        tenant_id=LOCAL_TENANT, category=category, filename=path.name, data=path.read_bytes()
+    )
     return record.key
 
 
@@ -112,9 +116,13 @@ def serve(args: argparse.Namespace) -> int:
         print(f"Embedded AWS endpoint: {stack.endpoint_url}  (region {stack.region}, any credentials)")
         print(f"  state machine: {stack.render_state_machine_arn}")
         print(f"  bucket: {stack.bucket_name}   table: {stack.table_names['JobsTable']}")
-        print(f"  e.g. aws --endpoint-url {stack.endpoint_url} stepfunctions list-executions "
-              f"--state-machine-arn {stack.render_state_machine_arn}")
-        print(f"API: http://{args.host}:{args.port}  (docs at /docs; development key: X-API-Key: {os.environ['API_KEY']})")
+        print(
+            f"  e.g. aws --endpoint-url {stack.endpoint_url} stepfunctions list-executions "
+            f"--state-machine-arn {stack.render_state_machine_arn}"
+        )
+        print(
+            f"API: http://{args.host}:{args.port}  (docs at /docs; development key: X-API-Key: {os.environ['API_KEY']})"
+        )
         uvicorn.run(create_app(), host=args.host, port=args.port, log_level="warning")
     return 0
 
@@ -156,7 +164,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     render = commands.add_parser("render", help="render one job end to end on embedded AWS")
     render.add_argument("--prompt", required=True)
-    render.add_argument("--image", action="append", default=[], help="product image (repeatable, used in order)")
+    render.add_argument(
+        "--image", action="append", default=[], help="product image (repeatable, used in order)"
+    )
     render.add_argument("--music", help="music track (MP3/WAV)")
     render.add_argument("--voice", help="voiceover (MP3/WAV)")
     render.add_argument("--preset", default="product_hero_clean", choices=preset_ids)

@@ -25,7 +25,9 @@ class DemoAssets:
     music: Path
 
 
-def _product_shot(path: Path, background: tuple[int, int, int], accent: tuple[int, int, int], size: tuple[int, int]) -> None:
+def _product_shot(
+    path: Path, background: tuple[int, int, int], accent: tuple[int, int, int], size: tuple[int, int]
+) -> None:
     width, height = size
     image = Image.new("RGB", size, background)
     draw = ImageDraw.Draw(image)
@@ -35,11 +37,20 @@ def _product_shot(path: Path, background: tuple[int, int, int], accent: tuple[in
     bottle_w, bottle_h = width // 4, int(height * 0.55)
     left, top = (width - bottle_w) // 2, (height - bottle_h) // 2
     shadow = Image.new("L", size, 0)
-    ImageDraw.Draw(shadow).ellipse([left - 40, top + bottle_h - 30, left + bottle_w + 40, top + bottle_h + 50], fill=160)
+    ImageDraw.Draw(shadow).ellipse(
+        [left - 40, top + bottle_h - 30, left + bottle_w + 40, top + bottle_h + 50], fill=160
+    )
     image.paste((0, 0, 0), mask=shadow.filter(ImageFilter.GaussianBlur(25)))
     draw.rounded_rectangle([left, top, left + bottle_w, top + bottle_h], radius=bottle_w // 3, fill=accent)
-    draw.rounded_rectangle([left + bottle_w // 4, top - bottle_h // 10, left + 3 * bottle_w // 4, top + 20], radius=18, fill=(235, 235, 240))
-    draw.rectangle([left + bottle_w // 6, top + bottle_h // 5, left + bottle_w // 4, top + 4 * bottle_h // 5], fill=(255, 255, 255))
+    draw.rounded_rectangle(
+        [left + bottle_w // 4, top - bottle_h // 10, left + 3 * bottle_w // 4, top + 20],
+        radius=18,
+        fill=(235, 235, 240),
+    )
+    draw.rectangle(
+        [left + bottle_w // 6, top + bottle_h // 5, left + bottle_w // 4, top + 4 * bottle_h // 5],
+        fill=(255, 255, 255),
+    )
     label = ImageFont.truetype(str(font_path("Bebas Neue")), size=bottle_w // 3)
     draw.text((width // 2, top + bottle_h // 2), "AURORA", font=label, fill=(255, 255, 255), anchor="mm")
     image.save(path, quality=92)
@@ -57,11 +68,27 @@ def write_demo_assets(folder: Path) -> DemoAssets:
     # A gentle chord pad with a pulse: three sines, tremolo, a little echo.
     run_ffmpeg(
         [
-            "-f", "lavfi", "-i", "sine=frequency=220:duration=20",
-            "-f", "lavfi", "-i", "sine=frequency=277.18:duration=20",
-            "-f", "lavfi", "-i", "sine=frequency=329.63:duration=20",
-            "-filter_complex", "[0][1][2]amix=inputs=3,tremolo=f=4:d=0.5,aecho=0.8:0.6:250:0.3,volume=2[a]",
-            "-map", "[a]", "-ar", "48000", "-ac", "2", str(music),
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=220:duration=20",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=277.18:duration=20",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=329.63:duration=20",
+            "-filter_complex",
+            "[0][1][2]amix=inputs=3,tremolo=f=4:d=0.5,aecho=0.8:0.6:250:0.3,volume=2[a]",
+            "-map",
+            "[a]",
+            "-ar",
+            "48000",
+            "-ac",
+            "2",
+            str(music),
         ],
         timeout=60,
     )

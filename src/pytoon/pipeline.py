@@ -7,28 +7,32 @@ typed result for the state machine. Every step is safe to run twice.
 from __future__ import annotations
 
 import json
+import platform
 import shutil
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
 from typing import Any
 
+import numpy
+import PIL
 from pydantic import BaseModel
 
 from pytoon import __version__
 from pytoon.aws import keys
-from pytoon.aws.jobs import PROGRESS_DONE, PROGRESS_PLANNED, PROGRESS_RENDERED, JobRepository
+from pytoon.aws.jobs import PROGRESS_DONE, PROGRESS_PLANNED, PROGRESS_RENDERED, JobRepository, SegmentRecord
 from pytoon.aws.metrics import MetricsStore
 from pytoon.aws.storage import ArtifactStore, ObjectNotFoundError
 from pytoon.clock import seconds_since, utc_now_iso
 from pytoon.config import Settings, get_settings
 from pytoon.errors import InvalidTransitionError, SegmentRenderError
-from pytoon.models import JobSpec, JobStatus, RenderPlan, SegmentStatus
+from pytoon.models import FPS, JobSpec, JobStatus, RenderPlan, SegmentStatus
 from pytoon.planner import build_plan
-from pytoon.render.assemble import assemble_output
+from pytoon.render.assemble import OutputFacts, assemble_output
 from pytoon.render.captions import cues_to_srt
-from pytoon.render.ffmpeg import FfmpegError
+from pytoon.render.ffmpeg import FfmpegError, ffmpeg_version
 from pytoon.render.segment import render_segment as render_segment_file
 
 ENGINE_LOCAL = "local_ffmpeg"
@@ -98,7 +102,9 @@ def plan_job(job_id: str) -> PlanResult:
     ctx.jobs.put_segments(job_id, plan.segments)
     ctx.jobs.transition(job_id, JobStatus.RENDERING_SEGMENTS, segment_count=len(plan.segments))
     ctx.jobs.raise_progress(job_id, PROGRESS_PLANNED)
-    return PlanResult(job_id=job_id, segments=[SegmentRef(job_id=job_id, index=s.index) for s in plan.segments])
+    return PlanResult(
+        job_id=job_id, segments=[SegmentRef(job_id=job_id, index=s.index) for s in plan.segments]
+    )
 
 
 def _update_render_progress(ctx: _Context, job_id: str) -> None:
@@ -140,7 +146,12 @@ def render_segment(job_id: str, index: int) -> SegmentResult:
         raise
     render_seconds = round(time.monotonic() - started, 3)
     ctx.jobs.update_segment(
-        job_id, index, SegmentStatus.DONE, artifact_key=key, engine_used=ENGINE_LOCAL, render_seconds=render_seconds
+        job_id,
+        index,
+        SegmentStatus.DONE,
+        artifact_key=key,
+        engine_used=ENGINE_LOCAL,
+        render_seconds=render_seconds,
     )
     ctx.metrics.observe("pytoon_segment_render_seconds", render_seconds, engine=ENGINE_LOCAL)
     _update_render_progress(ctx, job_id)
@@ -167,7 +178,7 @@ def assemble_job(job_id: str) -> AssembleResult:
         out_dir.mkdir()
         facts = assemble_output(seg_files, plan, audio, out_dir)
         srt = cues_to_srt(plan.captions)
-        metadata = build_metadata(plan, segments=[s.model_dump(mode="json") for s in segments], facts=facts)
+        metadata = build_metadata(plan, segments=segments, facts=facts)
         metadata["timing"]["assemble_seconds"] = round(time.monotonic() - started, 3)
 
         ctx.store.put_file(keys.output_key(job_id), facts.output_path, "video/mp4")
@@ -185,46 +196,74 @@ def assemble_job(job_id: str) -> AssembleResult:
     )
     record = ctx.jobs.get(job_id)
     ctx.metrics.increment("pytoon_render_success_total", archetype=record.archetype)
-    ctx.metrics.observe("pytoon_job_total_seconds", seconds_since(record.created_at), archetype=record.archetype)
-    return AssembleResult(job_id=job_id, output_key=keys.output_key(job_id), duration_seconds=plan.duration_seconds)
+    ctx.metrics.observe(
+        "pytoon_job_total_seconds", seconds_since(record.created_at), archetype=record.archetype
+    )
+    return AssembleResult(
+        job_id=job_id, output_key=keys.output_key(job_id), duration_seconds=plan.duration_seconds
+    )
 
 
-def build_metadata(plan: RenderPlan, *, segments: list[dict[str, Any]], facts: Any) -> dict[str, Any]:
+def build_metadata(plan: RenderPlan, *, segments: list[SegmentRecord], facts: OutputFacts) -> dict[str, Any]:
+    """metadata.json: the resolved spec, per-segment facts, output facts with measured loudness, tool versions."""
     spec = plan.spec
+    by_index = {s.index: s for s in segments}
     return {
         "job_id": plan.job_id,
-        "pytoon_version": __version__,
         "spec": {
             "preset": spec.preset.model_dump(mode="json"),
             "archetype": spec.archetype.value,
             "brand_safe": spec.brand_safe,
             "engine_policy": spec.engine_policy.value,
             "target_duration_seconds": spec.target_duration_seconds,
+            "prompt": spec.prompt,
             "images": spec.image_keys,
             "music": spec.music_key,
             "voice": spec.voice_key,
         },
-        "captions": [c.model_dump(mode="json") | {"start": c.start_seconds, "end": c.end_seconds} for c in plan.captions],
+        "captions": [
+            {"index": c.index, "start": c.start_seconds, "end": c.end_seconds, "text": c.text}
+            for c in plan.captions
+        ],
         "segments": [
             {
-                "index": s["index"],
-                "start_seconds": p.start_frame / 30,
+                "index": p.index,
+                "start_seconds": p.start_frame / FPS,
                 "duration_seconds": p.duration_seconds,
                 "frames": p.frame_count,
                 "image": p.visual.image_key,
                 "motion": p.visual.motion.kind.value,
                 "crossfade_frames": p.crossfade_frames,
-                "engine": s.get("engine_used"),
-                "render_seconds": s.get("render_seconds"),
-                "attempts": s.get("attempts"),
+                "engine": by_index[p.index].engine_used,
+                "render_seconds": by_index[p.index].render_seconds,
+                "attempts": by_index[p.index].attempts,
                 "fallback_used": False,
+                "fallback_reason": None,
             }
-            for s, p in zip(segments, plan.segments, strict=True)
+            for p in plan.segments
         ],
         "fallback_used": False,
         "fallback_reason": None,
-        "output": facts.summary(),
-        "timing": {"completed_at": utc_now_iso()},
+        "output": {
+            "duration_seconds": facts.duration_seconds,
+            "frames": facts.frame_count,
+            "media": facts.media.model_dump(mode="json"),
+            "loudness": facts.loudness.model_dump(mode="json"),
+            "loudness_on_target": facts.loudness_on_target,
+        },
+        "timing": {"assembly_steps_seconds": facts.timings, "completed_at": utc_now_iso()},
+        "tools": tool_versions(),
+    }
+
+
+@cache
+def tool_versions() -> dict[str, str]:
+    return {
+        "pytoon": __version__,
+        "ffmpeg": ffmpeg_version(),
+        "pillow": PIL.__version__,
+        "numpy": numpy.__version__,
+        "python": platform.python_version(),
     }
 
 

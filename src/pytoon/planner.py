@@ -23,6 +23,7 @@ from pytoon.models import (
     MotionProfile,
     RenderPlan,
     SegmentPlan,
+    TransitionSpec,
     Visual,
 )
 from pytoon.render.captions import caption_layout
@@ -37,11 +38,21 @@ _PROFILES: dict[str, tuple[float, float, tuple[MotionKind, ...]]] = {
     "minimal": (0.03, 0.0, (MotionKind.ZOOM_IN, MotionKind.ZOOM_OUT)),
     "subtle": (0.08, 0.0, (MotionKind.ZOOM_IN, MotionKind.ZOOM_OUT)),
     "smooth": (0.10, 0.6, (MotionKind.ZOOM_IN, MotionKind.PAN_UP, MotionKind.ZOOM_OUT, MotionKind.PAN_DOWN)),
-    "punchy": (0.20, 0.8, (MotionKind.ZOOM_IN, MotionKind.PAN_LEFT, MotionKind.ZOOM_OUT, MotionKind.PAN_RIGHT)),
+    "punchy": (
+        0.20,
+        0.8,
+        (MotionKind.ZOOM_IN, MotionKind.PAN_LEFT, MotionKind.ZOOM_OUT, MotionKind.PAN_RIGHT),
+    ),
     "chaotic": (
         0.25,
         1.0,
-        (MotionKind.ZOOM_IN, MotionKind.PAN_RIGHT, MotionKind.PAN_UP, MotionKind.ZOOM_OUT, MotionKind.PAN_LEFT),
+        (
+            MotionKind.ZOOM_IN,
+            MotionKind.PAN_RIGHT,
+            MotionKind.PAN_UP,
+            MotionKind.ZOOM_OUT,
+            MotionKind.PAN_LEFT,
+        ),
     ),
 }
 
@@ -114,8 +125,7 @@ def caption_cues(captions: Captions, total_frames: int) -> list[CaptionCue]:
     ]
 
 
-def crossfade_frames(spec: JobSpec) -> int:
-    transition = spec.preset.transitions
+def crossfade_frames(transition: TransitionSpec) -> int:
     if transition.type == "cut":
         return 0
     return int(transition.duration_ms * FPS / 1000 + 0.5)
@@ -134,7 +144,7 @@ def build_plan(spec: JobSpec) -> RenderPlan:
     overlay_fx = spec.preset.overlay_fx if spec.archetype is Archetype.OVERLAY else None
     # A card without an image still says something when the job has no captions to show.
     card_text = spec.prompt.strip()[:80] if not cues else ""
-    fade = crossfade_frames(spec)
+    fade = crossfade_frames(spec.preset.transitions)
 
     segments: list[SegmentPlan] = []
     start = 0

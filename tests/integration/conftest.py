@@ -39,7 +39,8 @@ def embedded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedAWS]:
 def api(embedded: EmbeddedAWS) -> Iterator[httpx.Client]:
     """The FastAPI app served by uvicorn on a real socket, as `pytoon serve` does."""
     monkey = pytest.MonkeyPatch()
-    monkey.setenv("API_KEY", API_KEY)
+    # The suite polls jobs far faster than a client should; its own key gets a generous limit.
+    monkey.setenv("API_KEYS", f"default:{API_KEY}:100000")
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -47,7 +48,9 @@ def api(embedded: EmbeddedAWS) -> Iterator[httpx.Client]:
     deadline = time.monotonic() + 10
     while not server.started and time.monotonic() < deadline:
         time.sleep(0.05)
-    with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"X-API-Key": API_KEY}, timeout=60) as client:
+    with httpx.Client(
+        base_url=f"http://127.0.0.1:{port}", headers={"X-API-Key": API_KEY}, timeout=60
+    ) as client:
         yield client
     server.should_exit = True
     thread.join(timeout=10)
@@ -57,7 +60,9 @@ def api(embedded: EmbeddedAWS) -> Iterator[httpx.Client]:
 def wait_for_job(api: httpx.Client, job_id: str) -> dict:
     deadline = time.monotonic() + JOB_DEADLINE_SECONDS
     while time.monotonic() < deadline:
-        body = api.get(f"/api/v1/jobs/{job_id}").json()
+        response = api.get(f"/api/v1/jobs/{job_id}")
+        assert response.status_code == 200, response.text
+        body = response.json()
         if body["status"] in ("DONE", "FAILED"):
             return body
         time.sleep(0.3)
@@ -78,7 +83,17 @@ def media_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
             draw.line([(x, 0), (x, h)], fill=tuple(min(255, c + 40) for c in colour), width=6)
         image.save(folder / f"product_{i}.png")
     run_ffmpeg(
-        ["-f", "lavfi", "-i", "sine=frequency=330:duration=6", "-ar", "44100", "-ac", "2", str(folder / "music.wav")],
+        [
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=330:duration=6",
+            "-ar",
+            "44100",
+            "-ac",
+            "2",
+            str(folder / "music.wav"),
+        ],
         timeout=30,
     )
     return folder
@@ -86,6 +101,8 @@ def media_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def upload(api: httpx.Client, path: Path, category: str) -> dict:
     with path.open("rb") as handle:
-        response = api.post("/api/v1/assets/upload", files={"file": (path.name, handle)}, data={"category": category})
+        response = api.post(
+            "/api/v1/assets/upload", files={"file": (path.name, handle)}, data={"category": category}
+        )
     assert response.status_code == 201, response.text
     return response.json()

@@ -66,17 +66,41 @@ def test_presets_have_the_seed_structure(api: httpx.Client) -> None:
     assert [p["id"] for p in presets] == [p.id for p in all_presets()]
     clean = presets[0]
     assert set(clean) >= {
-        "id", "name", "archetype", "brand_safe", "engine_policy", "caption_style", "motion_profile", "transitions", "audio"
+        "id",
+        "name",
+        "archetype",
+        "brand_safe",
+        "engine_policy",
+        "caption_style",
+        "motion_profile",
+        "transitions",
+        "audio",
     }
-    assert clean["caption_style"] == {"font": "Inter", "size_rules": "auto", "position": "lower_third", "safe_margin_px": 120}
-    assert next(p for p in presets if p["id"] == "meme_fast")["transitions"] == {"type": "cut", "duration_ms": 0}
+    assert clean["caption_style"] == {
+        "font": "Inter",
+        "size_rules": "auto",
+        "position": "lower_third",
+        "safe_margin_px": 120,
+    }
+    assert next(p for p in presets if p["id"] == "meme_fast")["transitions"] == {
+        "type": "cut",
+        "duration_ms": 0,
+    }
 
 
 def test_openapi_documents_routes_and_key_scheme(api: httpx.Client) -> None:
     spec = httpx.get(f"{api.base_url}/openapi.json").json()
-    assert {"/health", "/metrics", "/api/v1/presets", "/api/v1/assets/upload", "/api/v1/assets/uploads",
-            "/api/v1/assets/{asset_id}", "/api/v1/jobs", "/api/v1/jobs/{job_id}",
-            "/api/v1/jobs/{job_id}/segments"} <= set(spec["paths"])
+    assert {
+        "/health",
+        "/metrics",
+        "/api/v1/presets",
+        "/api/v1/assets/upload",
+        "/api/v1/assets/uploads",
+        "/api/v1/assets/{asset_id}",
+        "/api/v1/jobs",
+        "/api/v1/jobs/{job_id}",
+        "/api/v1/jobs/{job_id}/segments",
+    } <= set(spec["paths"])
     assert spec["components"]["securitySchemes"]["APIKeyHeader"]["name"] == "X-API-Key"
     assert "429" in spec["paths"]["/api/v1/jobs"]["post"]["responses"]
     assert httpx.get(f"{api.base_url}/docs").status_code == 200
@@ -86,11 +110,18 @@ def test_openapi_documents_routes_and_key_scheme(api: httpx.Client) -> None:
 
 
 def test_upload_image_returns_201_with_facts(api: httpx.Client) -> None:
-    response = api.post("/api/v1/assets/upload", files={"file": ("a.png", _png((300, 200)))}, data={"category": "image"})
+    response = api.post(
+        "/api/v1/assets/upload", files={"file": ("a.png", _png((300, 200)))}, data={"category": "image"}
+    )
     assert response.status_code == 201
     body = response.json()
     assert body["key"].startswith("uploads/") and body["uri"].startswith("s3://")
-    assert body["size"] > 0 and body["media"] == {"type": "png", "width": 300, "height": 200, "has_alpha": False}
+    assert body["size"] > 0 and body["media"] == {
+        "type": "png",
+        "width": 300,
+        "height": 200,
+        "has_alpha": False,
+    }
     assert httpx.get(body["url"]).content == _png((300, 200))
 
 
@@ -121,14 +152,17 @@ def test_upload_over_the_platform_limit_points_to_presigned_flow(api: httpx.Clie
 def test_presigned_upload_becomes_ready_or_rejected(api: httpx.Client) -> None:
     def presign(filename: str, content_type: str) -> dict:
         response = api.post(
-            "/api/v1/assets/uploads", json={"filename": filename, "content_type": content_type, "category": "image"}
+            "/api/v1/assets/uploads",
+            json={"filename": filename, "content_type": content_type, "category": "image"},
         )
         assert response.status_code == 201, response.text
         return response.json()
 
     good = presign("shot.png", "image/png")
     assert api.get(good["status_url"]).json()["status"] == "PENDING"
-    posted = httpx.post(good["upload_url"], data=good["upload_fields"], files={"file": ("shot.png", _png((400, 300)))})
+    posted = httpx.post(
+        good["upload_url"], data=good["upload_fields"], files={"file": ("shot.png", _png((400, 300)))}
+    )
     assert posted.status_code in (200, 201, 204)
     ready = api.get(good["status_url"]).json()
     assert ready["status"] == "READY" and ready["media"]["width"] == 400
@@ -141,7 +175,9 @@ def test_presigned_upload_becomes_ready_or_rejected(api: httpx.Client) -> None:
     objects = client("s3", "us-east-1").list_objects_v2(Bucket=get_settings().bucket_name, Prefix=bad["key"])
     assert objects.get("KeyCount", 0) == 0
 
-    wrong_type = api.post("/api/v1/assets/uploads", json={"filename": "x.pdf", "content_type": "application/pdf"})
+    wrong_type = api.post(
+        "/api/v1/assets/uploads", json={"filename": "x.pdf", "content_type": "application/pdf"}
+    )
     assert wrong_type.status_code == 400
 
 
@@ -181,7 +217,9 @@ def _write_png() -> Path:
 
 
 def test_other_tenants_jobs_are_404(api: httpx.Client) -> None:
-    job = api.post("/api/v1/jobs", json={"preset_id": "meme_fast", "prompt": "Mine.", "target_duration_seconds": 1})
+    job = api.post(
+        "/api/v1/jobs", json={"preset_id": "meme_fast", "prompt": "Mine.", "target_duration_seconds": 1}
+    )
     job_id = job.json()["job_id"]
     with _other_tenant(api, "snoop") as snoop:
         assert snoop.get(f"/api/v1/jobs/{job_id}").status_code == 404
@@ -190,9 +228,23 @@ def test_other_tenants_jobs_are_404(api: httpx.Client) -> None:
     assert api.get("/api/v1/jobs/does-not-exist/segments").status_code == 404
     body = api.get(f"/api/v1/jobs/{job_id}").json()
     assert set(body) >= {
-        "job_id", "status", "archetype", "preset_id", "target_duration_seconds", "progress_pct", "output_uri",
-        "thumbnail_uri", "metadata_uri", "fallback_used", "fallback_reason", "error", "created_at", "updated_at",
-        "output_url", "thumbnail_url", "metadata_url",
+        "job_id",
+        "status",
+        "archetype",
+        "preset_id",
+        "target_duration_seconds",
+        "progress_pct",
+        "output_uri",
+        "thumbnail_uri",
+        "metadata_uri",
+        "fallback_used",
+        "fallback_reason",
+        "error",
+        "created_at",
+        "updated_at",
+        "output_url",
+        "thumbnail_url",
+        "metadata_url",
     }
 
 
@@ -202,7 +254,9 @@ def test_idempotency_key_returns_the_first_job(api: httpx.Client) -> None:
     again = api.post("/api/v1/jobs", json=body, headers={"Idempotency-Key": "order-42"})
     assert first.status_code == again.status_code == 201
     assert first.json() == again.json()
-    different = api.post("/api/v1/jobs", json=body | {"prompt": "Twice."}, headers={"Idempotency-Key": "order-42"})
+    different = api.post(
+        "/api/v1/jobs", json=body | {"prompt": "Twice."}, headers={"Idempotency-Key": "order-42"}
+    )
     assert different.status_code == 409
     executions = client("stepfunctions", "us-east-1").list_executions(
         stateMachineArn=get_settings().state_machine_arn
@@ -232,7 +286,12 @@ def test_admin_routes_create_and_revoke_keys(api: httpx.Client, monkeypatch: pyt
     assert httpx.post(f"{api.base_url}/admin/keys", json={"tenant_id": "x"}).status_code == 404
     monkeypatch.setenv("ADMIN_API_KEY", "root-secret")
     admin = {"X-Admin-Key": "root-secret"}
-    assert httpx.post(f"{api.base_url}/admin/keys", json={"tenant_id": "x"}, headers={"X-Admin-Key": "no"}).status_code == 401
+    assert (
+        httpx.post(
+            f"{api.base_url}/admin/keys", json={"tenant_id": "x"}, headers={"X-Admin-Key": "no"}
+        ).status_code
+        == 401
+    )
     created = httpx.post(f"{api.base_url}/admin/keys", json={"tenant_id": "newco"}, headers=admin).json()
     key = created["api_key"]
     assert httpx.get(f"{api.base_url}/api/v1/presets", headers={"X-API-Key": key}).status_code == 200
@@ -257,7 +316,9 @@ def test_metrics_add_up_across_processes(api: httpx.Client, embedded: EmbeddedAW
         )
 
     before = jobs_total(scrape())
-    api.post("/api/v1/jobs", json={"preset_id": "meme_smooth", "prompt": "Here.", "target_duration_seconds": 1})
+    api.post(
+        "/api/v1/jobs", json={"preset_id": "meme_smooth", "prompt": "Here.", "target_duration_seconds": 1}
+    )
     # A second process (another API instance) records the same metric in the same backend.
     script = textwrap.dedent(
         """

@@ -104,9 +104,13 @@ def test_permanent_segment_failure_fails_the_job_with_its_reason(
     image = upload(api, media_dir / "product_0.png", "image")
     # The stored object is damaged after validation: the render cannot decode it, and retrying won't help.
     settings = get_settings()
-    client("s3", embedded.region).put_object(Bucket=settings.bucket_name, Key=image["key"], Body=b"\x89PNG broken")
+    client("s3", embedded.region).put_object(
+        Bucket=settings.bucket_name, Key=image["key"], Body=b"\x89PNG broken"
+    )
 
-    created = _submit(api, preset_id="product_hero_clean", target_duration_seconds=2, image_uris=[image["uri"]])
+    created = _submit(
+        api, preset_id="product_hero_clean", target_duration_seconds=2, image_uris=[image["uri"]]
+    )
     job = wait_for_job(api, created["job_id"])
 
     assert job["status"] == "FAILED"
@@ -140,9 +144,13 @@ def test_assembler_exception_fails_the_job(api: httpx.Client, embedded: Embedded
     music = upload(api, media_dir / "music.wav", "audio")
     settings = get_settings()
     # Audio that passed validation but is no longer decodable when assembly builds the soundtrack.
-    client("s3", embedded.region).put_object(Bucket=settings.bucket_name, Key=music["key"], Body=b"RIFF....WAVEjunk")
+    client("s3", embedded.region).put_object(
+        Bucket=settings.bucket_name, Key=music["key"], Body=b"RIFF....WAVEjunk"
+    )
 
-    created = _submit(api, preset_id="meme_fast", prompt="Broken audio.", target_duration_seconds=2, music_uri=music["uri"])
+    created = _submit(
+        api, preset_id="meme_fast", prompt="Broken audio.", target_duration_seconds=2, music_uri=music["uri"]
+    )
     job = wait_for_job(api, created["job_id"])
 
     assert job["status"] == "FAILED"

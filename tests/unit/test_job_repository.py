@@ -99,7 +99,10 @@ def test_segments_are_recorded_and_done_is_final(repo: JobRepository) -> None:
         repo.update_segment("job1", 0, SegmentStatus.FAILED, error="late")
     first = repo.segments("job1")[0]
     assert (first.status, first.artifact_key, first.render_seconds, first.attempts) == (
-        SegmentStatus.DONE, "k", 1.25, 1
+        SegmentStatus.DONE,
+        "k",
+        1.25,
+        1,
     )
     # Re-planning the same spec keeps finished work.
     repo.put_segments("job1", plan.segments)

@@ -12,9 +12,14 @@ from pytoon.submission import JobRequest, resolve_spec
 
 def _spec(**request: object):
     base = {"preset_id": "product_hero_clean"} | request
-    return resolve_spec(JobRequest.model_validate(base), job_id="j1", tenant_id="t", asset_keys={
-        u: u for u in [*base.get("image_uris", []), base.get("music_uri"), base.get("voice_uri")] if u
-    })
+    return resolve_spec(
+        JobRequest.model_validate(base),
+        job_id="j1",
+        tenant_id="t",
+        asset_keys={
+            u: u for u in [*base.get("image_uris", []), base.get("music_uri"), base.get("voice_uri")] if u
+        },
+    )
 
 
 @pytest.mark.parametrize("seconds", [1, 2, 4, 7, 10, 15, 31, 60])
@@ -55,14 +60,18 @@ def test_crossfade_comes_from_the_previous_visual_and_cut_has_none() -> None:
 
 
 def test_motion_profiles_differ() -> None:
-    travels = {p: motion_for(p, 0).zoom_end - motion_for(p, 0).zoom_start for p in ("minimal", "subtle", "punchy")}
+    travels = {
+        p: motion_for(p, 0).zoom_end - motion_for(p, 0).zoom_start for p in ("minimal", "subtle", "punchy")
+    }
     assert travels["minimal"] < travels["subtle"] < travels["punchy"]
     assert motion_for("smooth", 1).kind is MotionKind.PAN_UP
 
 
 def test_captions_derived_from_prompt() -> None:
     captions = derive_captions("Meet Aurora. Cold for 24 hours! Three colours. Order today.")
-    assert captions == Captions(hook="Meet Aurora.", beats=["Cold for 24 hours!", "Three colours."], cta="Order today.")
+    assert captions == Captions(
+        hook="Meet Aurora.", beats=["Cold for 24 hours!", "Three colours."], cta="Order today."
+    )
     assert derive_captions("Just one line").cta == "Learn more"
     assert derive_captions("   ").texts() == []
 
@@ -80,11 +89,17 @@ def test_too_many_captions_for_a_short_video_keep_hook_and_cta() -> None:
 
 def test_request_values_beat_preset_defaults() -> None:
     spec = _spec(preset_id="meme_fast", brand_safe=True, archetype="OVERLAY", engine_policy="local_only")
-    assert (spec.brand_safe, spec.archetype.value, spec.engine_policy.value) == (True, "OVERLAY", "local_only")
+    assert (spec.brand_safe, spec.archetype.value, spec.engine_policy.value) == (
+        True,
+        "OVERLAY",
+        "local_only",
+    )
     default = _spec(preset_id="meme_fast")
     preset = get_preset("meme_fast")
     assert (default.brand_safe, default.archetype, default.engine_policy) == (
-        preset.brand_safe, preset.archetype, preset.engine_policy
+        preset.brand_safe,
+        preset.archetype,
+        preset.engine_policy,
     )
 
 
@@ -92,7 +107,9 @@ def test_plan_is_deterministic_and_hashes_change_with_content() -> None:
     a, b = build_plan(_spec(prompt="One. Two.")), build_plan(_spec(prompt="One. Two."))
     assert a == b
     c = build_plan(_spec(prompt="One. Three."))
-    assert a.segments[0].spec_hash != c.segments[0].spec_hash
+    # Only segments that show the changed caption change: unchanged work is reused on a re-plan.
+    assert a.segments[0].spec_hash == c.segments[0].spec_hash
+    assert a.segments[2].spec_hash != c.segments[2].spec_hash
 
 
 def test_all_eight_presets_plan() -> None:

@@ -9,7 +9,18 @@ import os
 from functools import cache
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, File, Form, Header, HTTPException, Request, Response, Security, UploadFile
+from fastapi import (
+    Depends,
+    FastAPI,
+    File,
+    Form,
+    Header,
+    HTTPException,
+    Request,
+    Response,
+    Security,
+    UploadFile,
+)
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader
@@ -42,7 +53,7 @@ from pytoon.assets import (
     resolve_asset_keys,
     store_upload,
 )
-from pytoon.aws.apikeys import ApiKeyRecord, ApiKeyRepository, RateLimited
+from pytoon.aws.apikeys import DEFAULT_RATE_LIMIT_PER_MINUTE, ApiKeyRecord, ApiKeyRepository, RateLimited
 from pytoon.aws.assets import AssetRecord
 from pytoon.aws.idempotency import IdempotencyConflictError, IdempotencyStore
 from pytoon.aws.jobs import JobRecord, JobRepository
@@ -74,21 +85,22 @@ class RateLimitExceeded(Exception):
 
 
 @cache
-def _seed_keys(table_name: str, seeds: tuple[tuple[str, str], ...]) -> None:
+def _seed_keys(table_name: str, seeds: tuple[tuple[str, str, int], ...]) -> None:
     """Store the keys named in the environment (once per process; the write itself is idempotent)."""
     repo = ApiKeyRepository.from_settings(get_settings())
-    for tenant, key in seeds:
-        repo.store(key, tenant)
+    for tenant, key, limit in seeds:
+        repo.store(key, tenant, limit)
 
 
-def _env_key_seeds() -> tuple[tuple[str, str], ...]:
+def _env_key_seeds() -> tuple[tuple[str, str, int], ...]:
+    """`API_KEY` (tenant "default") and `API_KEYS` = "tenant:key[:requests_per_minute],…"."""
     seeds = []
     if os.environ.get("API_KEY"):
-        seeds.append(("default", os.environ["API_KEY"]))
-    for pair in filter(None, (p.strip() for p in os.environ.get("API_KEYS", "").split(","))):
-        tenant, _, key = pair.partition(":")
+        seeds.append(("default", os.environ["API_KEY"], DEFAULT_RATE_LIMIT_PER_MINUTE))
+    for entry in filter(None, (p.strip() for p in os.environ.get("API_KEYS", "").split(","))):
+        tenant, key, *limit = entry.split(":")
         if tenant and key:
-            seeds.append((tenant, key))
+            seeds.append((tenant, key, int(limit[0]) if limit else DEFAULT_RATE_LIMIT_PER_MINUTE))
     return tuple(seeds)
 
 
@@ -162,7 +174,9 @@ def _job_body(record: JobRecord, store: ArtifactStore) -> JobBody:
 
 def _asset_body(record: AssetRecord, store: ArtifactStore) -> AssetBody:
     return AssetBody(
-        **record.model_dump(include={"asset_id", "status", "category", "key", "size", "reason", "created_at", "updated_at"}),
+        **record.model_dump(
+            include={"asset_id", "status", "category", "key", "size", "reason", "created_at", "updated_at"}
+        ),
         uri=store.uri(record.key),
         url=store.url(record.key) if record.status == "READY" else None,
         media=record.media.model_dump(exclude_none=True) if record.media else None,
@@ -210,7 +224,12 @@ def create_app() -> FastAPI:
     @app.middleware("http")
     async def platform_body_limit(request: Request, call_next):  # type: ignore[no-untyped-def]
         length = request.headers.get("content-length")
-        if request.url.path == UPLOAD_PATH and length and length.isdigit() and int(length) > PLATFORM_BODY_LIMIT:
+        if (
+            request.url.path == UPLOAD_PATH
+            and length
+            and length.isdigit()
+            and int(length) > PLATFORM_BODY_LIMIT
+        ):
             return JSONResponse(
                 status_code=413,
                 content={
@@ -234,10 +253,14 @@ def create_app() -> FastAPI:
     def presets(caller: Caller) -> dict:
         return {"presets": [p.model_dump(mode="json", exclude_none=True) for p in all_presets()]}
 
-    @app.post("/api/v1/assets/upload", status_code=201, response_model=UploadBody, tags=["assets"], responses=ERRORS)
+    @app.post(
+        "/api/v1/assets/upload", status_code=201, response_model=UploadBody, tags=["assets"], responses=ERRORS
+    )
     async def upload_asset(
         caller: Caller,
-        file: Annotated[UploadFile, File(description="PNG/JPEG/WebP image, PNG mask with alpha, MP3/WAV audio")],
+        file: Annotated[
+            UploadFile, File(description="PNG/JPEG/WebP image, PNG mask with alpha, MP3/WAV audio")
+        ],
         category: Annotated[AssetCategory, Form()] = AssetCategory.IMAGE,
     ) -> UploadBody:
         data = await file.read(MAX_UPLOAD_BYTES + 1)
@@ -261,7 +284,11 @@ def create_app() -> FastAPI:
         )
 
     @app.post(
-        "/api/v1/assets/uploads", status_code=201, response_model=PresignedUploadBody, tags=["assets"], responses=ERRORS
+        "/api/v1/assets/uploads",
+        status_code=201,
+        response_model=PresignedUploadBody,
+        tags=["assets"],
+        responses=ERRORS,
     )
     def presign_upload(body: PresignedUploadRequest, caller: Caller) -> PresignedUploadBody:
         """Large files: POST the returned form straight to storage; the asset becomes READY or REJECTED."""
@@ -311,13 +338,18 @@ def create_app() -> FastAPI:
         if idempotency_key:
             try:
                 held = IdempotencyStore.from_settings(get_settings()).claim(
-                    tenant_id=caller.tenant_id, key=idempotency_key, request_hash=_request_hash(request), job_id=job_id
+                    tenant_id=caller.tenant_id,
+                    key=idempotency_key,
+                    request_hash=_request_hash(request),
+                    job_id=job_id,
                 )
             except IdempotencyConflictError as exc:
                 raise HTTPException(status_code=409, detail=str(exc)) from exc
             if held is not None:
                 record = _tenant_job(held, caller.tenant_id)
-                return JobCreated(job_id=record.job_id, status=record.status.value, segments=record.segment_count)
+                return JobCreated(
+                    job_id=record.job_id, status=record.status.value, segments=record.segment_count
+                )
         record = submit_job(spec)
         return JobCreated(job_id=record.job_id, status=record.status.value, segments=record.segment_count)
 
@@ -347,9 +379,13 @@ def create_app() -> FastAPI:
 
     admin = [Depends(require_admin)]
 
-    @app.post("/admin/keys", status_code=201, response_model=CreatedKeyBody, tags=["admin"], dependencies=admin)
+    @app.post(
+        "/admin/keys", status_code=201, response_model=CreatedKeyBody, tags=["admin"], dependencies=admin
+    )
     def create_key(body: CreateKeyRequest) -> CreatedKeyBody:
-        issued = ApiKeyRepository.from_settings(get_settings()).create(body.tenant_id, body.rate_limit_per_minute)
+        issued = ApiKeyRepository.from_settings(get_settings()).create(
+            body.tenant_id, body.rate_limit_per_minute
+        )
         return CreatedKeyBody(api_key=issued.api_key, **issued.record.model_dump())
 
     @app.get("/admin/keys", response_model=list[ApiKeyBody], tags=["admin"], dependencies=admin)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from decimal import Decimal
 from functools import cache
 from typing import Any
@@ -18,15 +19,26 @@ def client(service: str, region: str) -> Any:
     return boto3.session.Session().client(service, region_name=region, config=_CONFIG)
 
 
-@cache
+_local = threading.local()
+_generation = 0
+
+
 def dynamodb_table(name: str, region: str) -> Any:
-    return boto3.session.Session().resource("dynamodb", region_name=region, config=_CONFIG).Table(name)
+    # boto3 resources are not thread-safe (clients are): one per thread, as segment renders run in parallel
+    # threads in local mode. A reset (new endpoint) invalidates every thread's cache through the generation.
+    if getattr(_local, "generation", None) != _generation:
+        _local.generation, _local.tables = _generation, {}
+    if (name, region) not in _local.tables:
+        session = boto3.session.Session()
+        _local.tables[(name, region)] = session.resource("dynamodb", region_name=region, config=_CONFIG).Table(name)
+    return _local.tables[(name, region)]
 
 
 def reset_clients() -> None:
     """Forget cached clients (embedded AWS restarts on a new port in tests)."""
+    global _generation
     client.cache_clear()
-    dynamodb_table.cache_clear()
+    _generation += 1
 
 
 def plain_numbers(item: dict[str, Any]) -> dict[str, Any]:

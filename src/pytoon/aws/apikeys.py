@@ -68,7 +68,9 @@ class ApiKeyRepository:
     def _table(self) -> Any:
         return dynamodb_table(self.table_name, self.region)
 
-    def store(self, api_key: str, tenant_id: str, rate_limit_per_minute: int = DEFAULT_RATE_LIMIT_PER_MINUTE) -> ApiKeyRecord:
+    def store(
+        self, api_key: str, tenant_id: str, rate_limit_per_minute: int = DEFAULT_RATE_LIMIT_PER_MINUTE
+    ) -> ApiKeyRecord:
         """Store a key (idempotent for the same key and tenant)."""
         record = ApiKeyRecord(
             key_id=_key_id(api_key),
@@ -144,7 +146,11 @@ class ApiKeyRepository:
                 Key={"PK": f"RATE#{record.key_id}#{minute}", "SK": "WINDOW"},
                 UpdateExpression="ADD n :one SET expires_at = :ttl",
                 ConditionExpression="attribute_not_exists(n) OR n < :limit",
-                ExpressionAttributeValues={":one": 1, ":limit": record.rate_limit_per_minute, ":ttl": (minute + 2) * 60},
+                ExpressionAttributeValues={
+                    ":one": 1,
+                    ":limit": record.rate_limit_per_minute,
+                    ":ttl": (minute + 2) * 60,
+                },
             )
         except ClientError as exc:
             if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":

@@ -138,7 +138,9 @@ class JobRepository:
         return record
 
     def get(self, job_id: str) -> JobRecord:
-        item = self._table.get_item(Key={"PK": _job_pk(job_id), "SK": "META"}, ConsistentRead=True).get("Item")
+        item = self._table.get_item(Key={"PK": _job_pk(job_id), "SK": "META"}, ConsistentRead=True).get(
+            "Item"
+        )
         if item is None:
             raise JobNotFoundError(f"Job not found: {job_id}")
         return JobRecord.model_validate(plain_numbers(item))

@@ -8,6 +8,7 @@ Items: PK=`METRIC#{name}`, SK=`label=value,…` (sorted). Counters hold `value`;
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -43,6 +44,9 @@ def _labels(sort_key: str) -> dict[str, str]:
 
 
 def _emit(name: str, value: float, unit: MetricUnit, labels: dict[str, str]) -> None:
+    # Local mode turns EMF off (it would print JSON to the terminal); the DynamoDB counters still count.
+    if os.environ.get("POWERTOOLS_METRICS_DISABLED", "").lower() == "true":
+        return
     with single_metric(name=name, unit=unit, value=value, namespace=NAMESPACE) as metric:
         for key, label in labels.items():
             metric.add_dimension(name=key, value=label)
@@ -85,7 +89,10 @@ class MetricsStore:
         _emit(name, value, MetricUnit.Seconds, labels)
 
     def _series(self, name: str) -> Iterator[tuple[dict[str, str], dict[str, Any]]]:
-        kwargs: dict[str, Any] = {"KeyConditionExpression": Key("PK").eq(f"METRIC#{name}"), "ConsistentRead": True}
+        kwargs: dict[str, Any] = {
+            "KeyConditionExpression": Key("PK").eq(f"METRIC#{name}"),
+            "ConsistentRead": True,
+        }
         while True:
             page = self._table.query(**kwargs)
             for item in page["Items"]:
@@ -114,7 +121,9 @@ class MetricsStore:
                     cumulative.append(("+Inf" if bound == math.inf else str(float(bound)), running))
                 family.add_metric([labels.get(n, "") for n in label_names], cumulative, item.get("sum", 0.0))
             yield family
-        depth = totals["pytoon_render_jobs_total"] - totals["pytoon_render_success_total"] - totals[
-            "pytoon_render_failure_total"
-        ]
+        depth = (
+            totals["pytoon_render_jobs_total"]
+            - totals["pytoon_render_success_total"]
+            - totals["pytoon_render_failure_total"]
+        )
         yield GaugeMetricFamily(QUEUE_DEPTH, "Jobs submitted and not yet finished", value=max(0.0, depth))

@@ -152,10 +152,15 @@ class EmbeddedAWS:
         buckets = [lid for lid, r in resources.items() if r["Type"] == "AWS::S3::Bucket"]
         client("s3", self.region).create_bucket(Bucket=BUCKET_NAME)
         role_arn = self._create_role()
-        function_arns = {f.logical_id: self._create_function(f.logical_id, f.handler, role_arn) for f in functions(template)}
+        function_arns = {
+            f.logical_id: self._create_function(f.logical_id, f.handler, role_arn)
+            for f in functions(template)
+        }
         parameters = {"SegmentMaxConcurrency": str(self.segment_concurrency)}
         machines = {
-            logical_id: self._create_state_machine(logical_id, r["Properties"], function_arns, parameters, role_arn)
+            logical_id: self._create_state_machine(
+                logical_id, r["Properties"], function_arns, parameters, role_arn
+            )
             for logical_id, r in resources.items()
             if r["Type"] == "AWS::Serverless::StateMachine"
         }
@@ -185,9 +190,17 @@ class EmbeddedAWS:
     def _create_role(self) -> str:
         trust = {
             "Version": "2012-10-17",
-            "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}],
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Service": "lambda.amazonaws.com"},
+                    "Action": "sts:AssumeRole",
+                }
+            ],
         }
-        role = client("iam", self.region).create_role(RoleName="pytoon-local", AssumeRolePolicyDocument=json.dumps(trust))
+        role = client("iam", self.region).create_role(
+            RoleName="pytoon-local", AssumeRolePolicyDocument=json.dumps(trust)
+        )
         return role["Role"]["Arn"]
 
     def _create_function(self, logical_id: str, handler: str, role_arn: str) -> str:

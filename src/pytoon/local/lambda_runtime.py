@@ -63,8 +63,13 @@ class LocalLambdaRuntime:
         self._lock = threading.Lock()
         self.invocations: Counter[str] = Counter()
         self._original_invoke: Callable[..., Any] | None = None
+        self._handlers: dict[str, Callable[[dict, LocalContext], Any]] = {}
 
     def install(self) -> None:
+        """Import every handler now (Lambda's init phase) and take over moto's invoke."""
+        self._handlers = {
+            name: getattr(importlib.import_module(f.module), f.attribute) for name, f in self._functions.items()
+        }
         runtime = self
         self._original_invoke = LambdaFunction.invoke
 
@@ -101,9 +106,8 @@ class LocalLambdaRuntime:
             timeout_seconds=definition.timeout,
             invoked_function_arn=arn,
         )
-        handler = getattr(importlib.import_module(definition.module), definition.attribute)
         try:
-            result = handler(event, context)
+            result = self._handlers[name](event, context)
         except Exception as exc:  # noqa: BLE001 - every handler error becomes a function error, as in Lambda
             response_headers["x-amz-function-error"] = "Unhandled"
             error = {

@@ -1,1 +1,1 @@
-"""Media rendering: frames composed with Pillow/numpy, encoded per segment with x264, joined by stream copy."""
+"""Media rendering: frames composed with Pillow/numpy, x264-encoded per segment, joined by stream copy."""

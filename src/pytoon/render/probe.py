@@ -50,6 +50,7 @@ class AudioInfo(_Facts):
 
 
 class MediaInfo(_Facts):
+    # The container duration as ffmpeg prints it: 10 ms resolution (count frames for exact lengths).
     duration_seconds: float | None
     size_bytes: int
     bit_rate: int | None
@@ -79,8 +80,18 @@ _FPS_RE = re.compile(r"(\d+(?:\.\d+)?)(k?) (fps|tbr)\b")
 _PIX_FMT_RE = re.compile(r"^(?P<fmt>[a-z][a-z0-9_]*)(?:\((?P<details>[^)]*)\))?$")
 _SAMPLE_RATE_RE = re.compile(r"(\d+) Hz")
 _CHANNELS_RE = re.compile(r"(\d+) channels")
-_LAYOUT_CHANNELS = {"mono": 1, "stereo": 2, "2.1": 3, "3.0": 3, "quad": 4, "4.0": 4, "5.0": 5, "5.1": 6,
-                     "6.1": 7, "7.1": 8}
+_LAYOUT_CHANNELS = {
+    "mono": 1,
+    "stereo": 2,
+    "2.1": 3,
+    "3.0": 3,
+    "quad": 4,
+    "4.0": 4,
+    "5.0": 5,
+    "5.1": 6,
+    "6.1": 7,
+    "7.1": 8,
+}
 _FIELD_ORDERS = ("progressive", "top first", "bottom first", "top coded first", "bottom coded first")
 _EBUR128_I_RE = re.compile(r"Integrated loudness:\s*I:\s*(-?[\d.]+|-inf) LUFS", re.S)
 _EBUR128_PEAK_RE = re.compile(r"True peak:\s*Peak:\s*(-?[\d.]+|-inf) dBFS", re.S)
@@ -90,8 +101,7 @@ def probe_media(path: Path) -> MediaInfo:
     path = Path(path)
     if not path.is_file():
         raise MediaProbeError(f"Cannot probe {path.name}: no such file")
-    result = run_ffmpeg(media_input(path), timeout=PROBE_TIMEOUT_S, check=False, loglevel="info",
-                        label="probe")
+    result = run_ffmpeg(media_input(path), timeout=PROBE_TIMEOUT_S, check=False, loglevel="info", label="probe")
     stderr = result.stderr.decode("utf-8", "replace")
     info = parse_probe_output(stderr, size_bytes=path.stat().st_size)
     if info is None:
@@ -113,8 +123,14 @@ def parse_probe_output(stderr: str, *, size_bytes: int) -> MediaInfo | None:
             video = parse_video_stream(desc)
         elif match["kind"] == "Audio" and audio is None:
             audio = parse_audio_stream(desc)
-    return MediaInfo(duration_seconds=duration, size_bytes=size_bytes, bit_rate=bit_rate,
-                     format_name=header["format"], video=video, audio=audio)
+    return MediaInfo(
+        duration_seconds=duration,
+        size_bytes=size_bytes,
+        bit_rate=bit_rate,
+        format_name=header["format"],
+        video=video,
+        audio=audio,
+    )
 
 
 def _parse_duration_line(stderr: str) -> tuple[float | None, int | None]:
@@ -136,7 +152,7 @@ def _split_top_level(desc: str) -> list[str]:
     for i, char in enumerate(desc):
         depth += char in "(["
         depth -= char in ")]"
-        if char == "," and depth == 0 and desc[i + 1: i + 2] == " ":
+        if char == "," and depth == 0 and desc[i + 1 : i + 2] == " ":
             parts.append(current.strip())
             current = ""
         else:
@@ -178,8 +194,9 @@ def parse_video_stream(desc: str) -> VideoInfo:
             sar = sar_match[1] if sar_match else None
         elif (fps_match := _FPS_RE.fullmatch(part)) and (fps is None or fps_match[3] == "fps"):
             fps = float(fps_match[1]) * (1000 if fps_match[2] else 1)
-    return VideoInfo(codec=codec, profile=profile, width=width, height=height, pix_fmt=pix_fmt, fps=fps,
-                     sar=sar, **colour)
+    return VideoInfo(
+        codec=codec, profile=profile, width=width, height=height, pix_fmt=pix_fmt, fps=fps, sar=sar, **colour
+    )
 
 
 def _parse_colour_details(details: str) -> dict[str, str | None]:
@@ -215,8 +232,11 @@ def parse_audio_stream(desc: str) -> AudioInfo:
 def count_video_frames(path: Path) -> int:
     """Frames in the first video stream, counted as packets without decoding (the framecrc muxer prints
     one line per packet; the H.264 files this service writes carry one frame per packet)."""
-    result = run_ffmpeg([*media_input(path), "-map", "0:v:0", "-c", "copy", "-f", "framecrc", "pipe:1"],
-                        timeout=SCAN_TIMEOUT_S, label="frame count")
+    result = run_ffmpeg(
+        [*media_input(path), "-map", "0:v:0", "-c", "copy", "-f", "framecrc", "pipe:1"],
+        timeout=SCAN_TIMEOUT_S,
+        label="frame count",
+    )
     lines = result.stdout.decode("ascii", "replace").splitlines()
     return sum(1 for line in lines if line and not line.startswith("#"))
 
@@ -225,13 +245,15 @@ def measure_loudness(path: Path) -> Loudness:
     """Integrated loudness and true peak of the first audio stream (EBU R128, ffmpeg's ebur128)."""
     result = run_ffmpeg(
         [*media_input(path), "-map", "0:a:0", "-af", "ebur128=peak=true:framelog=quiet", "-f", "null", "-"],
-        timeout=SCAN_TIMEOUT_S, loglevel="info", label="loudness scan",
+        timeout=SCAN_TIMEOUT_S,
+        loglevel="info",
+        label="loudness scan",
     )
     return parse_ebur128_summary(result.stderr.decode("utf-8", "replace"))
 
 
 def parse_ebur128_summary(stderr: str) -> Loudness:
-    summary = stderr[stderr.rfind("Summary:"):]
+    summary = stderr[stderr.rfind("Summary:") :]
     integrated = _EBUR128_I_RE.search(summary)
     peak = _EBUR128_PEAK_RE.search(summary)
     if "Summary:" not in stderr or integrated is None or peak is None:

@@ -1,0 +1,209 @@
+"""One benchmark contender per invocation (run by bench/run.py in its own process, so it is measured alone).
+
+    contenders.py pytoon  JOB INPUTS OUT.mp4   the whole pipeline on embedded AWS (Step Functions + Lambdas)
+    contenders.py ffmpeg  JOB INPUTS OUT.mp4   the same job as one hand-written ffmpeg command
+    contenders.py segment JOB INPUTS OUT.mp4   one segment render alone (its peak memory)
+
+Prints one JSON line of details on stdout.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from reference import CAPTIONS, PRESET, reference_jobs  # noqa: E402
+
+from pytoon.fonts import font_path  # noqa: E402
+from pytoon.models import FPS  # noqa: E402
+from pytoon.planner import crossfade_frames  # noqa: E402
+from pytoon.presets import get_preset  # noqa: E402
+from pytoon.render.ffmpeg import run_ffmpeg, segment_encoder_args  # noqa: E402
+
+
+def _job(name: str, inputs: Path):
+    return next(j for j in reference_jobs(inputs) if j.name == name)
+
+
+def run_pytoon(job_name: str, inputs: Path, out: Path) -> dict:
+    from pytoon.assets import AssetCategory, store_upload
+    from pytoon.aws import client, keys
+    from pytoon.aws.executions import execution_arn
+    from pytoon.aws.jobs import JobRepository
+    from pytoon.aws.storage import ArtifactStore
+    from pytoon.config import get_settings
+    from pytoon.local.embedded import EmbeddedAWS
+    from pytoon.models import Captions
+    from pytoon.submission import JobRequest, new_job_id, resolve_spec, submit_job
+
+    job = _job(job_name, inputs)
+    with EmbeddedAWS():
+        settings = get_settings()
+
+        def put(path: Path, category: AssetCategory) -> str:
+            return store_upload(
+                tenant_id="bench", category=category, filename=path.name, data=path.read_bytes()
+            ).key
+
+        images = [put(p, AssetCategory.IMAGE) for p in job.images]
+        music, voice = put(job.music, AssetCategory.AUDIO), put(job.voice, AssetCategory.AUDIO)
+        request = JobRequest(
+            preset_id=PRESET,
+            target_duration_seconds=job.seconds,
+            image_uris=[images[i % len(images)] for i in range(job.seconds // 3)],
+            music_uri=music,
+            voice_uri=voice,
+            captions=Captions(**CAPTIONS),
+        )
+        spec = resolve_spec(
+            request,
+            job_id=new_job_id(),
+            tenant_id="bench",
+            asset_keys={k: k for k in [*images, music, voice]},
+        )
+        started = time.monotonic()
+        submit_job(spec, settings)
+        jobs = JobRepository.from_settings(settings)
+        record = jobs.get(spec.job_id)
+        while not record.status.terminal:
+            time.sleep(0.1)
+            record = jobs.get(spec.job_id)
+        render_wall = time.monotonic() - started
+        if record.error:
+            raise SystemExit(f"render failed: {record.error}")
+        store = ArtifactStore.from_settings(settings)
+        store.download(keys.output_key(spec.job_id), out)
+        store.download(keys.plan_key(spec.job_id), out.with_suffix(".plan.json"))
+        segments = jobs.segments(spec.job_id)
+        history = client("stepfunctions", settings.region).get_execution_history(
+            executionArn=execution_arn(settings.state_machine_arn, spec.job_id), maxResults=1000
+        )["events"]
+    return {
+        "render_wall_seconds": render_wall,
+        "plan_seconds": _state_seconds(history, "Plan"),
+        "assemble_seconds": _state_seconds(history, "Assemble"),
+        "slowest_segment_seconds": max(s.render_seconds or 0 for s in segments),
+        "segment_seconds_total": sum(s.render_seconds or 0 for s in segments),
+        "segments": len(segments),
+    }
+
+
+def _state_seconds(history: list[dict], state: str) -> float:
+    entered = next(
+        e["timestamp"] for e in history if e.get("stateEnteredEventDetails", {}).get("name") == state
+    )
+    exited = next(
+        e["timestamp"] for e in history if e.get("stateExitedEventDetails", {}).get("name") == state
+    )
+    return (exited - entered).total_seconds()
+
+
+def run_segment(job_name: str, inputs: Path, out: Path) -> dict:
+    """Render the segment with the largest source image alone, as one Lambda would."""
+    from pytoon.models import RenderPlan
+    from pytoon.render.segment import render_segment
+
+    plan = RenderPlan.model_validate_json(out.with_name("pytoon.plan.json").read_text())
+    job = _job(job_name, inputs)
+    by_key = {}
+    for segment in plan.segments:
+        for visual in (segment.visual, segment.crossfade_from):
+            if visual and visual.image_key:
+                name = visual.image_key.rsplit("/", 1)[1]
+                by_key[visual.image_key] = next(p for p in job.images if p.name == name)
+    segment = plan.segments[1]  # index 1 shows the 1080×1920 image and blends in the 4096 px one
+    started = time.monotonic()
+    render_segment(segment, plan.caption_layout, by_key, out)
+    return {"segment_seconds": time.monotonic() - started, "frames": segment.frame_count}
+
+
+def run_ffmpeg_command(job_name: str, inputs: Path, out: Path) -> dict:
+    """The same job as one ffmpeg command: zoompan Ken Burns, xfade, drawtext captions, ducked music, loudnorm."""
+    job = _job(job_name, inputs)
+    preset = get_preset(PRESET)
+    count = job.seconds // 3
+    overlap = crossfade_frames(preset.transitions) / FPS
+    args: list[str] = []
+    for i in range(count):
+        length = 3 + (overlap if i < count - 1 else 0)
+        args += [
+            "-loop",
+            "1",
+            "-framerate",
+            str(FPS),
+            "-t",
+            f"{length:.4f}",
+            "-i",
+            str(job.images[i % len(job.images)]),
+        ]
+    args += ["-stream_loop", "-1", "-i", str(job.music), "-i", str(job.voice)]
+    graph = []
+    for i in range(count):
+        frames = int(round((3 + overlap) * FPS))
+        graph.append(
+            f"[{i}:v]scale=1296:2304:force_original_aspect_ratio=increase,crop=1296:2304,"
+            f"zoompan=z='1+0.08*on/{frames}':x='iw/2-(iw/zoom/2)':y='ih/2-(ih/zoom/2)':d=1:s=1080x1920:fps={FPS},"
+            f"setsar=1,format=yuv420p[v{i}]"
+        )
+    last = "v0"
+    for i in range(1, count):
+        # Every clip but the last runs 3 s plus the overlap, so clip i fades in at exactly 3·i seconds.
+        graph.append(f"[{last}][v{i}]xfade=transition=fade:duration={overlap:.4f}:offset={3.0 * i:.4f}[x{i}]")
+        last = f"x{i}"
+    texts = [CAPTIONS["hook"], *CAPTIONS["beats"], CAPTIONS["cta"]]
+    slot = job.seconds / len(texts)
+    font = font_path(preset.caption_style.font)
+    draws = ",".join(
+        f"drawtext=fontfile='{font}':text='{t}':fontsize=56:fontcolor=white:box=1:boxcolor=black@0.5:boxborderw=18:"
+        f"x=(w-text_w)/2:y=h-{preset.caption_style.safe_margin_px + 150}-text_h:"
+        f"enable='between(t,{i * slot:.3f},{(i + 1) * slot:.3f})'"
+        for i, t in enumerate(texts)
+    )
+    graph.append(f"[{last}]{draws}[video]")
+    music, voice = count, count + 1
+    graph.append(
+        f"[{music}:a]volume={preset.audio.music_level_db}dB,atrim=0:{job.seconds},"
+        f"afade=t=out:st={job.seconds - 1.5}:d=1.5,aresample=48000,aformat=channel_layouts=stereo[m];"
+        f"[{voice}:a]volume={preset.audio.voice_level_db}dB,aresample=48000,aformat=channel_layouts=stereo,"
+        f"apad,atrim=0:{job.seconds},asplit=2[vk][vm];"
+        f"[m][vk]sidechaincompress=threshold=0.05:ratio=8:attack=20:release=300[md];"
+        f"[md][vm]amix=inputs=2:normalize=0,loudnorm=I=-14:TP=-1,aresample=48000[audio]"
+    )
+    encoder = [a for a in segment_encoder_args() if a != "-an"]
+    started = time.monotonic()
+    run_ffmpeg(
+        [
+            *args,
+            "-filter_complex",
+            ";".join(graph),
+            "-map",
+            "[video]",
+            "-map",
+            "[audio]",
+            *encoder,
+            "-c:a",
+            "aac",
+            "-b:a",
+            "192k",
+            "-ar",
+            "48000",
+            "-t",
+            str(job.seconds),
+            "-movflags",
+            "+faststart",
+            str(out),
+        ],
+        timeout=3600,
+    )
+    return {"seconds": time.monotonic() - started}
+
+
+CONTENDERS = {"pytoon": run_pytoon, "ffmpeg": run_ffmpeg_command, "segment": run_segment}
+
+if __name__ == "__main__":
+    mode, job_name, inputs, out = sys.argv[1], sys.argv[2], Path(sys.argv[3]), Path(sys.argv[4])
+    print(json.dumps(CONTENDERS[mode](job_name, inputs, out)))

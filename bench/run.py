@@ -1,0 +1,198 @@
+"""Benchmark: the reference jobs through the whole pipeline vs one hand-written ffmpeg command vs MoviePy.
+
+Every contender runs as its own child process, measured the same way: wall time, CPU time (process tree)
+and peak resident memory (process tree, sampled). Prints figures and ratios; asserts nothing.
+
+    make bench              # all contenders, both jobs
+    python bench/run.py --quick   # 15 s job only, no MoviePy
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+MOVIEPY_PYTHON = HERE / ".venv-moviepy" / "bin" / "python"
+
+
+@dataclass
+class Measurement:
+    contender: str
+    job: str
+    wall_seconds: float
+    cpu_seconds: float
+    peak_rss_mb: float
+    details: dict
+
+    def row(self) -> str:
+        return (
+            f"{self.job:<10} {self.contender:<16} {self.wall_seconds:8.1f} s {self.cpu_seconds:8.1f} s "
+            f"{self.peak_rss_mb:8.0f} MB"
+        )
+
+
+def measure(contender: str, job: str, command: list[str]) -> Measurement:
+    """Run `command`, sampling the whole process tree's RSS and CPU every 50 ms."""
+    started = time.monotonic()
+    process = psutil.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    peak_rss = 0
+    cpu_by_pid: dict[int, float] = {}
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak_rss
+        while not done.is_set():
+            try:
+                tree = [process, *process.children(recursive=True)]
+                rss = 0
+                for proc in tree:
+                    try:
+                        rss += proc.memory_info().rss
+                        times = proc.cpu_times()
+                        cpu_by_pid[proc.pid] = (
+                            times.user + times.system + times.children_user + times.children_system
+                        )
+                    except psutil.Error:
+                        continue
+                peak_rss = max(peak_rss, rss)
+            except psutil.Error:
+                pass
+            time.sleep(0.05)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    stdout, stderr = process.communicate()
+    wall = time.monotonic() - started
+    done.set()
+    sampler.join()
+    if process.returncode != 0:
+        raise RuntimeError(f"{contender} failed ({process.returncode}): {stderr[-2000:]}")
+    # The children's CPU is also accounted to the parent once they are reaped; the sampled per-pid figures
+    # miss the last 50 ms of short-lived processes, so take the larger of the two views.
+    usage = process.cpu_times()
+    reaped = usage.user + usage.system + usage.children_user + usage.children_system
+    cpu = max(reaped, sum(cpu_by_pid.values()))
+    details = json.loads(stdout.strip().splitlines()[-1]) if stdout.strip() else {}
+    return Measurement(contender, job, wall, cpu, peak_rss / 2**20, details)
+
+
+def ensure_moviepy() -> bool:
+    """MoviePy needs an older Pillow than Pytoon pins, so it gets its own virtualenv beside the benchmark."""
+    if MOVIEPY_PYTHON.exists():
+        return True
+    try:
+        subprocess.run([sys.executable, "-m", "venv", str(MOVIEPY_PYTHON.parent.parent)], check=True)
+        subprocess.run(
+            [
+                str(MOVIEPY_PYTHON),
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "moviepy==2.2.1",
+                "imageio-ffmpeg==0.6.0",
+                "numpy==2.4.6",
+            ],
+            check=True,
+        )
+    except subprocess.CalledProcessError as exc:
+        print(f"MoviePy baseline unavailable: {exc}", file=sys.stderr)
+        return False
+    return True
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="15 s job only, without MoviePy")
+    parser.add_argument("--no-moviepy", action="store_true")
+    args = parser.parse_args()
+
+    RESULTS.mkdir(exist_ok=True)
+    inputs = RESULTS / "inputs"
+    jobs = ["15s-5seg"] if args.quick else ["15s-5seg", "60s-20seg"]
+    with_moviepy = not (args.quick or args.no_moviepy) and ensure_moviepy()
+    python = sys.executable
+    print(f"machine: {os.cpu_count()} CPUs, {psutil.virtual_memory().total / 2**30:.0f} GiB")
+    print(f"{'job':<10} {'contender':<16} {'wall':>10} {'cpu':>10} {'peak RSS':>11}")
+    measurements: list[Measurement] = []
+    for job in jobs:
+        out = RESULTS / job
+        out.mkdir(exist_ok=True)
+        runs = [
+            (
+                "pytoon",
+                [python, str(HERE / "contenders.py"), "pytoon", job, str(inputs), str(out / "pytoon.mp4")],
+            ),
+            (
+                "ffmpeg-1-command",
+                [python, str(HERE / "contenders.py"), "ffmpeg", job, str(inputs), str(out / "ffmpeg.mp4")],
+            ),
+        ]
+        if with_moviepy and job == "15s-5seg":
+            runs.append(
+                (
+                    "moviepy",
+                    [
+                        str(MOVIEPY_PYTHON),
+                        str(HERE / "moviepy_baseline.py"),
+                        job,
+                        str(inputs),
+                        str(out / "moviepy.mp4"),
+                    ],
+                )
+            )
+        for contender, command in runs:
+            m = measure(contender, job, command)
+            measurements.append(m)
+            print(m.row(), flush=True)
+        segment = measure(
+            "segment",
+            job,
+            [python, str(HERE / "contenders.py"), "segment", job, str(inputs), str(out / "segment.mp4")],
+        )
+        baseline = {m.contender: m for m in measurements if m.job == job}
+        pytoon = baseline["pytoon"]
+        for name in ("ffmpeg-1-command", "moviepy"):
+            if name in baseline:
+                other = baseline[name]
+                print(
+                    f"  pytoon / {name}: wall {pytoon.wall_seconds / other.wall_seconds:.2f}, "
+                    f"cpu {pytoon.cpu_seconds / other.cpu_seconds:.2f}, "
+                    f"memory {pytoon.peak_rss_mb / other.peak_rss_mb:.2f}"
+                )
+        details = pytoon.details
+        if details:
+            print(
+                f"  pytoon: render wall {details['render_wall_seconds']:.1f} s, assembly {details['assemble_seconds']:.2f} s, "
+                f"slowest segment {details['slowest_segment_seconds']:.1f} s, segment CPU total "
+                f"{details['segment_seconds_total']:.1f} s"
+            )
+            critical = (
+                details["slowest_segment_seconds"] + details["assemble_seconds"] + details["plan_seconds"]
+            )
+            single = details["segment_seconds_total"] + details["assemble_seconds"] + details["plan_seconds"]
+            print(
+                f"  cloud critical path (plan + slowest segment + assembly): {critical:.1f} s = "
+                f"{100 * critical / single:.0f} % of single-process time {single:.1f} s"
+            )
+            print(
+                f"  one segment alone ({segment.details['frames']} frames): {segment.wall_seconds:.1f} s wall, "
+                f"peak memory {segment.peak_rss_mb:.0f} MB"
+            )
+    (RESULTS / "latest.json").write_text(json.dumps([m.__dict__ for m in measurements], indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

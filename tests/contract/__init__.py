@@ -1,0 +1,1 @@
+"""Contract tests: template.yaml, the ASL files and the function entry points agree (offline, no Docker)."""

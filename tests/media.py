@@ -1,0 +1,246 @@
+"""Test helpers: synthetic inputs (images, tones) and decoding of what the renderer wrote (PyAV)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+from PIL import Image, ImageDraw
+
+from pytoon.models import (
+    Archetype,
+    AudioPlan,
+    CaptionCue,
+    CaptionLayout,
+    JobSpec,
+    Motion,
+    MotionKind,
+    OverlayFx,
+    RenderPlan,
+    SegmentPlan,
+    Visual,
+)
+from pytoon.presets import get_preset
+from pytoon.render.ffmpeg import run_ffmpeg
+
+# --- synthetic inputs ----------------------------------------------------------------------------------
+
+
+def product_photo(path: Path, size: tuple[int, int] = (900, 1100), body: tuple[int, int, int] = (30, 110, 160)) -> Path:
+    """A bright, opaque product shot: a bottle on a light table top."""
+    w, h = size
+    image = Image.new("RGB", size, (236, 226, 210))
+    draw = ImageDraw.Draw(image)
+    draw.rectangle((0, int(h * 0.72), w, h), fill=(200, 180, 160))
+    draw.rounded_rectangle((w * 0.38, h * 0.2, w * 0.62, h * 0.78), radius=int(w * 0.05), fill=body)
+    draw.rectangle((w * 0.45, h * 0.12, w * 0.55, h * 0.22), fill=(20, 20, 20))
+    draw.rectangle((w * 0.40, h * 0.42, w * 0.60, h * 0.55), fill=(245, 245, 245))
+    image.save(path, quality=92)
+    return path
+
+
+def cutout_png(path: Path, size: tuple[int, int] = (400, 800), colour: tuple[int, int, int] = (200, 60, 80)) -> Path:
+    """A transparent PNG with an opaque rectangle "product" exactly filling it (aspect 1:2)."""
+    image = Image.new("RGBA", size, (0, 0, 0, 0))
+    ImageDraw.Draw(image).rectangle((0, 0, size[0] - 1, size[1] - 1), fill=(*colour, 255))
+    padded = Image.new("RGBA", (size[0] + 200, size[1] + 100), (0, 0, 0, 0))
+    padded.paste(image, (100, 50))
+    padded.save(path)
+    return path
+
+
+def flat_image(path: Path, colour: tuple[int, int, int], size: tuple[int, int] = (720, 1280)) -> Path:
+    Image.new("RGB", size, colour).save(path, quality=95)
+    return path
+
+
+def textured_image(path: Path, size: tuple[int, int] = (800, 1400), seed: int = 3) -> Path:
+    """Bright, detailed content, so motion is visible in every frame and black edges would stand out."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0 : size[1], 0 : size[0]]
+    base = np.stack([150 + 80 * np.sin(x / 37.0), 150 + 80 * np.cos(y / 23.0), 150 + 60 * np.sin((x + y) / 29.0)], -1)
+    base += rng.normal(0, 6, base.shape)
+    Image.fromarray(base.clip(60, 255).astype(np.uint8)).save(path, quality=92)
+    return path
+
+
+def tone(path: Path, source: str, seconds: float, *, channels: int = 2, rate: int = 44100) -> Path:
+    """An audio file from an ffmpeg lavfi source expression (sine, noise, aevalsrc), format by extension."""
+    codec = ["-c:a", "libmp3lame", "-b:a", "160k"] if path.suffix == ".mp3" else ["-c:a", "pcm_s16le"]
+    run_ffmpeg(
+        ["-f", "lavfi", "-i", source, "-t", str(seconds), "-ac", str(channels), "-ar", str(rate), *codec,
+         "-y", str(path)],
+        timeout=60,
+    )  # fmt: skip
+    return path
+
+
+def music_bed(path: Path, seconds: float = 3.0) -> Path:
+    """Music-like: a bass line with a decaying kick every half second, a chord and some pink noise."""
+    beat = "0.8*sin(2*PI*55*t)*exp(-8*mod(t,0.5))+0.12*sin(2*PI*220*t)+0.08*sin(2*PI*330*t)"
+    return tone(path, f"aevalsrc='{beat}|{beat}':s=44100:d={seconds}", seconds)
+
+
+def speech_like(path: Path, seconds: float = 2.0) -> Path:
+    """Voice-like: a 180 Hz buzz in 0.5 s bursts every 0.8 s, mono 24 kHz as TTS often is."""
+    expression = "0.4*sin(2*PI*180*t)*sin(2*PI*360*t)*lt(mod(t,0.8),0.5)"
+    return tone(path, f"aevalsrc='{expression}':s=24000:d={seconds}", seconds, channels=1, rate=24000)
+
+
+# --- plans ---------------------------------------------------------------------------------------------
+
+
+def motion(kind: MotionKind = MotionKind.ZOOM_IN, zoom: tuple[float, float] = (1.0, 1.15), **pans: float) -> Motion:
+    return Motion(kind=kind, zoom_start=zoom[0], zoom_end=zoom[1], **pans)
+
+
+def visual(
+    archetype: Archetype = Archetype.PRODUCT_HERO,
+    image_key: str | None = "img",
+    start: int = 0,
+    count: int = 30,
+    **fields: object,
+) -> Visual:
+    fields.setdefault("motion", motion())
+    if archetype is Archetype.OVERLAY:
+        fields.setdefault("overlay_fx", OverlayFx(shadow=True, glow=True))
+    return Visual(archetype=archetype, image_key=image_key, start_frame=start, frame_count=count, **fields)
+
+
+def segment(
+    vis: Visual,
+    index: int = 0,
+    *,
+    previous: Visual | None = None,
+    crossfade: int = 0,
+    captions: list[CaptionCue] | None = None,
+) -> SegmentPlan:
+    return SegmentPlan(
+        index=index,
+        start_frame=vis.start_frame,
+        frame_count=vis.frame_count,
+        visual=vis,
+        crossfade_from=previous,
+        crossfade_frames=crossfade,
+        captions=captions or [],
+        spec_hash=f"test-{index}",
+    )
+
+
+def render_plan(
+    segments: list[SegmentPlan],
+    layout: CaptionLayout,
+    *,
+    captions: list[CaptionCue] | None = None,
+    audio: AudioPlan | None = None,
+    total_frames: int | None = None,
+) -> RenderPlan:
+    preset = get_preset("overlay_glow")
+    frames = sum(s.frame_count for s in segments) if total_frames is None else total_frames
+    spec = JobSpec(
+        job_id="job-1",
+        tenant_id="tenant-1",
+        preset=preset,
+        archetype=preset.archetype,
+        brand_safe=preset.brand_safe,
+        engine_policy=preset.engine_policy,
+        target_duration_seconds=max(1, round(frames / 30)),
+    )
+    return RenderPlan(
+        job_id="job-1",
+        spec=spec,
+        total_frames=frames,
+        segments=segments,
+        captions=captions if captions is not None else [c for s in segments for c in s.captions],
+        caption_layout=layout,
+        audio=audio or AudioPlan(),
+    )
+
+
+# --- decoding ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class VideoStream:
+    width: int
+    height: int
+    pix_fmt: str
+    codec: str
+    profile: str | None
+    fps: Fraction
+    frames: int
+    pts: list[int]
+    keyframes: list[int]  # frame numbers of the keyframes
+    time_base: Fraction
+    duration_seconds: float
+    colorspace: int
+    color_range: int
+
+
+def video_stream(path: Path) -> VideoStream:
+    """Stream facts plus the presentation timestamp of every packet (in decode order)."""
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        ctx = stream.codec_context
+        packets = [packet for packet in container.demux(stream) if packet.size]
+        pts = [packet.pts for packet in packets]
+        frames_per_tick = stream.average_rate * stream.time_base
+        return VideoStream(
+            width=ctx.width,
+            height=ctx.height,
+            pix_fmt=ctx.pix_fmt,
+            codec=ctx.name,
+            profile=ctx.profile,
+            fps=stream.average_rate,
+            frames=len(pts),
+            pts=pts,
+            keyframes=[round(packet.pts * frames_per_tick) for packet in packets if packet.is_keyframe],
+            time_base=stream.time_base,
+            duration_seconds=float(stream.duration * stream.time_base),
+            colorspace=ctx.colorspace,
+            color_range=ctx.color_range,
+        )
+
+
+def decode_frames(path: Path, wanted: set[int] | None = None) -> dict[int, np.ndarray]:
+    """RGB arrays (H, W, 3) of the given frame numbers (all when None), converted from YUV with the
+    matrix the stream is tagged with, as a player would."""
+    frames: dict[int, np.ndarray] = {}
+    with av.open(str(path)) as container:
+        for number, frame in enumerate(container.decode(video=0)):
+            if wanted is None or number in wanted:
+                frames[number] = frame.to_ndarray(format="rgb24")
+    return frames
+
+
+@dataclass
+class AudioStream:
+    codec: str
+    profile: str | None
+    sample_rate: int
+    channels: int
+    duration_seconds: float
+    samples: np.ndarray  # (channels, n) float32
+
+
+def audio_stream(path: Path) -> AudioStream:
+    with av.open(str(path)) as container:
+        stream = container.streams.audio[0]
+        ctx = stream.codec_context
+        chunks = [frame.to_ndarray() for frame in container.decode(stream)]
+        return AudioStream(
+            codec=ctx.name,
+            profile=ctx.profile,
+            sample_rate=ctx.sample_rate,
+            channels=ctx.channels,
+            duration_seconds=float(stream.duration * stream.time_base),
+            samples=np.concatenate(chunks, axis=1),
+        )
+
+
+def save_png(frame: np.ndarray, path: Path) -> Path:
+    Image.fromarray(frame).save(path)
+    return path
