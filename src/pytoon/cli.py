@@ -123,6 +123,7 @@ def serve(args: argparse.Namespace) -> int:
         print(
             f"API: http://{args.host}:{args.port}  (docs at /docs; development key: X-API-Key: {os.environ['API_KEY']})"
         )
+        sys.stdout.flush()
         uvicorn.run(create_app(), host=args.host, port=args.port, log_level="warning")
     return 0
 

@@ -97,7 +97,7 @@ class EmbeddedAWS:
         httpx.post(f"{endpoint}/moto-api/config", json={"stepfunctions": {"execute_state_machine": True}})
         reset_clients()
         template = load_template(self.template_path)
-        self._runtime = LocalLambdaRuntime(functions(template))
+        self._runtime = LocalLambdaRuntime(functions(template), self.template_path.parent)
         self._runtime.install()
         self.stack = self._deploy(template, endpoint)
         self._set_env(

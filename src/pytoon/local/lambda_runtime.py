@@ -8,7 +8,7 @@ errorType/errorMessage payload), exactly what Step Functions sees in AWS; it nev
 
 from __future__ import annotations
 
-import importlib
+import importlib.util
 import json
 import threading
 import time
@@ -17,6 +17,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from moto.awslambda.models import LambdaFunction
@@ -57,8 +58,9 @@ class LocalContext:
 
 
 class LocalLambdaRuntime:
-    def __init__(self, functions: list[FunctionDef]) -> None:
+    def __init__(self, functions: list[FunctionDef], root: Path) -> None:
         self._functions = {f.logical_id: f for f in functions}
+        self._root = root
         self._service_faults: Counter[str] = Counter()
         self._lock = threading.Lock()
         self.invocations: Counter[str] = Counter()
@@ -66,10 +68,8 @@ class LocalLambdaRuntime:
         self._handlers: dict[str, Callable[[dict, LocalContext], Any]] = {}
 
     def install(self) -> None:
-        """Import every handler now (Lambda's init phase) and take over moto's invoke."""
-        self._handlers = {
-            name: getattr(importlib.import_module(f.module), f.attribute) for name, f in self._functions.items()
-        }
+        """Load every handler now (Lambda's init phase: an import error fails here) and take over moto's invoke."""
+        self._handlers = {name: self._load(f) for name, f in self._functions.items()}
         runtime = self
         self._original_invoke = LambdaFunction.invoke
 
@@ -77,6 +77,15 @@ class LocalLambdaRuntime:
             return runtime.invoke(fn.function_name, fn.function_arn, body, response_headers)
 
         LambdaFunction.invoke = invoke  # type: ignore[method-assign]
+
+    def _load(self, definition: FunctionDef) -> Callable[[dict, LocalContext], Any]:
+        path = definition.module_file(self._root)
+        spec = importlib.util.spec_from_file_location(f"pytoon_local_functions.{definition.logical_id}", path)
+        if spec is None or spec.loader is None:
+            raise ImportError(f"cannot load {definition.logical_id} from {path}")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return getattr(module, definition.attribute)
 
     def uninstall(self) -> None:
         if self._original_invoke is not None:

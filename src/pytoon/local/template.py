@@ -44,11 +44,9 @@ class FunctionDef:
     timeout: int
     memory_mb: int
 
-    @property
-    def module(self) -> str:
-        """Import path of the handler module in the repo (`functions/planner/` + `app.x` → `functions.planner.app`)."""
-        package = self.code_uri.strip("/").replace("/", ".")
-        return f"{package}.{self.handler.rsplit('.', 1)[0]}"
+    def module_file(self, root: Path) -> Path:
+        """The handler's source file: Lambda loads `app` from the CodeUri folder, so this does too."""
+        return root / self.code_uri / (self.handler.rsplit(".", 1)[0].replace(".", "/") + ".py")
 
     @property
     def attribute(self) -> str:

@@ -68,6 +68,7 @@ class SegmentComposer:
         self.previous: PreparedVisual | None = None
         if plan.crossfade_from is not None and self.crossfade_frames:
             self.previous = prepare_visual(plan.crossfade_from, image_file_for(plan.crossfade_from, image_files))
+        self._outgoing: tuple[float, Image.Image] | None = None
         end = plan.start_frame + plan.frame_count
         self.captions = [
             PlacedCaption(cue, layout)
@@ -79,11 +80,20 @@ class SegmentComposer:
         frame = self.visual.frame(global_frame)
         k = global_frame - self.plan.start_frame
         if self.previous is not None and k < self.crossfade_frames:
-            frame = Image.blend(self.previous.frame(global_frame), frame, crossfade_alpha(k, self.crossfade_frames))
+            frame = Image.blend(self.outgoing(global_frame), frame, crossfade_alpha(k, self.crossfade_frames))
         for caption in self.captions:
             if caption.covers(global_frame):
                 caption.draw(frame)
         return frame
+
+    def outgoing(self, global_frame: int) -> Image.Image:
+        """The previous visual's frame. During a crossfade it is past its own end, where its camera holds:
+        the same picture every frame, so it is drawn once (blending reads it, never changes it)."""
+        assert self.previous is not None
+        progress = self.previous.progress(global_frame)
+        if self._outgoing is None or self._outgoing[0] != progress:
+            self._outgoing = (progress, self.previous.frame(global_frame))
+        return self._outgoing[1]
 
 
 def render_segment(
