@@ -45,9 +45,7 @@ def run_pytoon(job_name: str, inputs: Path, out: Path) -> dict:
         settings = get_settings()
 
         def put(path: Path, category: AssetCategory) -> str:
-            return store_upload(
-                tenant_id="bench", category=category, filename=path.name, data=path.read_bytes()
-            ).key
+            return store_upload(tenant_id="bench", category=category, filename=path.name, data=path.read_bytes()).key
 
         images = [put(p, AssetCategory.IMAGE) for p in job.images]
         music, voice = put(job.music, AssetCategory.AUDIO), put(job.voice, AssetCategory.AUDIO)
@@ -93,12 +91,8 @@ def run_pytoon(job_name: str, inputs: Path, out: Path) -> dict:
 
 
 def _state_seconds(history: list[dict], state: str) -> float:
-    entered = next(
-        e["timestamp"] for e in history if e.get("stateEnteredEventDetails", {}).get("name") == state
-    )
-    exited = next(
-        e["timestamp"] for e in history if e.get("stateExitedEventDetails", {}).get("name") == state
-    )
+    entered = next(e["timestamp"] for e in history if e.get("stateEnteredEventDetails", {}).get("name") == state)
+    exited = next(e["timestamp"] for e in history if e.get("stateExitedEventDetails", {}).get("name") == state)
     return (exited - entered).total_seconds()
 
 
@@ -155,15 +149,11 @@ def run_ffmpeg_command(job_name: str, inputs: Path, out: Path) -> dict:
         graph.append(f"[{last}][v{i}]xfade=transition=fade:duration={overlap:.4f}:offset={3.0 * i:.4f}[x{i}]")
         last = f"x{i}"
     texts = [CAPTIONS["hook"], *CAPTIONS["beats"], CAPTIONS["cta"]]
-    slot = job.seconds / len(texts)
-    font = font_path(preset.caption_style.font)
-    draws = ",".join(
-        f"drawtext=fontfile='{font}':text='{t}':fontsize=56:fontcolor=white:box=1:boxcolor=black@0.5:boxborderw=18:"
-        f"x=(w-text_w)/2:y=h-{preset.caption_style.safe_margin_px + 150}-text_h:"
-        f"enable='between(t,{i * slot:.3f},{(i + 1) * slot:.3f})'"
-        for i, t in enumerate(texts)
-    )
-    graph.append(f"[{last}]{draws}[video]")
+    # This ffmpeg build has no drawtext (it needs harfbuzz since 6.1), so captions go through libass.
+    subtitles = out.with_suffix(".ass")
+    subtitles.write_text(_ass_script(texts, job.seconds, preset.caption_style.safe_margin_px + 150))
+    font_dir = font_path(preset.caption_style.font).parent
+    graph.append(f"[{last}]ass=filename='{subtitles}':fontsdir='{font_dir}'[video]")
     music, voice = count, count + 1
     graph.append(
         f"[{music}:a]volume={preset.audio.music_level_db}dB,atrim=0:{job.seconds},"
@@ -173,7 +163,12 @@ def run_ffmpeg_command(job_name: str, inputs: Path, out: Path) -> dict:
         f"[m][vk]sidechaincompress=threshold=0.05:ratio=8:attack=20:release=300[md];"
         f"[md][vm]amix=inputs=2:normalize=0,loudnorm=I=-14:TP=-1,aresample=48000[audio]"
     )
+    # Pytoon's own encoder settings, so both produce the same codec, quality and colour tagging; its -vf
+    # (RGB→BT.709 conversion) moves into the graph, since a stream fed by -filter_complex takes no -vf.
     encoder = [a for a in segment_encoder_args() if a != "-an"]
+    vf_at = encoder.index("-vf")
+    graph[-1] = graph[-1].replace("[video]", f",{encoder[vf_at + 1]}[video]")
+    del encoder[vf_at : vf_at + 2]
     started = time.monotonic()
     run_ffmpeg(
         [
@@ -200,6 +195,30 @@ def run_ffmpeg_command(job_name: str, inputs: Path, out: Path) -> dict:
         timeout=3600,
     )
     return {"seconds": time.monotonic() - started}
+
+
+def _ass_script(texts: list[str], seconds: int, margin_v: int) -> str:
+    def stamp(t: float) -> str:
+        return f"{int(t // 3600)}:{int(t % 3600 // 60):02d}:{t % 60:05.2f}"
+
+    slot = seconds / len(texts)
+    events = "\n".join(
+        f"Dialogue: 0,{stamp(i * slot)},{stamp((i + 1) * slot)},Caption,,0,0,0,,{text}" for i, text in enumerate(texts)
+    )
+    return f"""[Script Info]
+ScriptType: v4.00+
+PlayResX: 1080
+PlayResY: 1920
+
+[V4+ Styles]
+Format: Name, Fontname, Fontsize, PrimaryColour, OutlineColour, BackColour, Bold, BorderStyle, Outline, Shadow, \
+Alignment, MarginL, MarginR, MarginV
+Style: Caption,Inter SemiBold,56,&H00FFFFFF,&H80000000,&H80000000,0,3,12,0,2,80,80,{margin_v}
+
+[Events]
+Format: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text
+{events}
+"""
 
 
 CONTENDERS = {"pytoon": run_pytoon, "ffmpeg": run_ffmpeg_command, "segment": run_segment}

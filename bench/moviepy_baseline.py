@@ -43,8 +43,7 @@ def main() -> None:
     images = sorted(inputs.glob("image_*.jpg"))
     count = seconds // 3
     clips = [
-        cover_clip(images[i % len(images)], max(0.0, 3 * i - OVERLAP), 3 + (OVERLAP if i else 0))
-        for i in range(count)
+        cover_clip(images[i % len(images)], max(0.0, 3 * i - OVERLAP), 3 + (OVERLAP if i else 0)) for i in range(count)
     ]
     slot = seconds / len(CAPTIONS)
     for i, text in enumerate(CAPTIONS):
@@ -64,9 +63,7 @@ def main() -> None:
         [afx.AudioLoop(duration=seconds), afx.AudioFadeOut(1.5)]
     )
     voice = AudioFileClip(str(inputs / "voice.wav"))
-    video = video.with_audio(
-        CompositeAudioClip([music.with_volume_scaled(0.126), voice.with_volume_scaled(0.5)])
-    )
+    video = video.with_audio(CompositeAudioClip([music.with_volume_scaled(0.126), voice.with_volume_scaled(0.5)]))
     started = time.monotonic()
     video.write_videofile(
         str(out), fps=FPS, codec="libx264", preset="veryfast", audio_codec="aac", threads=2, logger=None

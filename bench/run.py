@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import threading
@@ -43,31 +44,26 @@ class Measurement:
 
 
 def measure(contender: str, job: str, command: list[str]) -> Measurement:
-    """Run `command`, sampling the whole process tree's RSS and CPU every 50 ms."""
+    """Run `command`; CPU from the reaped process tree, peak RSS of the tree sampled every 50 ms."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.monotonic()
     process = psutil.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     peak_rss = 0
-    cpu_by_pid: dict[int, float] = {}
     done = threading.Event()
 
     def sample() -> None:
         nonlocal peak_rss
         while not done.is_set():
+            rss = 0
             try:
-                tree = [process, *process.children(recursive=True)]
-                rss = 0
-                for proc in tree:
+                for proc in [process, *process.children(recursive=True)]:
                     try:
                         rss += proc.memory_info().rss
-                        times = proc.cpu_times()
-                        cpu_by_pid[proc.pid] = (
-                            times.user + times.system + times.children_user + times.children_system
-                        )
                     except psutil.Error:
                         continue
-                peak_rss = max(peak_rss, rss)
             except psutil.Error:
                 pass
+            peak_rss = max(peak_rss, rss)
             time.sleep(0.05)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -78,11 +74,9 @@ def measure(contender: str, job: str, command: list[str]) -> Measurement:
     sampler.join()
     if process.returncode != 0:
         raise RuntimeError(f"{contender} failed ({process.returncode}): {stderr[-2000:]}")
-    # The children's CPU is also accounted to the parent once they are reaped; the sampled per-pid figures
-    # miss the last 50 ms of short-lived processes, so take the larger of the two views.
-    usage = process.cpu_times()
-    reaped = usage.user + usage.system + usage.children_user + usage.children_system
-    cpu = max(reaped, sum(cpu_by_pid.values()))
+    # Every descendant was waited for by its parent, so the child's rusage covers the whole tree.
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     details = json.loads(stdout.strip().splitlines()[-1]) if stdout.strip() else {}
     return Measurement(contender, job, wall, cpu, peak_rss / 2**20, details)
 
@@ -174,13 +168,12 @@ def main() -> int:
         details = pytoon.details
         if details:
             print(
-                f"  pytoon: render wall {details['render_wall_seconds']:.1f} s, assembly {details['assemble_seconds']:.2f} s, "
-                f"slowest segment {details['slowest_segment_seconds']:.1f} s, segment CPU total "
+                f"  pytoon: render wall {details['render_wall_seconds']:.1f} s, "
+                f"assembly {details['assemble_seconds']:.2f} s, "
+                f"slowest segment {details['slowest_segment_seconds']:.1f} s, segments' wall sum "
                 f"{details['segment_seconds_total']:.1f} s"
             )
-            critical = (
-                details["slowest_segment_seconds"] + details["assemble_seconds"] + details["plan_seconds"]
-            )
+            critical = details["slowest_segment_seconds"] + details["assemble_seconds"] + details["plan_seconds"]
             single = details["segment_seconds_total"] + details["assemble_seconds"] + details["plan_seconds"]
             print(
                 f"  cloud critical path (plan + slowest segment + assembly): {critical:.1f} s = "

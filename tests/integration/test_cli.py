@@ -18,8 +18,22 @@ PYTOON = Path(sys.executable).with_name("pytoon")
 def test_render_writes_the_video_and_its_sidecars(media_dir: Path, tmp_path: Path) -> None:
     output = tmp_path / "clips" / "launch.mp4"
     result = subprocess.run(
-        [str(PYTOON), "render", "--prompt", "Launch day. Shop now.", "--image", str(media_dir / "product_1.png"),
-         "--music", str(media_dir / "music.wav"), "--preset", "overlay_classic", "--duration", "2", "-o", str(output)],
+        [
+            str(PYTOON),
+            "render",
+            "--prompt",
+            "Launch day. Shop now.",
+            "--image",
+            str(media_dir / "product_1.png"),
+            "--music",
+            str(media_dir / "music.wav"),
+            "--preset",
+            "overlay_classic",
+            "--duration",
+            "2",
+            "-o",
+            str(output),
+        ],
         cwd=tmp_path,  # not the repo root: handlers must load from template.yaml's CodeUri, not from sys.path
         capture_output=True,
         text=True,
@@ -42,10 +56,25 @@ def test_bad_input_is_a_clear_error(tmp_path: Path) -> None:
     text = tmp_path / "notes.png"
     text.write_text("not an image")
     result = subprocess.run(
-        [str(PYTOON), "render", "--prompt", "x", "--image", str(text), "--duration", "2", "-o", str(tmp_path / "o.mp4")],
-        capture_output=True, text=True, timeout=120,
+        [
+            str(PYTOON),
+            "render",
+            "--prompt",
+            "x",
+            "--image",
+            str(text),
+            "--duration",
+            "2",
+            "-o",
+            str(tmp_path / "o.mp4"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 2
     assert "input rejected" in result.stderr and "Traceback" not in result.stderr
-    missing = subprocess.run([str(PYTOON), "render", "--prompt", "x", "--image", "/nope.png"], capture_output=True, text=True)
+    missing = subprocess.run(
+        [str(PYTOON), "render", "--prompt", "x", "--image", "/nope.png"], capture_output=True, text=True
+    )
     assert missing.returncode == 2 and "no such file" in missing.stderr
