@@ -189,8 +189,8 @@ class CaptionCue(_Frozen):
 
 
 class CaptionLayout(_Frozen):
+    # A family name, resolved to the bundled file where the frames are drawn (plans travel between machines).
     font: str
-    font_file: str
     size_px: int
     position: CaptionPosition
     safe_margin_px: int

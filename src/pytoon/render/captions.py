@@ -12,7 +12,6 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
@@ -52,7 +51,6 @@ def caption_layout(style: CaptionStyle, *, boxed: bool | None = None) -> Caption
     outlined "meme" look and smaller text sits in a box, which reads better at small sizes."""
     return CaptionLayout(
         font=style.font,
-        font_file=str(font_path(style.font)),
         size_px=SIZE_BY_RULE[style.size_rules],
         position=style.position,
         safe_margin_px=style.safe_margin_px,
@@ -66,12 +64,6 @@ def safe_area(layout: CaptionLayout) -> SafeArea:
     return SafeArea(
         left=side, top=max(margin, UI_TOP_PX), right=WIDTH - side, bottom=HEIGHT - max(margin, UI_BOTTOM_PX)
     )
-
-
-def layout_font_file(layout: CaptionLayout) -> str:
-    """The layout's font file, or the bundled file of its family when that path does not exist here: a
-    plan made on one machine names the font file of that machine's install (e.g. planner vs Lambda)."""
-    return layout.font_file if Path(layout.font_file).is_file() else str(font_path(layout.font))
 
 
 @lru_cache(maxsize=64)
@@ -176,7 +168,7 @@ def fit_text(
 def render_caption_image(text: str, layout: CaptionLayout) -> tuple[Image.Image, tuple[int, int]]:
     """The caption as an RGBA image and the top-left position where it goes in the frame."""
     area = safe_area(layout)
-    font_file = layout_font_file(layout)
+    font_file = str(font_path(layout.font))
 
     def style_at(size: int) -> _Style:
         return _Style(load_font(font_file, size), size, layout.boxed)
