@@ -10,5 +10,5 @@ from pytoon.pipeline import SegmentRef, render_segment
 @tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     ref = SegmentRef.model_validate(event)
-    logger.append_keys(job_id=ref.job_id, segment_index=ref.index, engine="local_ffmpeg")
+    logger.append_keys(job_id=ref.job_id, segment_index=ref.index)
     return render_segment(ref.job_id, ref.index).model_dump(mode="json")

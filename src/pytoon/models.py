@@ -206,6 +206,9 @@ class SegmentPlan(_Frozen):
     crossfade_from: Visual | None = None
     crossfade_frames: int = Field(default=0, ge=0)
     captions: list[CaptionCue] = Field(default_factory=list)
+    engine: str = "local_ffmpeg"
+    # Why the engine differs from what the job's policy asked for (None when it does not).
+    fallback_reason: str | None = None
     spec_hash: str
 
     @property

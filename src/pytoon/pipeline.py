@@ -29,13 +29,12 @@ from pytoon.clock import seconds_since, utc_now_iso
 from pytoon.config import Settings, get_settings
 from pytoon.errors import InvalidTransitionError, SegmentRenderError
 from pytoon.models import FPS, JobSpec, JobStatus, RenderPlan, SegmentStatus
-from pytoon.planner import build_plan
+from pytoon.observability import logger
+from pytoon.planner import build_plan, effective_motion_profile
 from pytoon.render.assemble import OutputFacts, assemble_output
 from pytoon.render.captions import cues_to_srt
 from pytoon.render.ffmpeg import FfmpegError, ffmpeg_version
 from pytoon.render.segment import render_segment as render_segment_file
-
-ENGINE_LOCAL = "local_ffmpeg"
 
 
 class SegmentRef(BaseModel):
@@ -100,7 +99,16 @@ def plan_job(job_id: str) -> PlanResult:
     plan = build_plan(spec)
     ctx.store.put_json(keys.plan_key(job_id), plan.model_dump(mode="json"))
     ctx.jobs.put_segments(job_id, plan.segments)
-    ctx.jobs.transition(job_id, JobStatus.RENDERING_SEGMENTS, segment_count=len(plan.segments))
+    fallbacks = [s.fallback_reason for s in plan.segments if s.fallback_reason]
+    ctx.jobs.transition(
+        job_id,
+        JobStatus.RENDERING_SEGMENTS,
+        segment_count=len(plan.segments),
+        fallback_used=bool(fallbacks),
+        fallback_reason=fallbacks[0] if fallbacks else None,
+    )
+    for _ in fallbacks:
+        ctx.metrics.increment("pytoon_fallback_total", type="engine_fallback")
     ctx.jobs.raise_progress(job_id, PROGRESS_PLANNED)
     return PlanResult(
         job_id=job_id, segments=[SegmentRef(job_id=job_id, index=s.index) for s in plan.segments]
@@ -118,6 +126,7 @@ def render_segment(job_id: str, index: int) -> SegmentResult:
     ctx = _ctx()
     plan = ctx.load_plan(job_id)
     segment = plan.segments[index]
+    logger.append_keys(engine=segment.engine)
     key = keys.segment_key(job_id, index)
     stored = {s.index: s for s in ctx.jobs.segments(job_id)}.get(index)
     if (
@@ -150,10 +159,10 @@ def render_segment(job_id: str, index: int) -> SegmentResult:
         index,
         SegmentStatus.DONE,
         artifact_key=key,
-        engine_used=ENGINE_LOCAL,
+        engine_used=segment.engine,
         render_seconds=render_seconds,
     )
-    ctx.metrics.observe("pytoon_segment_render_seconds", render_seconds, engine=ENGINE_LOCAL)
+    ctx.metrics.observe("pytoon_segment_render_seconds", render_seconds, engine=segment.engine)
     _update_render_progress(ctx, job_id)
     return SegmentResult(job_id=job_id, index=index, key=key, skipped=False)
 
@@ -212,6 +221,7 @@ def build_metadata(plan: RenderPlan, *, segments: list[SegmentRecord], facts: Ou
         "job_id": plan.job_id,
         "spec": {
             "preset": spec.preset.model_dump(mode="json"),
+            "motion_profile": effective_motion_profile(spec),
             "archetype": spec.archetype.value,
             "brand_safe": spec.brand_safe,
             "engine_policy": spec.engine_policy.value,
@@ -237,13 +247,13 @@ def build_metadata(plan: RenderPlan, *, segments: list[SegmentRecord], facts: Ou
                 "engine": by_index[p.index].engine_used,
                 "render_seconds": by_index[p.index].render_seconds,
                 "attempts": by_index[p.index].attempts,
-                "fallback_used": False,
-                "fallback_reason": None,
+                "fallback_used": p.fallback_reason is not None,
+                "fallback_reason": p.fallback_reason,
             }
             for p in plan.segments
         ],
-        "fallback_used": False,
-        "fallback_reason": None,
+        "fallback_used": any(p.fallback_reason for p in plan.segments),
+        "fallback_reason": next((p.fallback_reason for p in plan.segments if p.fallback_reason), None),
         "output": {
             "duration_seconds": facts.duration_seconds,
             "frames": facts.frame_count,

@@ -11,6 +11,7 @@ import json
 import math
 import re
 
+from pytoon.engines import choose_engine
 from pytoon.models import (
     FPS,
     Archetype,
@@ -135,6 +136,12 @@ def _spec_hash(payload: dict) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
+def effective_motion_profile(spec: JobSpec) -> MotionProfile:
+    """Brand-safe jobs never get the chaotic profile (it reads as a glitch on a brand's feed): smooth instead."""
+    profile = spec.preset.motion_profile
+    return "smooth" if spec.brand_safe and profile == "chaotic" else profile
+
+
 def build_plan(spec: JobSpec) -> RenderPlan:
     total_frames = spec.target_duration_seconds * FPS
     counts = segment_frame_counts(total_frames, len(spec.image_keys))
@@ -145,6 +152,8 @@ def build_plan(spec: JobSpec) -> RenderPlan:
     # A card without an image still says something when the job has no captions to show.
     card_text = spec.prompt.strip()[:80] if not cues else ""
     fade = crossfade_frames(spec.preset.transitions)
+    profile = effective_motion_profile(spec)
+    engine = choose_engine(spec.engine_policy)
 
     segments: list[SegmentPlan] = []
     start = 0
@@ -154,7 +163,7 @@ def build_plan(spec: JobSpec) -> RenderPlan:
         visual = Visual(
             archetype=spec.archetype,
             image_key=image_key,
-            motion=motion_for(spec.preset.motion_profile, index),
+            motion=motion_for(profile, index),
             start_frame=start,
             frame_count=count,
             card_text=card_text if image_key is None else "",
@@ -171,6 +180,7 @@ def build_plan(spec: JobSpec) -> RenderPlan:
             "crossfade_frames": fade_in,
             "captions": [c.model_dump(mode="json") for c in seg_cues],
             "layout": layout.model_dump(mode="json"),
+            "engine": engine.engine,
         }
         segments.append(
             SegmentPlan(
@@ -181,6 +191,8 @@ def build_plan(spec: JobSpec) -> RenderPlan:
                 crossfade_from=previous if fade_in else None,
                 crossfade_frames=fade_in,
                 captions=seg_cues,
+                engine=engine.engine,
+                fallback_reason=engine.fallback_reason,
                 spec_hash=_spec_hash(body),
             )
         )

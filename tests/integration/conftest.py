@@ -48,9 +48,7 @@ def api(embedded: EmbeddedAWS) -> Iterator[httpx.Client]:
     deadline = time.monotonic() + 10
     while not server.started and time.monotonic() < deadline:
         time.sleep(0.05)
-    with httpx.Client(
-        base_url=f"http://127.0.0.1:{port}", headers={"X-API-Key": API_KEY}, timeout=60
-    ) as client:
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"X-API-Key": API_KEY}, timeout=60) as client:
         yield client
     server.should_exit = True
     thread.join(timeout=10)
@@ -101,8 +99,6 @@ def media_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def upload(api: httpx.Client, path: Path, category: str) -> dict:
     with path.open("rb") as handle:
-        response = api.post(
-            "/api/v1/assets/upload", files={"file": (path.name, handle)}, data={"category": category}
-        )
+        response = api.post("/api/v1/assets/upload", files={"file": (path.name, handle)}, data={"category": category})
     assert response.status_code == 201, response.text
     return response.json()

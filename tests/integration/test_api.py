@@ -160,9 +160,7 @@ def test_presigned_upload_becomes_ready_or_rejected(api: httpx.Client) -> None:
 
     good = presign("shot.png", "image/png")
     assert api.get(good["status_url"]).json()["status"] == "PENDING"
-    posted = httpx.post(
-        good["upload_url"], data=good["upload_fields"], files={"file": ("shot.png", _png((400, 300)))}
-    )
+    posted = httpx.post(good["upload_url"], data=good["upload_fields"], files={"file": ("shot.png", _png((400, 300)))})
     assert posted.status_code in (200, 201, 204)
     ready = api.get(good["status_url"]).json()
     assert ready["status"] == "READY" and ready["media"]["width"] == 400
@@ -175,9 +173,7 @@ def test_presigned_upload_becomes_ready_or_rejected(api: httpx.Client) -> None:
     objects = client("s3", "us-east-1").list_objects_v2(Bucket=get_settings().bucket_name, Prefix=bad["key"])
     assert objects.get("KeyCount", 0) == 0
 
-    wrong_type = api.post(
-        "/api/v1/assets/uploads", json={"filename": "x.pdf", "content_type": "application/pdf"}
-    )
+    wrong_type = api.post("/api/v1/assets/uploads", json={"filename": "x.pdf", "content_type": "application/pdf"})
     assert wrong_type.status_code == 400
 
 
@@ -217,9 +213,7 @@ def _write_png() -> Path:
 
 
 def test_other_tenants_jobs_are_404(api: httpx.Client) -> None:
-    job = api.post(
-        "/api/v1/jobs", json={"preset_id": "meme_fast", "prompt": "Mine.", "target_duration_seconds": 1}
-    )
+    job = api.post("/api/v1/jobs", json={"preset_id": "meme_fast", "prompt": "Mine.", "target_duration_seconds": 1})
     job_id = job.json()["job_id"]
     with _other_tenant(api, "snoop") as snoop:
         assert snoop.get(f"/api/v1/jobs/{job_id}").status_code == 404
@@ -254,13 +248,11 @@ def test_idempotency_key_returns_the_first_job(api: httpx.Client) -> None:
     again = api.post("/api/v1/jobs", json=body, headers={"Idempotency-Key": "order-42"})
     assert first.status_code == again.status_code == 201
     assert first.json() == again.json()
-    different = api.post(
-        "/api/v1/jobs", json=body | {"prompt": "Twice."}, headers={"Idempotency-Key": "order-42"}
-    )
+    different = api.post("/api/v1/jobs", json=body | {"prompt": "Twice."}, headers={"Idempotency-Key": "order-42"})
     assert different.status_code == 409
-    executions = client("stepfunctions", "us-east-1").list_executions(
-        stateMachineArn=get_settings().state_machine_arn
-    )["executions"]
+    executions = client("stepfunctions", "us-east-1").list_executions(stateMachineArn=get_settings().state_machine_arn)[
+        "executions"
+    ]
     assert sum(e["name"] == first.json()["job_id"] for e in executions) == 1
 
 
@@ -287,9 +279,7 @@ def test_admin_routes_create_and_revoke_keys(api: httpx.Client, monkeypatch: pyt
     monkeypatch.setenv("ADMIN_API_KEY", "root-secret")
     admin = {"X-Admin-Key": "root-secret"}
     assert (
-        httpx.post(
-            f"{api.base_url}/admin/keys", json={"tenant_id": "x"}, headers={"X-Admin-Key": "no"}
-        ).status_code
+        httpx.post(f"{api.base_url}/admin/keys", json={"tenant_id": "x"}, headers={"X-Admin-Key": "no"}).status_code
         == 401
     )
     created = httpx.post(f"{api.base_url}/admin/keys", json={"tenant_id": "newco"}, headers=admin).json()
@@ -316,9 +306,7 @@ def test_metrics_add_up_across_processes(api: httpx.Client, embedded: EmbeddedAW
         )
 
     before = jobs_total(scrape())
-    api.post(
-        "/api/v1/jobs", json={"preset_id": "meme_smooth", "prompt": "Here.", "target_duration_seconds": 1}
-    )
+    api.post("/api/v1/jobs", json={"preset_id": "meme_smooth", "prompt": "Here.", "target_duration_seconds": 1})
     # A second process (another API instance) records the same metric in the same backend.
     script = textwrap.dedent(
         """

@@ -104,13 +104,9 @@ def test_permanent_segment_failure_fails_the_job_with_its_reason(
     image = upload(api, media_dir / "product_0.png", "image")
     # The stored object is damaged after validation: the render cannot decode it, and retrying won't help.
     settings = get_settings()
-    client("s3", embedded.region).put_object(
-        Bucket=settings.bucket_name, Key=image["key"], Body=b"\x89PNG broken"
-    )
+    client("s3", embedded.region).put_object(Bucket=settings.bucket_name, Key=image["key"], Body=b"\x89PNG broken")
 
-    created = _submit(
-        api, preset_id="product_hero_clean", target_duration_seconds=2, image_uris=[image["uri"]]
-    )
+    created = _submit(api, preset_id="product_hero_clean", target_duration_seconds=2, image_uris=[image["uri"]])
     job = wait_for_job(api, created["job_id"])
 
     assert job["status"] == "FAILED"
@@ -144,9 +140,7 @@ def test_assembler_exception_fails_the_job(api: httpx.Client, embedded: Embedded
     music = upload(api, media_dir / "music.wav", "audio")
     settings = get_settings()
     # Audio that passed validation but is no longer decodable when assembly builds the soundtrack.
-    client("s3", embedded.region).put_object(
-        Bucket=settings.bucket_name, Key=music["key"], Body=b"RIFF....WAVEjunk"
-    )
+    client("s3", embedded.region).put_object(Bucket=settings.bucket_name, Key=music["key"], Body=b"RIFF....WAVEjunk")
 
     created = _submit(
         api, preset_id="meme_fast", prompt="Broken audio.", target_duration_seconds=2, music_uri=music["uri"]
@@ -159,3 +153,17 @@ def test_assembler_exception_fails_the_job(api: httpx.Client, embedded: Embedded
     record = JobRepository.from_settings(settings).get(created["job_id"])
     assert record.output_key is None
     assert api.get("/health").status_code == 200
+
+
+def test_engine_fallback_is_reported_on_the_job_and_its_metadata(api: httpx.Client) -> None:
+    created = _submit(
+        api, preset_id="meme_fast", prompt="Fallback.", target_duration_seconds=1, engine_policy="api_only"
+    )
+    job = wait_for_job(api, created["job_id"])
+
+    assert job["status"] == "DONE", job["error"]
+    assert job["fallback_used"] is True and "no external video engine" in job["fallback_reason"]
+    metadata = httpx.get(job["metadata_url"]).raise_for_status().json()
+    assert metadata["fallback_used"] is True
+    assert all(s["fallback_used"] and s["engine"] == "local_ffmpeg" for s in metadata["segments"])
+    assert 'pytoon_fallback_total{type="engine_fallback"}' in httpx.get(f"{api.base_url}/metrics").text

@@ -16,9 +16,7 @@ def _spec(**request: object):
         JobRequest.model_validate(base),
         job_id="j1",
         tenant_id="t",
-        asset_keys={
-            u: u for u in [*base.get("image_uris", []), base.get("music_uri"), base.get("voice_uri")] if u
-        },
+        asset_keys={u: u for u in [*base.get("image_uris", []), base.get("music_uri"), base.get("voice_uri")] if u},
     )
 
 
@@ -60,18 +58,14 @@ def test_crossfade_comes_from_the_previous_visual_and_cut_has_none() -> None:
 
 
 def test_motion_profiles_differ() -> None:
-    travels = {
-        p: motion_for(p, 0).zoom_end - motion_for(p, 0).zoom_start for p in ("minimal", "subtle", "punchy")
-    }
+    travels = {p: motion_for(p, 0).zoom_end - motion_for(p, 0).zoom_start for p in ("minimal", "subtle", "punchy")}
     assert travels["minimal"] < travels["subtle"] < travels["punchy"]
     assert motion_for("smooth", 1).kind is MotionKind.PAN_UP
 
 
 def test_captions_derived_from_prompt() -> None:
     captions = derive_captions("Meet Aurora. Cold for 24 hours! Three colours. Order today.")
-    assert captions == Captions(
-        hook="Meet Aurora.", beats=["Cold for 24 hours!", "Three colours."], cta="Order today."
-    )
+    assert captions == Captions(hook="Meet Aurora.", beats=["Cold for 24 hours!", "Three colours."], cta="Order today.")
     assert derive_captions("Just one line").cta == "Learn more"
     assert derive_captions("   ").texts() == []
 
@@ -118,3 +112,17 @@ def test_all_eight_presets_plan() -> None:
         plan = build_plan(_spec(preset_id=preset.id, prompt="Hello there. Buy now."))
         assert plan.caption_layout.position == preset.caption_style.position
         assert plan.audio.music_level_db == preset.audio.music_level_db
+
+
+def test_brand_safe_jobs_never_get_chaotic_motion() -> None:
+    chaotic = build_plan(_spec(preset_id="meme_fast", target_duration_seconds=9))
+    tamed = build_plan(_spec(preset_id="meme_fast", target_duration_seconds=9, brand_safe=True))
+    assert [s.visual.motion for s in tamed.segments] == [motion_for("smooth", i) for i in range(3)]
+    assert [s.visual.motion for s in chaotic.segments] == [motion_for("chaotic", i) for i in range(3)]
+
+
+def test_api_only_without_an_external_engine_falls_back_and_says_so() -> None:
+    local = build_plan(_spec(engine_policy="local_preferred"))
+    assert {(s.engine, s.fallback_reason) for s in local.segments} == {("local_ffmpeg", None)}
+    api = build_plan(_spec(engine_policy="api_only"))
+    assert all(s.engine == "local_ffmpeg" and "api_only" in (s.fallback_reason or "") for s in api.segments)
