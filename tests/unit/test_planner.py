@@ -126,3 +126,15 @@ def test_api_only_without_an_external_engine_falls_back_and_says_so() -> None:
     assert {(s.engine, s.fallback_reason) for s in local.segments} == {("local_ffmpeg", None)}
     api = build_plan(_spec(engine_policy="api_only"))
     assert all(s.engine == "local_ffmpeg" and "api_only" in (s.fallback_reason or "") for s in api.segments)
+
+
+def test_every_preset_and_duration_plans_exactly_the_target_frames() -> None:
+    for preset in all_presets():
+        for seconds in range(1, 61):
+            for images in (0, 1, 7):
+                uris = [f"uploads/{i:032x}/p.png" for i in range(images)]
+                spec = _spec(preset_id=preset.id, prompt="A. B. C.", target_duration_seconds=seconds, image_uris=uris)
+                plan = build_plan(spec)
+                assert sum(s.frame_count for s in plan.segments) == seconds * FPS
+                assert all(s.crossfade_frames <= s.frame_count // 2 for s in plan.segments)
+                assert plan.captions[0].start_frame == 0 and plan.captions[-1].end_frame == seconds * FPS
