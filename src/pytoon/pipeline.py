@@ -27,7 +27,7 @@ from pytoon.aws.metrics import MetricsStore
 from pytoon.aws.storage import ArtifactStore, ObjectNotFoundError
 from pytoon.clock import seconds_since, utc_now_iso
 from pytoon.config import Settings, get_settings
-from pytoon.errors import InvalidTransitionError, SegmentRenderError
+from pytoon.errors import InvalidTransitionError, JobNotFoundError, SegmentRenderError
 from pytoon.models import FPS, JobSpec, JobStatus, RenderPlan, SegmentStatus
 from pytoon.observability import logger
 from pytoon.planner import build_plan, effective_motion_profile
@@ -299,6 +299,10 @@ def mark_failed(job_id: str, error: dict[str, Any] | None) -> FailureResult:
     reason = failure_reason(error)
     try:
         ctx.jobs.transition(job_id, JobStatus.FAILED, error=reason)
+    except JobNotFoundError:
+        # An execution without a job record (started by hand, or its record was deleted): nothing to mark.
+        logger.warning("execution failed for a job without a record", extra={"reason": reason})
+        return FailureResult(job_id=job_id, status=JobStatus.FAILED, reason=reason)
     except InvalidTransitionError:
         record = ctx.jobs.get(job_id)  # already finished (DONE, or FAILED by an earlier delivery)
     else:

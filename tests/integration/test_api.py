@@ -329,3 +329,28 @@ def test_metrics_add_up_across_processes(api: httpx.Client, embedded: EmbeddedAW
         ("pytoon_queue_depth", "gauge"),
     ):
         assert f"# TYPE {family} {kind}" in text, family
+
+
+def test_a_render_that_cannot_start_is_503_and_recorded(api: httpx.Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = get_settings()
+    monkeypatch.setenv("PYTOON_STATE_MACHINE_ARN", settings.state_machine_arn.replace("RenderJob", "Missing"))
+    get_settings.cache_clear()
+    try:
+        body = {"preset_id": "meme_fast", "prompt": "Nope.", "target_duration_seconds": 1}
+        first = api.post("/api/v1/jobs", json=body, headers={"Idempotency-Key": "will-fail"})
+        assert first.status_code == 503 and "could not start render" in first.json()["detail"]
+        assert first.headers["Retry-After"]
+        # The claim was released, so the same key may be retried once the service is back.
+        monkeypatch.setenv("PYTOON_STATE_MACHINE_ARN", settings.state_machine_arn)
+        get_settings.cache_clear()
+        retried = api.post("/api/v1/jobs", json=body, headers={"Idempotency-Key": "will-fail"})
+        assert retried.status_code == 201
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
+    failed = [
+        item
+        for item in client("dynamodb", "us-east-1").scan(TableName=settings.table_name)["Items"]
+        if item.get("error", {}).get("S", "").startswith("could not start render")
+    ]
+    assert failed and failed[0]["status"]["S"] == "FAILED"

@@ -63,7 +63,7 @@ from pytoon.config import get_settings
 from pytoon.errors import JobNotFoundError
 from pytoon.observability import logger
 from pytoon.presets import UnknownPresetError, all_presets
-from pytoon.submission import JobRequest, new_job_id, resolve_spec, submit_job
+from pytoon.submission import JobRequest, SubmitError, new_job_id, resolve_spec, submit_job
 
 # API Gateway + Lambda carry at most 6 MB per synchronous request; bigger files go straight to S3.
 PLATFORM_BODY_LIMIT = 6 * 1024 * 1024
@@ -216,6 +216,11 @@ def create_app() -> FastAPI:
             headers={"Retry-After": str(exc.retry_after_seconds)},
         )
 
+    @app.exception_handler(SubmitError)
+    async def not_started(request: Request, exc: SubmitError) -> JSONResponse:
+        # The job is recorded as FAILED with this reason; the request itself may simply be retried.
+        return JSONResponse(status_code=503, content={"detail": str(exc)}, headers={"Retry-After": "5"})
+
     @app.exception_handler(Exception)
     async def unhandled(request: Request, exc: Exception) -> JSONResponse:
         logger.exception("unhandled error", extra={"path": request.url.path})
@@ -335,9 +340,10 @@ def create_app() -> FastAPI:
             spec = resolve_spec(request, job_id=job_id, tenant_id=caller.tenant_id, asset_keys=asset_keys)
         except (UnknownPresetError, AssetReferenceError) as exc:
             raise HTTPException(status_code=400, detail=str(exc.args[0])) from exc
+        idempotency = IdempotencyStore.from_settings(get_settings())
         if idempotency_key:
             try:
-                held = IdempotencyStore.from_settings(get_settings()).claim(
+                held = idempotency.claim(
                     tenant_id=caller.tenant_id,
                     key=idempotency_key,
                     request_hash=_request_hash(request),
@@ -350,7 +356,12 @@ def create_app() -> FastAPI:
                 return JobCreated(
                     job_id=record.job_id, status=record.status.value, segments=record.segment_count
                 )
-        record = submit_job(spec)
+        try:
+            record = submit_job(spec)
+        except Exception:
+            if idempotency_key:
+                idempotency.release(tenant_id=caller.tenant_id, key=idempotency_key, job_id=job_id)
+            raise
         return JobCreated(job_id=record.job_id, status=record.status.value, segments=record.segment_count)
 
     @app.get("/api/v1/jobs/{job_id}", response_model=JobBody, tags=["jobs"], responses=ERRORS)

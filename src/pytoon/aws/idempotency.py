@@ -61,3 +61,15 @@ class IdempotencyStore:
                 ) from exc
             return str(item["job_id"])
         return None
+
+    def release(self, *, tenant_id: str, key: str, job_id: str) -> None:
+        """Give up a claim whose job could not be submitted, so a retry of the request starts afresh."""
+        try:
+            self._table.delete_item(
+                Key={"PK": f"IDEM#{tenant_id}#{key}", "SK": "META"},
+                ConditionExpression="job_id = :job",
+                ExpressionAttributeValues={":job": job_id},
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
