@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from .cfn_yaml import load_template
+from pytoon.local.template import load_template
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = REPO_ROOT / "template.yaml"

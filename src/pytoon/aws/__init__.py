@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache
-from typing import Any
+from typing import Any, Self
 
 import boto3
 from botocore.config import Config
+
+from pytoon.config import Settings
 
 _CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, read_timeout=120)
 
@@ -58,3 +61,19 @@ def plain_numbers(item: dict[str, Any]) -> dict[str, Any]:
 
 def dynamo_number(value: float) -> Decimal:
     return Decimal(str(round(value, 6)))
+
+
+@dataclass(frozen=True)
+class TableRepository:
+    """Base for the repositories over the single table: built from settings, one table handle per thread."""
+
+    table_name: str
+    region: str
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Self:
+        return cls(settings.table_name, settings.region)
+
+    @property
+    def _table(self) -> Any:
+        return dynamodb_table(self.table_name, self.region)

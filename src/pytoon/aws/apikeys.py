@@ -9,16 +9,14 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
-from dataclasses import dataclass
 from typing import Any
 
 from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 from pydantic import BaseModel
 
-from pytoon.aws import dynamodb_table, plain_numbers
+from pytoon.aws import TableRepository, plain_numbers
 from pytoon.clock import utc_now_iso
-from pytoon.config import Settings
 
 DEFAULT_RATE_LIMIT_PER_MINUTE = 60
 KEY_PREFIX = "ptk_"
@@ -55,19 +53,7 @@ def _key_id(api_key: str) -> str:
     return "key_" + hash_key(api_key)[:16]
 
 
-@dataclass(frozen=True)
-class ApiKeyRepository:
-    table_name: str
-    region: str
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> ApiKeyRepository:
-        return cls(settings.table_name, settings.region)
-
-    @property
-    def _table(self) -> Any:
-        return dynamodb_table(self.table_name, self.region)
-
+class ApiKeyRepository(TableRepository):
     def store(
         self, api_key: str, tenant_id: str, rate_limit_per_minute: int = DEFAULT_RATE_LIMIT_PER_MINUTE
     ) -> ApiKeyRecord:

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
-
 from pydantic import BaseModel
 
-from pytoon.aws import dynamo_number, dynamodb_table, plain_numbers
-from pytoon.config import Settings
+from pytoon.aws import TableRepository, dynamo_number, plain_numbers
 
 
 class MediaFacts(BaseModel):
@@ -32,19 +28,7 @@ class AssetRecord(BaseModel):
     updated_at: str
 
 
-@dataclass(frozen=True)
-class AssetRepository:
-    table_name: str
-    region: str
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> AssetRepository:
-        return cls(settings.table_name, settings.region)
-
-    @property
-    def _table(self) -> Any:
-        return dynamodb_table(self.table_name, self.region)
-
+class AssetRepository(TableRepository):
     def put(self, record: AssetRecord) -> None:
         item = record.model_dump(mode="json", exclude_none=True)
         if record.media and record.media.duration_seconds is not None:

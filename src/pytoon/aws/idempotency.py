@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
-from typing import Any
 
 from botocore.exceptions import ClientError
 
-from pytoon.aws import dynamodb_table
-from pytoon.config import Settings
+from pytoon.aws import TableRepository
 from pytoon.errors import PytoonError
 
 TTL_SECONDS = 24 * 3600
@@ -19,19 +16,7 @@ class IdempotencyConflictError(PytoonError):
     """The key was already used with a different request body."""
 
 
-@dataclass(frozen=True)
-class IdempotencyStore:
-    table_name: str
-    region: str
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> IdempotencyStore:
-        return cls(settings.table_name, settings.region)
-
-    @property
-    def _table(self) -> Any:
-        return dynamodb_table(self.table_name, self.region)
-
+class IdempotencyStore(TableRepository):
     def claim(self, *, tenant_id: str, key: str, request_hash: str, job_id: str) -> str | None:
         """Claim `key` for `job_id`; return the job id that already holds it, or None if this claim won."""
         now = int(time.time())

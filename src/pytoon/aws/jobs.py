@@ -6,16 +6,14 @@ Progress is derived from stored segment facts and only ever increases.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 from pydantic import BaseModel
 
-from pytoon.aws import dynamo_number, dynamodb_table, plain_numbers
+from pytoon.aws import TableRepository, dynamo_number, plain_numbers
 from pytoon.clock import utc_now_iso
-from pytoon.config import Settings
 from pytoon.errors import InvalidTransitionError, JobNotFoundError
 from pytoon.models import JobSpec, JobStatus, SegmentPlan, SegmentStatus
 
@@ -100,19 +98,7 @@ def _update_expression(
     return "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
 
 
-@dataclass(frozen=True)
-class JobRepository:
-    table_name: str
-    region: str
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> JobRepository:
-        return cls(settings.table_name, settings.region)
-
-    @property
-    def _table(self) -> Any:
-        return dynamodb_table(self.table_name, self.region)
-
+class JobRepository(TableRepository):
     def create(self, spec: JobSpec, segment_count: int) -> JobRecord:
         now = utc_now_iso()
         record = JobRecord(

@@ -10,15 +10,13 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from boto3.dynamodb.conditions import Key
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 
-from pytoon.aws import dynamo_number, dynamodb_table, plain_numbers
-from pytoon.config import Settings
+from pytoon.aws import TableRepository, dynamo_number, plain_numbers
 
 NAMESPACE = "Pytoon"
 
@@ -52,19 +50,7 @@ def _emit(name: str, value: float, unit: MetricUnit, labels: dict[str, str]) -> 
             metric.add_dimension(name=key, value=label)
 
 
-@dataclass(frozen=True)
-class MetricsStore:
-    table_name: str
-    region: str
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> MetricsStore:
-        return cls(settings.table_name, settings.region)
-
-    @property
-    def _table(self) -> Any:
-        return dynamodb_table(self.table_name, self.region)
-
+class MetricsStore(TableRepository):
     def increment(self, name: str, **labels: str) -> None:
         _help, names = COUNTERS[name]
         assert set(labels) == set(names), f"{name} takes labels {names}"

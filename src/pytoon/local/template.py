@@ -12,28 +12,30 @@ REPO_ROOT = Path(__file__).resolve().parents[3]
 TEMPLATE_PATH = REPO_ROOT / "template.yaml"
 
 
-class _CfnLoader(yaml.SafeLoader):
-    pass
+class CfnLoader(yaml.SafeLoader):
+    """A SafeLoader that understands CloudFormation's short tags: `!GetAtt A.B` → `{"Fn::GetAtt": ["A", "B"]}`,
+    `!Ref X` → `{"Ref": "X"}`, `!Condition C` → `{"Condition": "C"}`, any other `!Name` → `{"Fn::Name": …}`."""
 
 
-def _tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
-    name = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
+def _intrinsic(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
+    key = suffix if suffix in ("Ref", "Condition") else f"Fn::{suffix}"
+    value: Any
     if isinstance(node, yaml.ScalarNode):
-        value: Any = loader.construct_scalar(node)
+        value = loader.construct_scalar(node)
         if suffix == "GetAtt":
             value = value.split(".", 1)
     elif isinstance(node, yaml.SequenceNode):
         value = loader.construct_sequence(node, deep=True)
     else:
         value = loader.construct_mapping(node, deep=True)
-    return {name: value}
+    return {key: value}
 
 
-_CfnLoader.add_multi_constructor("!", _tag)
+CfnLoader.add_multi_constructor("!", _intrinsic)
 
 
 def load_template(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
-    return yaml.load(path.read_text(), Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
+    return yaml.load(path.read_text(encoding="utf-8"), Loader=CfnLoader)  # noqa: S506 - SafeLoader subclass
 
 
 @dataclass(frozen=True)
