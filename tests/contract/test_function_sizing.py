@@ -7,13 +7,12 @@ from typing import Any
 import pytest
 
 from .asl import iter_states
-from .conftest import Function, function_arn_standin
+from .conftest import FFMPEG_USERS, Function, function_arn_standin
 
 LAMBDA_MAX_TIMEOUT = 900
 API_GATEWAY_REST_TIMEOUT = 29
 ONE_VCPU_MB = 1769
 # The functions that run ffmpeg (encode, join, decode or probe media) need /opt/bin/ffmpeg.
-FFMPEG_USERS = {"PlannerFunction", "SegmentRenderFunction", "AssembleFunction", "UploadValidationFunction"}
 
 
 def test_every_function_is_within_lambda_limits(functions: dict[str, Function]) -> None:

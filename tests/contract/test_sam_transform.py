@@ -15,6 +15,8 @@ import pytest
 from samtranslator.translator.managed_policy_translator import ManagedPolicyLoader
 from samtranslator.translator.transform import transform
 
+from .conftest import FFMPEG_USERS
+
 EXPECTED_FUNCTIONS = {
     "ApiFunction",
     "WebhooksFunction",
@@ -103,16 +105,10 @@ def test_layers_are_built_and_attached(cfn_resources: dict[str, Any]) -> None:
     assert all(len(ids) == 1 for ids in by_prefix.values()), by_prefix
     domain, ffmpeg = by_prefix["DomainLayer"][0], by_prefix["FfmpegLayer"][0]
     assert layers[ffmpeg]["Properties"]["LicenseInfo"] == "GPL-3.0-or-later"
-    needs_ffmpeg = {
-        "PlannerFunction",
-        "SegmentRenderFunction",
-        "AssembleFunction",
-        "UploadValidationFunction",
-    }
     for logical_id, function in of_type(cfn_resources, "AWS::Lambda::Function").items():
         attached = [layer["Ref"] for layer in function["Properties"]["Layers"]]
         assert attached[0] == domain, logical_id
-        assert (ffmpeg in attached) == (logical_id in needs_ffmpeg), logical_id
+        assert (ffmpeg in attached) == (logical_id in FFMPEG_USERS), logical_id
 
 
 def test_state_machine_is_wired_to_the_asl_file_and_the_functions(cfn_resources: dict[str, Any]) -> None:
