@@ -1,0 +1,103 @@
+"""The Lambda entry points with API Gateway events (as in AWS), on the embedded backend: the API through
+Mangum and the provider webhooks."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import hashlib
+import hmac
+import io
+import json
+import time
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from functions.api.app import lambda_handler as api_handler
+from functions.webhooks.app import lambda_handler as webhooks_handler
+from pytoon.local.embedded import EmbeddedAWS
+from pytoon.local.lambda_runtime import LocalContext
+from tests.integration.conftest import API_KEY
+
+pytestmark = pytest.mark.integration
+
+EVENTS = Path(__file__).resolve().parents[1] / "events"
+
+
+def _context(name: str) -> LocalContext:
+    arn = f"arn:aws:lambda:us-east-1:123456789012:function:{name}"
+    return LocalContext(function_name=name, memory_limit_in_mb=1024, timeout_seconds=29, invoked_function_arn=arn)
+
+
+def _event(path: str, method: str = "GET", headers: dict | None = None, body: bytes | None = None) -> dict:
+    event = copy.deepcopy(json.loads((EVENTS / "apigw_rest_get_health.json").read_text()))
+    event.update(path=path, httpMethod=method, pathParameters={"proxy": path.lstrip("/")})
+    event["requestContext"].update(httpMethod=method, path=f"/prod{path}")
+    for name, value in (headers or {}).items():
+        event["headers"][name] = value
+        event["multiValueHeaders"][name] = [value]
+    if body is not None:
+        # `*/*` is a binary media type on the API, so API Gateway hands every body over base64-encoded.
+        event.update(body=base64.b64encode(body).decode(), isBase64Encoded=True)
+    return event
+
+
+@pytest.fixture
+def keyed(api: object) -> dict[str, str]:  # the api fixture seeds the test key
+    return {"X-API-Key": API_KEY}
+
+
+def test_health_through_api_gateway_and_mangum(embedded: EmbeddedAWS) -> None:
+    event = json.loads((EVENTS / "apigw_rest_get_health.json").read_text())
+    response = api_handler(event, _context("ApiFunction"))
+    assert response["statusCode"] == 200
+    assert json.loads(response["body"])["status"] == "ok"
+
+
+def test_job_submit_and_read_through_api_gateway(embedded: EmbeddedAWS, keyed: dict[str, str]) -> None:
+    body = json.dumps({"preset_id": "meme_fast", "prompt": "Via Lambda.", "target_duration_seconds": 1}).encode()
+    headers = keyed | {"Content-Type": "application/json"}
+    created = api_handler(_event("/api/v1/jobs", "POST", headers, body), _context("ApiFunction"))
+    assert created["statusCode"] == 201, created["body"]
+    job_id = json.loads(created["body"])["job_id"]
+    read = api_handler(_event(f"/api/v1/jobs/{job_id}", headers=keyed), _context("ApiFunction"))
+    assert read["statusCode"] == 200 and json.loads(read["body"])["job_id"] == job_id
+    missing = api_handler(_event("/api/v1/presets"), _context("ApiFunction"))
+    assert missing["statusCode"] == 422
+
+
+def test_multipart_upload_through_api_gateway(embedded: EmbeddedAWS, keyed: dict[str, str]) -> None:
+    image = io.BytesIO()
+    Image.new("RGB", (320, 240), "orange").save(image, format="PNG")
+    boundary = "pytoonboundary"
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="category"\r\n\r\nimage\r\n'
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="shot.png"\r\n'
+            f"Content-Type: image/png\r\n\r\n"
+        ).encode()
+        + image.getvalue()
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    headers = keyed | {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+    response = api_handler(_event("/api/v1/assets/upload", "POST", headers, body), _context("ApiFunction"))
+    assert response["statusCode"] == 201, response["body"]
+    assert json.loads(response["body"])["media"] == {"type": "png", "width": 320, "height": 240, "has_alpha": False}
+
+
+def test_remotion_webhook_is_verified_and_deduplicated(embedded: EmbeddedAWS, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REMOTION_WEBHOOK_SECRET", "remotion-secret")
+    body = json.dumps({"type": "success", "renderId": f"r-{time.time_ns()}", "outputUrl": "https://x/y.mp4"}).encode()
+    signature = "sha512=" + hmac.new(b"remotion-secret", body, hashlib.sha512).hexdigest()
+
+    def deliver(signed: str) -> dict:
+        event = _event("/webhooks/remotion", "POST", {"X-Remotion-Signature": signed}, body)
+        event["pathParameters"] = {"provider": "remotion"}
+        return webhooks_handler(event, _context("WebhooksFunction"))
+
+    first = deliver(signature)
+    assert first["statusCode"] == 200 and json.loads(first["body"])["status"] == "unknown_task"
+    assert json.loads(deliver(signature)["body"])["status"] == "duplicate"
+    assert deliver("sha512=" + "0" * 128)["statusCode"] == 401
