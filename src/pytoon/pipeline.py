@@ -35,6 +35,7 @@ from pytoon.render.assemble import OutputFacts, assemble_output
 from pytoon.render.captions import cues_to_srt
 from pytoon.render.ffmpeg import FfmpegError, ffmpeg_version
 from pytoon.render.segment import render_segment as render_segment_file
+from pytoon.scene_graph import scene_graph, timeline
 
 
 class SegmentRef(BaseModel):
@@ -97,6 +98,8 @@ def plan_job(job_id: str) -> PlanResult:
     ctx.jobs.transition(job_id, JobStatus.PLANNING)
     spec = JobSpec.model_validate(ctx.store.get_json(keys.spec_key(job_id)))
     plan = build_plan(spec)
+    ctx.store.put_json(keys.scene_graph_key(job_id), scene_graph(plan))
+    ctx.store.put_json(keys.timeline_key(job_id), timeline(plan))
     ctx.store.put_json(keys.plan_key(job_id), plan.model_dump(mode="json"))
     ctx.jobs.put_segments(job_id, plan.segments)
     fallbacks = [s.fallback_reason for s in plan.segments if s.fallback_reason]

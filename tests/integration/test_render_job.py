@@ -83,6 +83,19 @@ def test_job_through_api_renders_a_decodable_video(
     assert sum(e["type"] == "MapIterationSucceeded" for e in events) == created["segments"]
     assert events[-1]["type"] == "ExecutionSucceeded"
 
+    stored = client("s3", embedded.region).list_objects_v2(
+        Bucket=get_settings().bucket_name, Prefix=keys.job_prefix(created["job_id"])
+    )
+    names = {item["Key"].rsplit("/", 1)[-1] for item in stored["Contents"]}
+    assert {
+        "scene_graph.json",
+        "timeline.json",
+        "output.mp4",
+        "thumbnail.jpg",
+        "captions.srt",
+        "metadata.json",
+    } <= names
+
     segments = api.get(f"/api/v1/jobs/{created['job_id']}/segments").json()["segments"]
     assert [s["status"] for s in segments] == ["DONE"] * created["segments"]
     assert sum(s["duration_seconds"] for s in segments) == pytest.approx(4.0)

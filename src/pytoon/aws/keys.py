@@ -13,6 +13,14 @@ def plan_key(job_id: str) -> str:
     return f"jobs/{job_id}/plan.json"
 
 
+def scene_graph_key(job_id: str) -> str:
+    return f"jobs/{job_id}/scene_graph.json"
+
+
+def timeline_key(job_id: str) -> str:
+    return f"jobs/{job_id}/timeline.json"
+
+
 def segment_key(job_id: str, index: int) -> str:
     return f"jobs/{job_id}/segments/seg_{index:03d}.mp4"
 

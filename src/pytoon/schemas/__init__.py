@@ -1,0 +1,1 @@
+"""JSON Schemas of the V2 scene graph and timeline (data files)."""
