@@ -19,7 +19,3 @@ class InvalidTransitionError(PytoonError):
 
 class SegmentRenderError(PytoonError):
     """A segment cannot be rendered from its inputs; retrying will not help."""
-
-
-class AssemblyError(PytoonError):
-    pass
