@@ -32,6 +32,7 @@ from pytoon.models import FPS, JobSpec, JobStatus, RenderPlan, SegmentStatus
 from pytoon.observability import logger
 from pytoon.planner import build_plan, effective_motion_profile
 from pytoon.render.assemble import OutputFacts, assemble_output
+from pytoon.render.audio import AudioFacts, build_audio
 from pytoon.render.captions import cues_to_srt
 from pytoon.render.ffmpeg import FfmpegError, ffmpeg_version
 from pytoon.render.segment import render_segment as render_segment_file
@@ -53,6 +54,13 @@ class SegmentResult(BaseModel):
     index: int
     key: str
     skipped: bool
+
+
+class AudioResult(BaseModel):
+    job_id: str
+    key: str
+    integrated_lufs: float | None
+    true_peak_dbtp: float | None
 
 
 class AssembleResult(BaseModel):
@@ -170,6 +178,19 @@ def render_segment(job_id: str, index: int) -> SegmentResult:
     return SegmentResult(job_id=job_id, index=index, key=key, skipped=False)
 
 
+def build_job_audio(job_id: str) -> AudioResult:
+    """The soundtrack, built once while the segments render; its measured facts are stored beside it."""
+    ctx = _ctx()
+    plan = ctx.load_plan(job_id)
+    with ctx.scratch(f"{job_id}/audio") as work:
+        sources = [k for k in (plan.audio.music_key, plan.audio.voice_key) if k]
+        files = {k: ctx.store.download(k, work / "inputs" / k.replace("/", "_")) for k in sources}
+        facts = build_audio(plan.audio, files, plan.duration_seconds, work / "audio.m4a")
+        ctx.store.put_file(keys.audio_key(job_id), facts.path, "audio/mp4")
+    ctx.store.put_json(keys.audio_facts_key(job_id), facts.model_dump(mode="json", exclude={"path"}))
+    return AudioResult(job_id=job_id, key=keys.audio_key(job_id), **facts.loudness.model_dump())
+
+
 def assemble_job(job_id: str) -> AssembleResult:
     ctx = _ctx()
     ctx.jobs.transition(job_id, JobStatus.ASSEMBLING)
@@ -184,18 +205,16 @@ def assemble_job(job_id: str) -> AssembleResult:
             ctx.store.download(keys.segment_key(job_id, s.index), work / f"seg_{s.index:03d}.mp4")
             for s in plan.segments
         ]
-        audio_keys = [k for k in (plan.audio.music_key, plan.audio.voice_key) if k]
-        audio = {k: ctx.store.download(k, work / "audio" / k.replace("/", "_")) for k in audio_keys}
-        out_dir = work / "out"
-        out_dir.mkdir()
-        facts = assemble_output(seg_files, plan, audio, out_dir)
-        srt = cues_to_srt(plan.captions)
+        soundtrack = AudioFacts.model_validate(
+            ctx.store.get_json(keys.audio_facts_key(job_id))
+            | {"path": ctx.store.download(keys.audio_key(job_id), work / "audio.m4a")}
+        )
+        facts = assemble_output(seg_files, plan, soundtrack, work / "out")
         metadata = build_metadata(plan, segments=segments, facts=facts)
         metadata["timing"]["assemble_seconds"] = round(time.monotonic() - started, 3)
-
         ctx.store.put_file(keys.output_key(job_id), facts.output_path, "video/mp4")
         ctx.store.put_file(keys.thumbnail_key(job_id), facts.thumbnail_path, "image/jpeg")
-    ctx.store.put_bytes(keys.captions_key(job_id), srt.encode(), "application/x-subrip")
+    ctx.store.put_bytes(keys.captions_key(job_id), cues_to_srt(plan.captions).encode(), "application/x-subrip")
     ctx.store.put_json(keys.metadata_key(job_id), metadata)
     ctx.jobs.transition(
         job_id,
@@ -208,12 +227,8 @@ def assemble_job(job_id: str) -> AssembleResult:
     )
     record = ctx.jobs.get(job_id)
     ctx.metrics.increment("pytoon_render_success_total", archetype=record.archetype)
-    ctx.metrics.observe(
-        "pytoon_job_total_seconds", seconds_since(record.created_at), archetype=record.archetype
-    )
-    return AssembleResult(
-        job_id=job_id, output_key=keys.output_key(job_id), duration_seconds=plan.duration_seconds
-    )
+    ctx.metrics.observe("pytoon_job_total_seconds", seconds_since(record.created_at), archetype=record.archetype)
+    return AssembleResult(job_id=job_id, output_key=keys.output_key(job_id), duration_seconds=plan.duration_seconds)
 
 
 def build_metadata(plan: RenderPlan, *, segments: list[SegmentRecord], facts: OutputFacts) -> dict[str, Any]:

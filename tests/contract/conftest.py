@@ -17,7 +17,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = REPO_ROOT / "template.yaml"
 PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
 # The functions that run ffmpeg (render, assemble, decode uploads), and so get FfmpegLayer.
-FFMPEG_USERS = {"SegmentRenderFunction", "AssembleFunction", "UploadValidationFunction"}
+FFMPEG_USERS = {"SegmentRenderFunction", "AudioFunction", "AssembleFunction", "UploadValidationFunction"}
 
 
 @dataclass(frozen=True)

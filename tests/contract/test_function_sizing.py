@@ -34,7 +34,8 @@ def test_api_backed_functions_answer_within_api_gateway_timeout(functions: dict[
     ("logical_id", "min_memory", "min_ephemeral"),
     [
         ("SegmentRenderFunction", 3008, 2048),  # the 2-vCPU band for x264; room for sources and the segment
-        ("AssembleFunction", 2048, 4096),  # every segment of a job plus output and stems on /tmp
+        ("AudioFunction", 1769, 1024),  # one full vCPU for single-threaded ffmpeg audio work; float WAV stems
+        ("AssembleFunction", 2048, 4096),  # every segment of a job plus the joined output on /tmp
         ("UploadValidationFunction", 1024, 1024),  # a 20 MB upload and its decoded probe
         ("PlannerFunction", 1024, 512),
     ],
@@ -94,4 +95,4 @@ def test_step_functions_never_gives_up_before_lambda_does(
         function = functions[arn_to_function[state["Parameters"]["FunctionName"]]]
         assert state.get("TimeoutSeconds", 99999999) >= function.timeout, (name, function.logical_id)
         checked += 1
-    assert checked == 4
+    assert checked == 5

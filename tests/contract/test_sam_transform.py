@@ -22,6 +22,7 @@ EXPECTED_FUNCTIONS = {
     "WebhooksFunction",
     "PlannerFunction",
     "SegmentRenderFunction",
+    "AudioFunction",
     "AssembleFunction",
     "MarkFailedFunction",
     "UploadValidationFunction",
@@ -120,7 +121,7 @@ def test_state_machine_is_wired_to_the_asl_file_and_the_functions(cfn_resources:
     assert props["TracingConfiguration"] == {"Enabled": True}
     assert props["LoggingConfiguration"]["Level"] == "ERROR"
     substitutions = props["DefinitionSubstitutions"]
-    for name in ("Planner", "SegmentRender", "Assemble", "MarkFailed"):
+    for name in ("Planner", "SegmentRender", "Audio", "Assemble", "MarkFailed"):
         assert substitutions[f"{name}FunctionArn"] == {"Fn::GetAtt": [f"{name}Function", "Arn"]}
     assert substitutions["SegmentMaxConcurrency"] == {"Ref": "SegmentMaxConcurrency"}
     invokable = {
@@ -128,7 +129,13 @@ def test_state_machine_is_wired_to_the_asl_file_and_the_functions(cfn_resources:
         for statement in _role_statements(cfn_resources, "RenderJobStateMachineRole")
         if statement["Action"] == ["lambda:InvokeFunction"]
     }
-    assert invokable == {"PlannerFunction", "SegmentRenderFunction", "AssembleFunction", "MarkFailedFunction"}
+    assert invokable == {
+        "PlannerFunction",
+        "SegmentRenderFunction",
+        "AudioFunction",
+        "AssembleFunction",
+        "MarkFailedFunction",
+    }
 
 
 def test_uploads_prefix_triggers_upload_validation(cfn_resources: dict[str, Any]) -> None:

@@ -149,10 +149,10 @@ def test_planner_exception_fails_the_job_not_the_api(api: httpx.Client, embedded
     assert api.get("/health").status_code == 200
 
 
-def test_assembler_exception_fails_the_job(api: httpx.Client, embedded: EmbeddedAWS, media_dir: Path) -> None:
+def test_audio_that_cannot_be_decoded_fails_the_job(api: httpx.Client, embedded: EmbeddedAWS, media_dir: Path) -> None:
     music = upload(api, media_dir / "music.wav", "audio")
     settings = get_settings()
-    # Audio that passed validation but is no longer decodable when assembly builds the soundtrack.
+    # Audio that passed validation but is no longer decodable when the soundtrack is built.
     client("s3", embedded.region).put_object(Bucket=settings.bucket_name, Key=music["key"], Body=b"RIFF....WAVEjunk")
 
     created = _submit(
@@ -161,10 +161,21 @@ def test_assembler_exception_fails_the_job(api: httpx.Client, embedded: Embedded
     job = wait_for_job(api, created["job_id"])
 
     assert job["status"] == "FAILED"
-    assert job["error"]
+    assert "audio" in job["error"]
     assert job["output_uri"] is None
-    record = JobRepository.from_settings(settings).get(created["job_id"])
-    assert record.output_key is None
+    assert JobRepository.from_settings(settings).get(created["job_id"]).output_key is None
+
+
+def test_assembler_exception_fails_the_job_not_the_api(api: httpx.Client, embedded: EmbeddedAWS) -> None:
+    embedded.runtime.inject_handler_errors("AssembleFunction", count=1)
+    created = _submit(api, preset_id="meme_fast", prompt="Crash late.", target_duration_seconds=1)
+    job = wait_for_job(api, created["job_id"])
+
+    assert job["status"] == "FAILED"
+    assert job["error"] == "injected crash in AssembleFunction"
+    assert job["output_uri"] is None and job["progress_pct"] < 100
+    failures = [e for e in _history(embedded, created["job_id"]) if e["type"] == "TaskFailed"]
+    assert [f["taskFailedEventDetails"]["error"] for f in failures] == ["InjectedHandlerError"]
     assert api.get("/health").status_code == 200
 
 

@@ -16,6 +16,7 @@ from pytoon.models import Captions
 from pytoon.planner import build_plan
 from pytoon.presets import all_presets
 from pytoon.render.assemble import assemble_output
+from pytoon.render.audio import build_audio
 from pytoon.render.segment import render_segment
 from pytoon.submission import JobRequest, resolve_spec
 from tests.media import flat_image, textured_image
@@ -49,7 +50,8 @@ def _render(preset_id: str, images: tuple[str, ...] = ("red", "blue"), seconds: 
         segment_files.append(out)
     out_dir = root / "out"
     out_dir.mkdir(exist_ok=True)
-    facts = assemble_output(segment_files, plan, {}, out_dir)
+    silence = build_audio(plan.audio, {}, plan.duration_seconds, root / "audio.m4a")
+    facts = assemble_output(segment_files, plan, silence, out_dir)
     with av.open(str(facts.output_path)) as container:
         return np.stack([f.to_ndarray(format="rgb24") for f in container.decode(video=0)])
 

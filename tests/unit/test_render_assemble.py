@@ -10,6 +10,7 @@ from PIL import Image
 
 from pytoon.models import Archetype, AudioPlan, CaptionCue, CaptionStyle, MotionKind
 from pytoon.render.assemble import AssemblyError, assemble_output, thumbnail_frame
+from pytoon.render.audio import build_audio
 from pytoon.render.captions import caption_layout
 from pytoon.render.segment import render_segment
 from tests.media import (
@@ -48,12 +49,13 @@ def test_assembles_a_seamless_short_with_audio_and_thumbnail(tmp_path: Path) -> 
     audio = {"m": music_bed(tmp_path / "m.mp3", 2.0), "v": speech_like(tmp_path / "v.wav", 0.5)}
     plan = render_plan(plans, LAYOUT, audio=AudioPlan(music_key="m", voice_key="v"))
 
-    facts = assemble_output(files, plan, audio, tmp_path / "out")
+    soundtrack = build_audio(plan.audio, audio, plan.total_frames / 30, tmp_path / "audio.m4a")
+    facts = assemble_output(files, plan, soundtrack, tmp_path / "out")
 
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["output.mp4", "thumbnail.jpg"]
     assert sorted(p.name for p in segment_dir.iterdir()) == ["seg_000.mp4", "seg_001.mp4"]
     assert facts.frame_count == 18 and facts.duration_seconds == pytest.approx(0.6)
-    assert set(facts.timings) == {"audio", "mux", "verify", "thumbnail"}
+    assert set(facts.timings) == {"mux", "verify", "thumbnail"}
     assert facts.media.video is not None and facts.media.audio is not None
     assert (facts.media.video.width, facts.media.video.height, facts.media.video.profile) == (1080, 1920, "High")
 
@@ -94,7 +96,9 @@ def test_assembles_a_seamless_short_with_audio_and_thumbnail(tmp_path: Path) -> 
 def test_one_second_video_without_audio_gets_silence_and_a_thumbnail(tmp_path: Path) -> None:
     plans = [segment(visual(Archetype.MEME_TEXT, image_key=None, count=30, card_text="One second"))]
     files = [render_segment(plans[0], LAYOUT, {}, tmp_path / "seg_000.mp4").path]
-    facts = assemble_output(files, render_plan(plans, LAYOUT), {}, tmp_path / "out")
+    plan = render_plan(plans, LAYOUT)
+    silence = build_audio(plan.audio, {}, 1.0, tmp_path / "audio.m4a")
+    facts = assemble_output(files, plan, silence, tmp_path / "out")
     assert facts.frame_count == 30
     sound = audio_stream(facts.output_path)
     assert sound.duration_seconds == pytest.approx(1.0, abs=1e-6) and np.abs(sound.samples).max() == 0
@@ -105,8 +109,10 @@ def test_one_second_video_without_audio_gets_silence_and_a_thumbnail(tmp_path: P
 def test_frame_count_mismatch_fails_without_publishing(tmp_path: Path) -> None:
     plans = [segment(visual(image_key=None, count=6))]
     files = [render_segment(plans[0], LAYOUT, {}, tmp_path / "seg_000.mp4").path]
+    plan = render_plan(plans, LAYOUT, total_frames=9)
+    silence = build_audio(plan.audio, {}, 0.3, tmp_path / "audio.m4a")
     with pytest.raises(AssemblyError, match="6 frames, the plan has 9"):
-        assemble_output(files, render_plan(plans, LAYOUT, total_frames=9), {}, tmp_path / "out")
+        assemble_output(files, plan, silence, tmp_path / "out")
     assert list((tmp_path / "out").iterdir()) == []
 
 

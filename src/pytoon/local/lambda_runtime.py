@@ -26,6 +26,10 @@ from moto.core.exceptions import JsonRESTError
 from pytoon.local.template import FunctionDef
 
 
+class InjectedHandlerError(RuntimeError):
+    """Raised in place of a handler by `inject_handler_errors`: a crash of the function's own code."""
+
+
 class LambdaServiceException(JsonRESTError):
     """What Lambda itself returns on an internal fault: HTTP 500, code ServiceException."""
 
@@ -62,6 +66,7 @@ class LocalLambdaRuntime:
         self._functions = {f.logical_id: f for f in functions}
         self._root = root
         self._service_faults: Counter[str] = Counter()
+        self._handler_faults: Counter[str] = Counter()
         self._lock = threading.Lock()
         self.invocations: Counter[str] = Counter()
         self._original_invoke: Callable[..., Any] | None = None
@@ -97,6 +102,11 @@ class LocalLambdaRuntime:
         with self._lock:
             self._service_faults[logical_id] += count
 
+    def inject_handler_errors(self, logical_id: str, count: int = 1) -> None:
+        """Make the next `count` invocations of a function crash in its own code (a function error)."""
+        with self._lock:
+            self._handler_faults[logical_id] += count
+
     def invoke(self, name: str, arn: str, body: Any, response_headers: dict[str, Any]) -> bytes:
         definition = self._functions.get(name)
         if definition is None:
@@ -106,6 +116,9 @@ class LocalLambdaRuntime:
             if self._service_faults[name] > 0:
                 self._service_faults[name] -= 1
                 raise LambdaServiceException(f"injected service fault for {name}")
+            crash = self._handler_faults[name] > 0
+            if crash:
+                self._handler_faults[name] -= 1
         if isinstance(body, bytes):
             body = body.decode()
         event = json.loads(body) if body else {}
@@ -116,6 +129,8 @@ class LocalLambdaRuntime:
             invoked_function_arn=arn,
         )
         try:
+            if crash:
+                raise InjectedHandlerError(f"injected crash in {name}")
             result = self._handlers[name](event, context)
         except Exception as exc:  # noqa: BLE001 - every handler error becomes a function error, as in Lambda
             response_headers["x-amz-function-error"] = "Unhandled"

@@ -9,14 +9,14 @@ from __future__ import annotations
 import os
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from PIL import Image
 from pydantic import BaseModel, ConfigDict
 
 from pytoon.models import FPS, HEIGHT, WIDTH, RenderPlan
-from pytoon.render.audio import build_audio
+from pytoon.render.audio import AudioFacts
 from pytoon.render.ffmpeg import media_input, output_target, run_ffmpeg
 from pytoon.render.probe import Loudness, MediaInfo, count_video_frames, probe_media
 
@@ -39,7 +39,7 @@ class OutputFacts(BaseModel):
     duration_seconds: float
     loudness: Loudness
     loudness_on_target: bool
-    # Seconds per assembly step: audio, mux (concat + audio), verify, thumbnail.
+    # Seconds per assembly step: mux (concat + audio), verify, thumbnail.
     timings: dict[str, float]
 
 
@@ -68,19 +68,14 @@ def thumbnail_frame(plan: RenderPlan) -> int:
     return max(0, min(frame, plan.total_frames - 1))
 
 
-def assemble_output(
-    segment_files: Sequence[Path], plan: RenderPlan, audio_files: Mapping[str, Path], out_dir: Path
-) -> OutputFacts:
+def assemble_output(segment_files: Sequence[Path], plan: RenderPlan, audio: AudioFacts, out_dir: Path) -> OutputFacts:
+    """Join the segments by stream copy, mux the soundtrack `build_audio` made, verify, write a thumbnail."""
     if not segment_files:
         raise AssemblyError("No segments to assemble")
     out_dir.mkdir(parents=True, exist_ok=True)
     output, thumbnail = out_dir / OUTPUT_NAME, out_dir / THUMBNAIL_NAME
     timings: dict[str, float] = {}
     duration = plan.total_frames / FPS
-
-    started = time.perf_counter()
-    audio = build_audio(plan.audio, audio_files, duration, out_dir / ".audio.m4a")
-    timings["audio"] = time.perf_counter() - started
 
     started = time.perf_counter()
     listing = write_concat_list(segment_files)
@@ -99,7 +94,6 @@ def assemble_output(
     finally:
         partial.unlink(missing_ok=True)
         listing.unlink(missing_ok=True)
-        audio.path.unlink(missing_ok=True)
 
     started = time.perf_counter()
     write_thumbnail(output, thumbnail_frame(plan), thumbnail)

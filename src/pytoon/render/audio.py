@@ -1,9 +1,10 @@
 """The output's audio track, built once per job: music bed, voiceover, ducking, loudness normalisation.
 
-Two passes: (1) mix to a float WAV and measure it (EBU R128 integrated loudness and true peak);
-(2) one linear gain to the target, through an oversampled true-peak limiter only when that gain would
-push peaks over the ceiling, encoded as AAC-LC 48 kHz stereo. The encoded file is measured again and
-those measured figures are what this module reports. The true-peak ceiling is enforced (re-limited, else
+Passes: (1) mix to a float WAV and measure it (EBU R128 integrated loudness and true peak); (2) one
+linear gain to the target, through an oversampled true-peak limiter only when that gain would push peaks
+over the ceiling, still as float WAV, measured (and corrected once if limiting cost loudness); (3) one
+AAC-LC 48 kHz stereo encode. The encoded file is measured again and those figures are what this module
+reports. The true-peak ceiling is enforced (re-limited, else
 AudioError); loudness lands within ±1 LU of the target except for material that is nothing but isolated
 transients, which is delivered quieter rather than crushed and flagged `loudness_on_target=False`.
 """
@@ -145,13 +146,13 @@ def build_audio(
 
 
 def _write_silence(duration: float, target: Path) -> None:
-    _encode(["-f", "lavfi", "-i", f"anullsrc=r={AUDIO_SAMPLE_RATE}:cl=stereo"], "anull", duration, target)
+    _encode(["-f", "lavfi", "-i", f"anullsrc=r={AUDIO_SAMPLE_RATE}:cl=stereo"], duration, target)
 
 
 def _mix_and_normalise(plan: AudioPlan, audio_files: Mapping[str, Path], duration: float, target: Path) -> Loudness:
     inputs, graph = mix_inputs(plan, audio_files, duration)
     with tempfile.TemporaryDirectory(prefix="pytoon-audio-") as scratch:
-        mix_wav = Path(scratch) / "mix.wav"
+        mix_wav, levelled = Path(scratch) / "mix.wav", Path(scratch) / "levelled.wav"
         # Float WAV: nothing clips before the gain is set.
         run_ffmpeg(
             [*inputs, "-filter_complex", graph, "-map", "[mix]", "-c:a", "pcm_f32le",
@@ -160,23 +161,27 @@ def _mix_and_normalise(plan: AudioPlan, audio_files: Mapping[str, Path], duratio
         )  # fmt: skip
         mix = measure_loudness(mix_wav)
         if mix.integrated_lufs is None:
-            _encode(media_input(mix_wav), "anull", duration, target)
+            _encode(media_input(mix_wav), duration, target)
             return measure_loudness(target)
+        # Gain and limiting are settled on float WAV, which is cheap; the AAC encode, the slow step (about
+        # 2 s per minute of audio), normally runs once.
         gain = plan.target_lufs - mix.integrated_lufs
         ceiling = plan.true_peak_db - TRUE_PEAK_HEADROOM_DB
-        loudness = _normalise(mix_wav, mix, gain, ceiling, duration, target)
+        loudness = _level(mix_wav, mix, gain, ceiling, levelled)
         miss = plan.target_lufs - (loudness.integrated_lufs or plan.target_lufs)
         if abs(miss) > GAIN_TOLERANCE_LU and _peak_overshoot(loudness, plan) <= 0:
             # The limiter took loudness away (spiky material): make up for it once and limit again.
             gain += miss
-            loudness = _normalise(mix_wav, mix, gain, ceiling, duration, target)
+            _level(mix_wav, mix, gain, ceiling, levelled)
         for _ in range(MAX_PEAK_PASSES):
+            _encode(media_input(levelled), duration, target)
+            loudness = measure_loudness(target)
             overshoot = _peak_overshoot(loudness, plan)
             if overshoot <= 0:
                 break
             # AAC coding pushed peaks past the ceiling (clicks, noise bursts): limit lower.
             ceiling -= overshoot + TRUE_PEAK_STEP_DB
-            loudness = _normalise(mix_wav, mix, gain, ceiling, duration, target)
+            _level(mix_wav, mix, gain, ceiling, levelled)
     if _peak_overshoot(loudness, plan) > 0:
         raise AudioError(f"True peak {loudness.true_peak_dbtp:.1f} dBTP is above {plan.true_peak_db} dBTP")
     return loudness
@@ -186,10 +191,9 @@ def _peak_overshoot(loudness: Loudness, plan: AudioPlan) -> float:
     return (loudness.true_peak_dbtp if loudness.true_peak_dbtp is not None else -math.inf) - plan.true_peak_db
 
 
-def _normalise(
-    mix_wav: Path, mix: Loudness, gain_db: float, ceiling_db: float, duration: float, target: Path
-) -> Loudness:
-    """Gain to the target; a true-peak limiter only when the gain would push peaks over the ceiling.
+def _level(mix_wav: Path, mix: Loudness, gain_db: float, ceiling_db: float, target: Path) -> Loudness:
+    """Gain to the target (float WAV out); a true-peak limiter only when the gain would push peaks over the
+    ceiling.
 
     The limiter runs at 4x the sample rate so that it sees inter-sample peaks (true peak, not sample
     peak), and its lookahead delay is compensated (latency=1) so the audio stays in sync with the video.
@@ -202,13 +206,16 @@ def _normalise(
             f",alimiter=limit={limit:.5f}:attack=2:release=80:level=0:latency=1"
             f",aresample={AUDIO_SAMPLE_RATE}"
         )
-    _encode(media_input(mix_wav), chain, duration, target)
+    run_ffmpeg(
+        [*media_input(mix_wav), "-af", chain, "-c:a", "pcm_f32le", "-y", output_target(target)],
+        timeout=AUDIO_TIMEOUT_S, label="audio level",
+    )  # fmt: skip
     return measure_loudness(target)
 
 
-def _encode(inputs: list[str], audio_filter: str, duration: float, target: Path) -> None:
+def _encode(inputs: list[str], duration: float, target: Path) -> None:
     run_ffmpeg(
-        [*inputs, "-af", audio_filter,
+        [*inputs,
          "-c:a", "aac", "-b:a", AAC_BITRATE, "-ar", str(AUDIO_SAMPLE_RATE), "-ac", "2",
          "-t", f"{duration:.6f}", "-map_metadata", "-1", "-f", "mp4", "-y", output_target(target)],
         timeout=AUDIO_TIMEOUT_S, label="audio encode",
