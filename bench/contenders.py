@@ -84,6 +84,7 @@ def run_pytoon(job_name: str, inputs: Path, out: Path) -> dict:
         "render_wall_seconds": render_wall,
         "plan_seconds": _state_seconds(history, "Plan"),
         "assemble_seconds": _state_seconds(history, "Assemble"),
+        "audio_seconds": _state_seconds(history, "BuildAudio"),
         "slowest_segment_seconds": max(s.render_seconds or 0 for s in segments),
         "segment_seconds_total": sum(s.render_seconds or 0 for s in segments),
         "segments": len(segments),
