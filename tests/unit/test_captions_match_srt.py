@@ -1,0 +1,71 @@
+"""captions.srt says, to the frame, when the burned-in captions change."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import av
+import numpy as np
+
+from pytoon.models import FPS, Captions
+from pytoon.planner import build_plan
+from pytoon.render.assemble import assemble_output
+from pytoon.render.audio import build_audio
+from pytoon.render.captions import cues_to_srt
+from pytoon.render.segment import render_segment
+from pytoon.submission import JobRequest, resolve_spec
+
+SRT_TIME = re.compile(r"(\d\d):(\d\d):(\d\d),(\d\d\d) --> (\d\d):(\d\d):(\d\d),(\d\d\d)")
+
+
+def _frames_from_srt(srt: str) -> list[tuple[int, int]]:
+    cues = []
+    for match in SRT_TIME.finditer(srt):
+        h1, m1, s1, ms1, h2, m2, s2, ms2 = map(int, match.groups())
+        start = (h1 * 3600 + m1 * 60 + s1) + ms1 / 1000
+        end = (h2 * 3600 + m2 * 60 + s2) + ms2 / 1000
+        cues.append((round(start * FPS), round(end * FPS)))
+    return cues
+
+
+def test_burned_captions_change_exactly_at_the_srt_times(tmp_path: Path) -> None:
+    # A text card without an image and a static camera: between frames only the captions can change.
+    request = JobRequest(
+        preset_id="meme_fast",
+        target_duration_seconds=3,
+        captions=Captions(hook="First thing", beats=["Second thing"], cta="Last thing"),
+    )
+    spec = resolve_spec(request, job_id="srt", tenant_id="t", asset_keys={})
+    plan = build_plan(spec)
+    plan = plan.model_copy(
+        update={
+            "segments": [
+                s.model_copy(
+                    update={
+                        "visual": s.visual.model_copy(
+                            update={"motion": s.visual.motion.model_copy(update={"zoom_start": 1.0, "zoom_end": 1.0})}
+                        )
+                    }
+                )
+                for s in plan.segments
+            ]
+        }
+    )
+    files = [
+        render_segment(s, plan.caption_layout, {}, tmp_path / f"seg_{s.index:03d}.mp4").path for s in plan.segments
+    ]
+    silence = build_audio(plan.audio, {}, plan.duration_seconds, tmp_path / "audio.m4a")
+    output = assemble_output(files, plan, silence, tmp_path / "out").output_path
+    with av.open(str(output)) as container:
+        frames = np.stack([f.to_ndarray(format="gray") for f in container.decode(video=0)]).astype(int)
+
+    cues = _frames_from_srt(cues_to_srt(plan.captions))
+    assert cues == [(0, 30), (30, 60), (60, 90)]
+    change = np.abs(np.diff(frames, axis=0)).mean(axis=(1, 2))  # change[i]: frame i → i+1
+    boundaries = {start for start, _ in cues[1:]}
+    for i, amount in enumerate(change):
+        if i + 1 in boundaries:
+            assert amount > 1.0, f"caption did not change at frame {i + 1}"
+        else:
+            assert amount < 0.5, f"picture changed inside a cue at frame {i + 1}"
