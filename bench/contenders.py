@@ -191,6 +191,7 @@ def run_ffmpeg_command(job_name: str, inputs: Path, out: Path) -> dict:
             str(job.seconds),
             "-movflags",
             "+faststart",
+            "-y",
             str(out),
         ],
         timeout=3600,

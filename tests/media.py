@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -25,6 +26,7 @@ from pytoon.models import (
 )
 from pytoon.presets import get_preset
 from pytoon.render.ffmpeg import run_ffmpeg
+from pytoon.render.segment import segment_command
 
 # --- synthetic inputs ----------------------------------------------------------------------------------
 
@@ -203,6 +205,28 @@ def video_stream(path: Path) -> VideoStream:
             colorspace=ctx.colorspace,
             color_range=ctx.color_range,
         )
+
+
+def graph_frames(
+    plan: SegmentPlan, layout: CaptionLayout, image_files: Mapping[str, Path], work: Path
+) -> list[np.ndarray]:
+    """The segment's frames straight from its ffmpeg graph, before x264 (which would blur exact comparisons):
+    RGB arrays (H, W, 3) from the graph's yuv420p by the exact BT.709 limited-range inverse."""
+    work.mkdir(parents=True, exist_ok=True)
+    command = segment_command(plan, layout, image_files, work)
+    raw = run_ffmpeg([*command, "-pix_fmt", "yuv420p", "-f", "rawvideo", "pipe:1"], timeout=120).stdout
+    return [_bt709_to_rgb(planes) for planes in np.frombuffer(raw, np.uint8).reshape(-1, 1920 * 3 // 2, 1080)]
+
+
+def _bt709_to_rgb(planes: np.ndarray) -> np.ndarray:
+    kr, kb = 0.2126, 0.0722
+    y = (planes[:1920].astype(np.float32) - 16) * np.float32(255 / 219)
+    cb, cr = ((c.astype(np.float32) - 128) * np.float32(255 / 224) for c in planes[1920:].reshape(2, 960, 540))
+    # Chroma back to full size (nearest); then R = Y + 2(1-Kr) Cr, B = Y + 2(1-Kb) Cb, G from Y = Kr R + Kg G + Kb B.
+    r_off, b_off = (np.float32(2 * (1 - k)) * c for k, c in ((kr, cr), (kb, cb)))
+    g_off = -(np.float32(kr) * r_off + np.float32(kb) * b_off) / np.float32(1 - kr - kb)
+    offsets = np.stack([r_off, g_off, b_off], axis=-1).repeat(2, axis=0).repeat(2, axis=1)
+    return np.clip(y[..., None] + offsets + 0.5, 0, 255).astype(np.uint8)
 
 
 def decode_frames(path: Path, wanted: set[int] | None = None) -> dict[int, np.ndarray]:

@@ -27,9 +27,7 @@ def _parse(event: dict) -> CatchPayload:
     if event.get("detail-type") == "Step Functions Execution Status Change":
         detail = ExecutionStatusDetail.model_validate(event["detail"])
         cause = detail.cause or f"render execution {detail.status.lower()}"
-        return CatchPayload(
-            job_id=detail.name, error={"Error": detail.error or detail.status, "Cause": cause}
-        )
+        return CatchPayload(job_id=detail.name, error={"Error": detail.error or detail.status, "Cause": cause})
     return CatchPayload.model_validate(event)
 
 

@@ -28,7 +28,5 @@ def lambda_handler(event: APIGatewayProxyEvent, context: LambdaContext) -> dict:
     except WebhookRejectedError as exc:
         logger.warning("webhook rejected", extra={"provider": provider, "reason": str(exc)})
         return _response(401, '{"detail": "Webhook signature or payload rejected"}')
-    logger.info(
-        "webhook handled", extra={"provider": provider, "status": outcome.status, "task": outcome.task_id}
-    )
+    logger.info("webhook handled", extra={"provider": provider, "status": outcome.status, "task": outcome.task_id})
     return _response(200, f'{{"status": "{outcome.status}"}}')

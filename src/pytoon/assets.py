@@ -54,9 +54,7 @@ def _inspect_image(path: Path, category: AssetCategory) -> MediaFacts:
             with Image.open(path, formats=formats) as image:
                 width, height = image.size
                 if max(width, height) > MAX_IMAGE_EDGE:
-                    raise AssetRejectedError(
-                        f"Image dimensions exceed {MAX_IMAGE_EDGE}px limit: {width}x{height}"
-                    )
+                    raise AssetRejectedError(f"Image dimensions exceed {MAX_IMAGE_EDGE}px limit: {width}x{height}")
                 if width * height > MAX_IMAGE_PIXELS:
                     raise AssetRejectedError(f"Image has too many pixels: {width}x{height}")
                 image.load()  # decodes every byte: truncated files fail here
@@ -165,9 +163,7 @@ def create_presigned_upload(
     """Register a PENDING asset and return an S3 presigned POST for it; the upload notification decides."""
     if content_type not in ALLOWED_CONTENT_TYPES[category]:
         allowed = ", ".join(ALLOWED_CONTENT_TYPES[category])
-        raise AssetRejectedError(
-            f"content_type {content_type!r} is not accepted for {category.value}; use {allowed}"
-        )
+        raise AssetRejectedError(f"content_type {content_type!r} is not accepted for {category.value}; use {allowed}")
     settings = settings or get_settings()
     asset_id = uuid.uuid4().hex
     now = utc_now_iso()

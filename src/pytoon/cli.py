@@ -29,15 +29,11 @@ def _progress_bar(record: JobRecord, started: float) -> str:
     width = 30
     filled = int(width * record.progress_pct / 100)
     bar = "█" * filled + "░" * (width - filled)
-    return (
-        f"\r{bar} {record.progress_pct:5.1f}%  {record.status.value:<18} {time.monotonic() - started:6.1f}s"
-    )
+    return f"\r{bar} {record.progress_pct:5.1f}%  {record.status.value:<18} {time.monotonic() - started:6.1f}s"
 
 
 def _upload(path: Path, category: AssetCategory) -> str:
-    record = store_upload(
-        tenant_id=LOCAL_TENANT, category=category, filename=path.name, data=path.read_bytes()
-    )
+    record = store_upload(tenant_id=LOCAL_TENANT, category=category, filename=path.name, data=path.read_bytes())
     return record.key
 
 
@@ -165,9 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     render = commands.add_parser("render", help="render one job end to end on embedded AWS")
     render.add_argument("--prompt", required=True)
-    render.add_argument(
-        "--image", action="append", default=[], help="product image (repeatable, used in order)"
-    )
+    render.add_argument("--image", action="append", default=[], help="product image (repeatable, used in order)")
     render.add_argument("--music", help="music track (MP3/WAV)")
     render.add_argument("--voice", help="voiceover (MP3/WAV)")
     render.add_argument("--preset", default="product_hero_clean", choices=preset_ids)

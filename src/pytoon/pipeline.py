@@ -121,9 +121,7 @@ def plan_job(job_id: str) -> PlanResult:
     for _ in fallbacks:
         ctx.metrics.increment("pytoon_fallback_total", type="engine_fallback")
     ctx.jobs.raise_progress(job_id, PROGRESS_PLANNED)
-    return PlanResult(
-        job_id=job_id, segments=[SegmentRef(job_id=job_id, index=s.index) for s in plan.segments]
-    )
+    return PlanResult(job_id=job_id, segments=[SegmentRef(job_id=job_id, index=s.index) for s in plan.segments])
 
 
 def _update_render_progress(ctx: _Context, job_id: str) -> None:
@@ -250,8 +248,7 @@ def build_metadata(plan: RenderPlan, *, segments: list[SegmentRecord], facts: Ou
             "voice": spec.voice_key,
         },
         "captions": [
-            {"index": c.index, "start": c.start_seconds, "end": c.end_seconds, "text": c.text}
-            for c in plan.captions
+            {"index": c.index, "start": c.start_seconds, "end": c.end_seconds, "text": c.text} for c in plan.captions
         ],
         "segments": [
             {

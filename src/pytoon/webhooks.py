@@ -55,9 +55,7 @@ def _header(headers: Mapping[str, str], name: str) -> str:
     raise WebhookRejectedError(f"missing header {name}")
 
 
-def verify_standard_webhook(
-    secret: str, headers: Mapping[str, str], body: bytes, now: float | None = None
-) -> dict:
+def verify_standard_webhook(secret: str, headers: Mapping[str, str], body: bytes, now: float | None = None) -> dict:
     """Standard Webhooks: HMAC-SHA256 over `id.timestamp.body`, base64, `v1,` entries, ±5 minutes."""
     msg_id = _header(headers, "webhook-id")
     timestamp = _header(headers, "webhook-timestamp")
@@ -69,9 +67,7 @@ def verify_standard_webhook(
     if abs((now or time.time()) - sent) > TOLERANCE_SECONDS:
         raise WebhookRejectedError("webhook timestamp outside the tolerance")
     key = base64.b64decode(secret.removeprefix("whsec_"))
-    expected = base64.b64encode(
-        hmac.new(key, f"{msg_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
-    )
+    expected = base64.b64encode(hmac.new(key, f"{msg_id}.{timestamp}.".encode() + body, hashlib.sha256).digest())
     for entry in signatures.split():
         version, _, signature = entry.partition(",")
         if version == "v1" and hmac.compare_digest(signature.encode(), expected):
@@ -123,9 +119,7 @@ def _secret(provider: Provider) -> str:
     return value
 
 
-def register_task_token(
-    provider: Provider, task_id: str, token: str, settings: Settings | None = None
-) -> None:
+def register_task_token(provider: Provider, task_id: str, token: str, settings: Settings | None = None) -> None:
     settings = settings or get_settings()
     dynamodb_table(settings.table_name, settings.region).put_item(
         Item={"PK": f"TASK#{provider}#{task_id}", "SK": "TOKEN", "token": token, "created_at": utc_now_iso()}
@@ -138,9 +132,7 @@ def handle_webhook(
     settings = settings or get_settings()
     secret = _secret(provider)
     payload = (
-        verify_standard_webhook(secret, headers, body)
-        if provider == "sora"
-        else verify_remotion(secret, headers, body)
+        verify_standard_webhook(secret, headers, body) if provider == "sora" else verify_remotion(secret, headers, body)
     )
     event = parse_event(provider, headers, payload)
     table = dynamodb_table(settings.table_name, settings.region)

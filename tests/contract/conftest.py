@@ -135,11 +135,7 @@ def substitute(text: str, substitutions: dict[str, Any], parameters: dict[str, A
 
 
 @pytest.fixture(scope="session")
-def render_job_asl(
-    template: dict[str, Any], render_job: dict[str, Any], render_job_asl_text: str
-) -> dict[str, Any]:
+def render_job_asl(template: dict[str, Any], render_job: dict[str, Any], render_job_asl_text: str) -> dict[str, Any]:
     """The RenderJob definition after substitution (parameter defaults, stand-in ARNs), parsed."""
-    text = substitute(
-        render_job_asl_text, render_job["DefinitionSubstitutions"], parameter_defaults(template)
-    )
+    text = substitute(render_job_asl_text, render_job["DefinitionSubstitutions"], parameter_defaults(template))
     return json.loads(text)

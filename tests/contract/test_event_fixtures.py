@@ -52,7 +52,5 @@ def test_health_event_is_a_rest_proxy_event_on_the_proxy_route(functions: dict[s
     event = load_event("apigw_rest_get_health.json")
     assert (event["httpMethod"], event["path"]) == ("GET", "/health")
     assert event["requestContext"]["requestId"] and event["isBase64Encoded"] is False
-    routes = {
-        (e["Properties"]["Method"], e["Properties"]["Path"]) for e in functions["ApiFunction"].events.values()
-    }
+    routes = {(e["Properties"]["Method"], e["Properties"]["Path"]) for e in functions["ApiFunction"].events.values()}
     assert ("ANY", event["resource"]) in routes

@@ -71,9 +71,7 @@ def test_handler_module_exists_and_exposes_a_callable(
 ) -> None:
     app_file = FUNCTIONS_DIR / directory / "app.py"
     assert app_file.is_file(), f"missing {app_file.relative_to(REPO_ROOT)}"
-    assert (FUNCTIONS_DIR / directory / "__init__.py").is_file(), (
-        "tests import functions.<dir>.app as a package"
-    )
+    assert (FUNCTIONS_DIR / directory / "__init__.py").is_file(), "tests import functions.<dir>.app as a package"
     module = importlib.import_module(f"functions.{directory}.app")
     assert Path(module.__file__ or "").resolve() == app_file.resolve()
     handler = getattr(module, HANDLER.split(".")[1], None)

@@ -72,9 +72,7 @@ def packaged(template: dict[str, Any]) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def cfn(template: dict[str, Any]) -> dict[str, Any]:
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv(
-            "AWS_DEFAULT_REGION", "us-east-1"
-        )  # the translator builds a boto3 session for pseudo-params
+        mp.setenv("AWS_DEFAULT_REGION", "us-east-1")  # the translator builds a boto3 session for pseudo-params
         return transform(packaged(template), {}, ManagedPolicyLoader(StubIam()))
 
 
@@ -100,9 +98,7 @@ def test_every_function_becomes_a_lambda_function(cfn_resources: dict[str, Any])
 
 def test_layers_are_built_and_attached(cfn_resources: dict[str, Any]) -> None:
     layers = of_type(cfn_resources, "AWS::Lambda::LayerVersion")
-    by_prefix = {
-        prefix: [lid for lid in layers if lid.startswith(prefix)] for prefix in ("DomainLayer", "FfmpegLayer")
-    }
+    by_prefix = {prefix: [lid for lid in layers if lid.startswith(prefix)] for prefix in ("DomainLayer", "FfmpegLayer")}
     assert all(len(ids) == 1 for ids in by_prefix.values()), by_prefix
     domain, ffmpeg = by_prefix["DomainLayer"][0], by_prefix["FfmpegLayer"][0]
     assert layers[ffmpeg]["Properties"]["LicenseInfo"] == "GPL-3.0-or-later"
@@ -229,9 +225,7 @@ def test_table_and_bucket_are_retained_and_locked_down(cfn_resources: dict[str, 
     assert all(props["PublicAccessBlockConfiguration"].values())
     assert props["OwnershipControls"]["Rules"] == [{"ObjectOwnership": "BucketOwnerEnforced"}]
     rules = {rule["Id"]: rule for rule in props["LifecycleConfiguration"]["Rules"]}
-    assert rules["abort-incomplete-multipart-uploads"]["AbortIncompleteMultipartUpload"] == {
-        "DaysAfterInitiation": 1
-    }
+    assert rules["abort-incomplete-multipart-uploads"]["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 1}
     [deny_plain_http] = cfn_resources["ArtifactsBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
     assert deny_plain_http["Effect"] == "Deny"
     assert deny_plain_http["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
@@ -241,9 +235,7 @@ def test_bucket_name_is_lowercase_by_construction_and_fits_63_chars(resources: d
     name = resources["ArtifactsBucket"]["Properties"]["BucketName"]["Fn::Sub"]
     pattern, variables = name
     # Longest real values: 12-digit account, a 14-char region, the 8-hex-digit first group of a stack UUID.
-    rendered = pattern.replace("${AWS::AccountId}", "123456789012").replace(
-        "${AWS::Region}", "ap-southeast-4"
-    )
+    rendered = pattern.replace("${AWS::AccountId}", "123456789012").replace("${AWS::Region}", "ap-southeast-4")
     rendered = rendered.replace("${StackSuffix}", "0a1b2c3d")
     assert re.fullmatch(r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]", rendered), rendered
     assert "AWS::StackName" not in str(name)

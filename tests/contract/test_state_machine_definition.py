@@ -38,9 +38,7 @@ def test_definition_uri_exists_with_exact_case(render_job: dict[str, Any]) -> No
     assert current.is_file()
 
 
-def test_placeholders_match_definition_substitutions(
-    render_job: dict[str, Any], render_job_asl_text: str
-) -> None:
+def test_placeholders_match_definition_substitutions(render_job: dict[str, Any], render_job_asl_text: str) -> None:
     placeholders = set(PLACEHOLDER.findall(render_job_asl_text))
     assert placeholders == set(render_job["DefinitionSubstitutions"])
 
@@ -89,9 +87,7 @@ def test_every_task_retries_transient_lambda_errors_with_backoff(render_job_asl:
             for error in retrier["ErrorEquals"]
         }
         missing = TRANSIENT_LAMBDA_ERRORS - covered
-        assert not missing or "States.ALL" in covered, (
-            f"{name} does not retry {sorted(missing)} with backoff >= 2"
-        )
+        assert not missing or "States.ALL" in covered, f"{name} does not retry {sorted(missing)} with backoff >= 2"
 
 
 def test_every_top_level_step_catches_everything_into_mark_failed(render_job_asl: dict[str, Any]) -> None:
@@ -109,9 +105,7 @@ def test_every_top_level_step_catches_everything_into_mark_failed(render_job_asl
 
 def test_mark_failed_ends_the_execution_as_failed(render_job_asl: dict[str, Any]) -> None:
     after = render_job_asl["States"][CATCH_TARGET]
-    assert "Catch" not in after, (
-        "a failing MarkFailed must fail the execution (the EventBridge backstop retries it)"
-    )
+    assert "Catch" not in after, "a failing MarkFailed must fail the execution (the EventBridge backstop retries it)"
     assert render_job_asl["States"][after["Next"]]["Type"] == "Fail"
 
 
@@ -143,9 +137,7 @@ def test_path_strings_sit_under_dollar_keys_or_path_fields(render_job_asl: dict[
     """`"taskId": "$.x"` passes the literal string "$.x"; it must be `"taskId.$": "$.x"`."""
     for key, value in walk(render_job_asl):
         if isinstance(value, str) and (value == "$" or value.startswith("$.") or value.startswith("$$.")):
-            assert key.endswith(".$") or PATH_FIELDS.match(key), (
-                f"{key!r}: {value!r} would be passed literally"
-            )
+            assert key.endswith(".$") or PATH_FIELDS.match(key), f"{key!r}: {value!r} would be passed literally"
 
 
 def test_every_next_names_a_state_in_its_scope_and_every_state_is_reachable(

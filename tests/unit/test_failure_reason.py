@@ -6,13 +6,8 @@ from pytoon.pipeline import failure_reason
 
 
 def test_lambda_error_cause_gives_its_message() -> None:
-    cause = json.dumps(
-        {"errorMessage": "segment 2 failed: cannot decode image", "errorType": "SegmentRenderError"}
-    )
-    assert (
-        failure_reason({"Error": "SegmentRenderError", "Cause": cause})
-        == "segment 2 failed: cannot decode image"
-    )
+    cause = json.dumps({"errorMessage": "segment 2 failed: cannot decode image", "errorType": "SegmentRenderError"})
+    assert failure_reason({"Error": "SegmentRenderError", "Cause": cause}) == "segment 2 failed: cannot decode image"
 
 
 def test_plain_text_cause_is_kept() -> None:

@@ -5,12 +5,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from PIL import Image
 
 from pytoon.render import ffmpeg
-from pytoon.render.ffmpeg import FfmpegError, FrameEncoder, media_input, run_ffmpeg, segment_encoder_args
-
-FRAME = Image.new("RGB", (1080, 1920), (40, 80, 120)).tobytes()
+from pytoon.render.ffmpeg import FfmpegError, media_input, run_ffmpeg, segment_encoder_args
 
 
 def fake_ffmpeg(tmp_path: Path, body: str) -> str:
@@ -72,37 +69,3 @@ def test_segment_encoder_settings_are_fixed() -> None:
     assert "out_color_matrix=bt709" in pairs["-vf"] and "out_range=tv" in pairs["-vf"]
     assert "-an" in args
     assert args == segment_encoder_args()
-
-
-def test_frame_encoder_publishes_only_complete_files(tmp_path: Path) -> None:
-    out = tmp_path / "seg.mp4"
-    with pytest.raises(RuntimeError, match="composition failed"):
-        with FrameEncoder(out, timeout=30) as encoder:
-            encoder.write(FRAME)
-            raise RuntimeError("composition failed")
-    assert list(tmp_path.iterdir()) == []
-
-    with FrameEncoder(out, timeout=30) as encoder:
-        encoder.write(FRAME)
-        encoder.write(FRAME)
-    assert encoder.frames_written == 2
-    assert [p.name for p in tmp_path.iterdir()] == ["seg.mp4"]
-
-
-def test_frame_encoder_reports_ffmpeg_failures(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("FFMPEG_BINARY", fake_ffmpeg(tmp_path, "echo 'x264: something exploded' >&2; exit 3"))
-    out = tmp_path / "seg.mp4"
-    with pytest.raises(FfmpegError, match="segment encode failed .*something exploded"):
-        with FrameEncoder(out, timeout=30) as encoder:
-            for _ in range(20):
-                encoder.write(FRAME)
-    assert not out.exists()
-
-
-def test_frame_encoder_kills_a_stuck_encoder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("FFMPEG_BINARY", fake_ffmpeg(tmp_path, "exec sleep 30"))
-    with pytest.raises(FfmpegError, match="timed out after 0.5 s"):
-        with FrameEncoder(tmp_path / "seg.mp4", timeout=0.5) as encoder:
-            for _ in range(20):
-                encoder.write(FRAME)
-    assert list(tmp_path.glob("*.mp4*")) == []

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from pytoon.render.ffmpeg import FrameEncoder
+from pytoon.render.ffmpeg import run_ffmpeg, segment_encoder_args
 from pytoon.render.probe import (
     MediaProbeError,
     count_video_frames,
@@ -107,9 +107,10 @@ def test_unopenable_input_parses_to_none() -> None:
 
 def test_probes_real_files(tmp_path: Path) -> None:
     video = tmp_path / "v.mp4"
-    with FrameEncoder(video, timeout=60) as encoder:
-        for _ in range(3):
-            encoder.write(Image.new("RGB", (1080, 1920), (90, 120, 200)).tobytes())
+    run_ffmpeg(
+        ["-f", "lavfi", "-i", "color=c=0x5a78c8:s=1080x1920:r=30:d=0.1", *segment_encoder_args(), str(video)],
+        timeout=60,
+    )
     info = probe_media(video)
     assert info.video is not None and info.audio is None
     assert (info.video.codec, info.video.profile, info.video.pix_fmt) == ("h264", "High", "yuv420p")

@@ -11,8 +11,8 @@ from pytoon.models import Archetype, CaptionCue, CaptionStyle, MotionKind
 from pytoon.render import segment as segment_module
 from pytoon.render.assemble import write_concat_list
 from pytoon.render.captions import caption_layout, render_caption_image, safe_area
-from pytoon.render.ffmpeg import media_input, output_target, run_ffmpeg
-from pytoon.render.frames import prepare_visual
+from pytoon.render.ffmpeg import FfmpegError, media_input, output_target, run_ffmpeg
+from pytoon.render.frames import Camera, camera_progress
 from pytoon.render.segment import crossfade_alpha, render_segment
 from tests.media import decode_frames, flat_image, motion, segment, textured_image, video_stream, visual
 
@@ -106,23 +106,65 @@ def test_segments_join_by_stream_copy_into_one_seamless_video(tmp_path: Path) ->
 
 
 def test_a_failed_render_leaves_no_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    class Exploding:
-        def __init__(self, real: object) -> None:
-            self.real = real
-
-        def frame(self, global_frame: int) -> Image.Image:
-            if global_frame == 5:
-                raise RuntimeError("image went away")
-            return self.real.frame(global_frame)  # type: ignore[attr-defined]
-
-    monkeypatch.setattr(segment_module, "prepare_visual", lambda v, f: Exploding(prepare_visual(v, f)))
+    images = {"img": textured_image(tmp_path / "t.jpg")}
     out = tmp_path / "out" / "seg.mp4"
     out.parent.mkdir()
-    with pytest.raises(RuntimeError, match="image went away"):
-        render_segment(segment(visual(count=10)), LAYOUT, {"img": flat_image(tmp_path / "i.jpg", (9, 9, 9))}, out)
+    # ffmpeg killed halfway through the encode (by the timeout): no partial file, no scratch pictures.
+    with pytest.raises(FfmpegError, match="timed out"):
+        render_segment(segment(visual(count=900)), LAYOUT, images, out, timeout=2)
+    assert list(out.parent.iterdir()) == []
+
+    # A step failing after pictures were written.
+    def exploding(text: str, layout: object) -> None:
+        raise RuntimeError("font went away")
+
+    monkeypatch.setattr(segment_module, "render_caption_image", exploding)
+    cue = CaptionCue(index=1, start_frame=0, end_frame=5, text="Hello")
+    with pytest.raises(RuntimeError, match="font went away"):
+        render_segment(segment(visual(count=10), captions=[cue]), LAYOUT, images, out)
     assert list(out.parent.iterdir()) == []
 
 
 def test_missing_image_key_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(KeyError, match="No image file for key 'img'"):
         render_segment(segment(visual(Archetype.OVERLAY)), LAYOUT, {}, tmp_path / "seg.mp4")
+
+
+def test_ken_burns_moves_smoothly_by_fractions_of_a_pixel(tmp_path: Path) -> None:
+    """Dark round markers on a light picture, tracked to a fraction of a pixel on every frame: they follow
+    the eased camera (rounding the crops costs at most a quarter pixel) and move by smoothly changing
+    amounts: none stands still (or jumps) while its neighbours move, as whole-pixel crops at frame
+    resolution would make them."""
+    size, sigma = (1100, 1900), 5.0
+    markers = [(300.5, 450.5), (800.5, 460.5), (290.5, 1450.5), (790.5, 1440.5), (600.5, 900.5)]
+    y, x = np.mgrid[0 : size[1], 0 : size[0]] + 0.5
+    ink = sum(np.exp(-((x - mx) ** 2 + (y - my) ** 2) / (2 * sigma**2)) for mx, my in markers)
+    Image.fromarray((225 - 180 * np.clip(ink, 0, 1)).astype(np.uint8)).convert("RGB").save(tmp_path / "m.png")
+    vis = visual(count=40, motion=motion(zoom=(1.0, 1.2), pan_x_start=-0.6, pan_x_end=0.4, pan_y_end=0.5))
+    frames = decode_frames(render_segment(segment(vis), LAYOUT, {"img": tmp_path / "m.png"}, tmp_path / "s.mp4").path)
+
+    def expected(f: int) -> np.ndarray:
+        left, top, right, bottom = Camera.at(vis.motion, camera_progress(vis, f)).window(size)
+        scale = 1080 / (right - left)
+        return np.array([((mx - left) * scale, (my - top) * scale) for mx, my in markers])
+
+    def measured(frame: np.ndarray, near: np.ndarray) -> np.ndarray:
+        """Centroids of the darkness around each marker's expected spot (pixel centres at +0.5)."""
+        darkness = np.clip(200.0 - frame.astype(float).mean(axis=-1), 0, None)
+        found = []
+        for cx, cy in near:
+            x0, y0 = int(cx) - 20, int(cy) - 20
+            patch = darkness[y0 : y0 + 41, x0 : x0 + 41]
+            py, px = np.mgrid[y0 : y0 + 41, x0 : x0 + 41] + 0.5
+            found.append(((patch * px).sum() / patch.sum(), (patch * py).sum() / patch.sum()))
+        return np.array(found)
+
+    truth = np.array([expected(f) for f in range(40)])
+    seen = np.array([measured(frames[f], truth[f]) for f in range(40)])
+    assert np.abs(seen - truth).max() < 0.4  # on the camera's path on every frame: sub-pixel, in step
+    moved = np.linalg.norm(np.diff(seen, axis=0), axis=-1)  # (39 steps, markers)
+    should = np.linalg.norm(np.diff(truth, axis=0), axis=-1)
+    assert moved.max() > 5  # the test has motion to measure
+    assert np.abs(moved - should).max() < 0.65  # each step as long as the camera's, give or take
+    stalls = (moved[1:-1] < 0.2) & (moved[:-2] >= 1) & (moved[2:] >= 1)
+    assert not stalls.any()  # never a frame standing still between moving neighbours

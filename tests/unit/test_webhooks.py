@@ -18,9 +18,7 @@ SECRET = "whsec_" + base64.b64encode(b"0123456789abcdef0123456789abcdef").decode
 def _signed(body: bytes, msg_id: str = "msg_1", timestamp: int | None = None) -> dict[str, str]:
     ts = str(timestamp if timestamp is not None else int(time.time()))
     key = base64.b64decode(SECRET.removeprefix("whsec_"))
-    signature = base64.b64encode(
-        hmac.new(key, f"{msg_id}.{ts}.".encode() + body, hashlib.sha256).digest()
-    ).decode()
+    signature = base64.b64encode(hmac.new(key, f"{msg_id}.{ts}.".encode() + body, hashlib.sha256).digest()).decode()
     return {"webhook-id": msg_id, "webhook-timestamp": ts, "webhook-signature": f"v1a,xyz v1,{signature}"}
 
 

@@ -229,12 +229,7 @@ def create_app() -> FastAPI:
     @app.middleware("http")
     async def platform_body_limit(request: Request, call_next):  # type: ignore[no-untyped-def]
         length = request.headers.get("content-length")
-        if (
-            request.url.path == UPLOAD_PATH
-            and length
-            and length.isdigit()
-            and int(length) > PLATFORM_BODY_LIMIT
-        ):
+        if request.url.path == UPLOAD_PATH and length and length.isdigit() and int(length) > PLATFORM_BODY_LIMIT:
             return JSONResponse(
                 status_code=413,
                 content={
@@ -258,14 +253,10 @@ def create_app() -> FastAPI:
     def presets(caller: Caller) -> dict:
         return {"presets": [p.model_dump(mode="json", exclude_none=True) for p in all_presets()]}
 
-    @app.post(
-        "/api/v1/assets/upload", status_code=201, response_model=UploadBody, tags=["assets"], responses=ERRORS
-    )
+    @app.post("/api/v1/assets/upload", status_code=201, response_model=UploadBody, tags=["assets"], responses=ERRORS)
     async def upload_asset(
         caller: Caller,
-        file: Annotated[
-            UploadFile, File(description="PNG/JPEG/WebP image, PNG mask with alpha, MP3/WAV audio")
-        ],
+        file: Annotated[UploadFile, File(description="PNG/JPEG/WebP image, PNG mask with alpha, MP3/WAV audio")],
         category: Annotated[AssetCategory, Form()] = AssetCategory.IMAGE,
     ) -> UploadBody:
         data = await file.read(MAX_UPLOAD_BYTES + 1)
@@ -353,9 +344,7 @@ def create_app() -> FastAPI:
                 raise HTTPException(status_code=409, detail=str(exc)) from exc
             if held is not None:
                 record = _tenant_job(held, caller.tenant_id)
-                return JobCreated(
-                    job_id=record.job_id, status=record.status.value, segments=record.segment_count
-                )
+                return JobCreated(job_id=record.job_id, status=record.status.value, segments=record.segment_count)
         try:
             record = submit_job(spec)
         except Exception:
@@ -390,13 +379,9 @@ def create_app() -> FastAPI:
 
     admin = [Depends(require_admin)]
 
-    @app.post(
-        "/admin/keys", status_code=201, response_model=CreatedKeyBody, tags=["admin"], dependencies=admin
-    )
+    @app.post("/admin/keys", status_code=201, response_model=CreatedKeyBody, tags=["admin"], dependencies=admin)
     def create_key(body: CreateKeyRequest) -> CreatedKeyBody:
-        issued = ApiKeyRepository.from_settings(get_settings()).create(
-            body.tenant_id, body.rate_limit_per_minute
-        )
+        issued = ApiKeyRepository.from_settings(get_settings()).create(body.tenant_id, body.rate_limit_per_minute)
         return CreatedKeyBody(api_key=issued.api_key, **issued.record.model_dump())
 
     @app.get("/admin/keys", response_model=list[ApiKeyBody], tags=["admin"], dependencies=admin)

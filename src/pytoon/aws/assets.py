@@ -36,9 +36,7 @@ class AssetRepository(TableRepository):
         self._table.put_item(Item={"PK": f"ASSET#{record.asset_id}", "SK": "META", **item})
 
     def get(self, asset_id: str) -> AssetRecord | None:
-        item = self._table.get_item(Key={"PK": f"ASSET#{asset_id}", "SK": "META"}, ConsistentRead=True).get(
-            "Item"
-        )
+        item = self._table.get_item(Key={"PK": f"ASSET#{asset_id}", "SK": "META"}, ConsistentRead=True).get("Item")
         if item is None:
             return None
         return AssetRecord.model_validate(plain_numbers(item))

@@ -17,9 +17,7 @@ def start_render_execution(state_machine_arn: str, job_id: str, region: str) -> 
     # Sorted, compact input: a repeated start sends byte-identical input, which AWS treats as idempotent.
     payload = json.dumps({"job_id": job_id}, sort_keys=True, separators=(",", ":"))
     try:
-        return sfn.start_execution(stateMachineArn=state_machine_arn, name=job_id, input=payload)[
-            "executionArn"
-        ]
+        return sfn.start_execution(stateMachineArn=state_machine_arn, name=job_id, input=payload)["executionArn"]
     except ClientError as exc:
         code = exc.response.get("Error", {}).get("Code")
         if code == "ExecutionAlreadyExists":

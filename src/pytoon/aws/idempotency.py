@@ -36,9 +36,7 @@ class IdempotencyStore(TableRepository):
         except ClientError as exc:
             if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise
-            held = self._table.get_item(
-                Key={"PK": f"IDEM#{tenant_id}#{key}", "SK": "META"}, ConsistentRead=True
-            )
+            held = self._table.get_item(Key={"PK": f"IDEM#{tenant_id}#{key}", "SK": "META"}, ConsistentRead=True)
             item = held["Item"]
             if item["request_hash"] != request_hash:
                 raise IdempotencyConflictError(

@@ -83,9 +83,7 @@ def _condition_failed(exc: ClientError) -> bool:
     return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
 
 
-def _update_expression(
-    fields: dict[str, Any], names: dict[str, str], values: dict[str, Any], sets: list[str]
-) -> str:
+def _update_expression(fields: dict[str, Any], names: dict[str, str], values: dict[str, Any], sets: list[str]) -> str:
     """Add `fields` to an update: None removes an attribute, floats become Decimals."""
     removes = []
     for i, (name, value) in enumerate(fields.items()):
@@ -124,9 +122,7 @@ class JobRepository(TableRepository):
         return record
 
     def get(self, job_id: str) -> JobRecord:
-        item = self._table.get_item(Key={"PK": _job_pk(job_id), "SK": "META"}, ConsistentRead=True).get(
-            "Item"
-        )
+        item = self._table.get_item(Key={"PK": _job_pk(job_id), "SK": "META"}, ConsistentRead=True).get("Item")
         if item is None:
             raise JobNotFoundError(f"Job not found: {job_id}")
         return JobRecord.model_validate(plain_numbers(item))

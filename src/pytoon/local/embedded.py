@@ -153,14 +153,11 @@ class EmbeddedAWS:
         client("s3", self.region).create_bucket(Bucket=BUCKET_NAME)
         role_arn = self._create_role()
         function_arns = {
-            f.logical_id: self._create_function(f.logical_id, f.handler, role_arn)
-            for f in functions(template)
+            f.logical_id: self._create_function(f.logical_id, f.handler, role_arn) for f in functions(template)
         }
         parameters = {"SegmentMaxConcurrency": str(self.segment_concurrency)}
         machines = {
-            logical_id: self._create_state_machine(
-                logical_id, r["Properties"], function_arns, parameters, role_arn
-            )
+            logical_id: self._create_state_machine(logical_id, r["Properties"], function_arns, parameters, role_arn)
             for logical_id, r in resources.items()
             if r["Type"] == "AWS::Serverless::StateMachine"
         }

@@ -11,13 +11,9 @@ import functools
 import os
 import re
 import subprocess
-import tempfile
-import threading
 from pathlib import Path
-from types import TracebackType
-from typing import IO
 
-from pytoon.models import FPS, HEIGHT, WIDTH
+from pytoon.models import FPS
 
 FALLBACK_FFMPEG = "/opt/bin/ffmpeg"
 
@@ -27,6 +23,8 @@ X264_PRESET = "veryfast"
 X264_CRF = 20
 MAX_RATE = "12M"
 KEYINT_FRAMES = 2 * FPS
+# RGB -> YUV with the BT.709 matrix in limited range, as every segment's stream is tagged.
+BT709_TV = "out_color_matrix=bt709:out_range=tv"
 # 30 fps -> 512 ticks per frame: every frame boundary is an exact integer timestamp.
 VIDEO_TIMESCALE = 15360
 
@@ -115,7 +113,7 @@ def segment_encoder_args() -> list[str]:
         "-an",
         "-map_metadata", "-1",
         # RGB -> YUV with the BT.709 matrix in limited range, then tag the stream to say so.
-        "-vf", "scale=out_color_matrix=bt709:out_range=tv,format=yuv420p",
+        "-vf", rgb_to_yuv(),
         "-pix_fmt", "yuv420p",
         "-color_range", "tv",
         "-color_primaries", "bt709",
@@ -149,103 +147,17 @@ def segment_encoder_args() -> list[str]:
     # fmt: on
 
 
-def raw_frame_input() -> list[str]:
-    """Input options for RGB24 frames piped on stdin."""
-    # fmt: off
-    return [
-        "-f", "rawvideo",
-        "-pix_fmt", "rgb24",
-        "-s", f"{WIDTH}x{HEIGHT}",
-        "-framerate", str(FPS),
-        "-protocol_whitelist", "pipe",
-        "-i", "pipe:0",
-    ]
-    # fmt: on
+def rgb_to_yuv(pix_fmt: str = "yuv420p") -> str:
+    """Filters converting RGB (or RGBA, to a YUVA format) to `pix_fmt` with the segments' BT.709 matrix."""
+    return f"scale={BT709_TV},format={pix_fmt}"
 
 
-class FrameEncoder:
-    """Streams RGB24 frames into one x264 encode and publishes the file only when it is complete.
-
-    Used as a context manager: on a clean exit the encode is finished and renamed to `out_path`; on any
-    error ffmpeg is killed and the partial file removed. A watchdog kills ffmpeg after `timeout` seconds, so
-    a pipe write can never hang on a stuck encoder.
-    """
-
-    def __init__(self, out_path: Path, *, timeout: float, label: str = "segment encode") -> None:
-        self.out_path = out_path
-        self.label = label
-        self.frames_written = 0
-        self._timeout = timeout
-        self._partial = out_path.with_name(f".{out_path.name}.partial")
-        self._stderr: IO[bytes] | None = None
-        self._process: subprocess.Popen[bytes] | None = None
-        self._watchdog: threading.Timer | None = None
-        self._timed_out = False
-
-    def __enter__(self) -> FrameEncoder:
-        self._stderr = tempfile.TemporaryFile()
-        command = _command([*raw_frame_input(), *segment_encoder_args(), "-y", output_target(self._partial)], "error")
-        try:
-            self._process = subprocess.Popen(
-                command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._stderr
-            )
-        except OSError as exc:
-            self._stderr.close()
-            raise FfmpegError(self.label, f"cannot start {command[0]}: {exc.strerror}") from None
-        self._watchdog = threading.Timer(self._timeout, self._expire)
-        self._watchdog.daemon = True
-        self._watchdog.start()
-        return self
-
-    def _expire(self) -> None:
-        self._timed_out = True
-        if self._process is not None:
-            self._process.kill()
-
-    def write(self, rgb24: bytes) -> None:
-        assert self._process is not None and self._process.stdin is not None
-        try:
-            self._process.stdin.write(rgb24)
-        except (BrokenPipeError, ValueError):
-            raise self._failure() from None
-        self.frames_written += 1
-
-    def _failure(self) -> FfmpegError:
-        assert self._process is not None and self._stderr is not None
-        self._process.kill()
-        returncode = self._process.wait()
-        if self._timed_out:
-            return FfmpegError(self.label, f"timed out after {self._timeout:g} s")
-        self._stderr.seek(0)
-        return FfmpegError(self.label, last_error_lines(self._stderr.read()), returncode)
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        assert self._process is not None and self._watchdog is not None and self._stderr is not None
-        try:
-            if exc_type is not None:
-                self._process.kill()
-                self._process.wait()
-                return
-            self._close_stdin()
-            if self._process.wait() != 0 or self._timed_out:
-                raise self._failure()
-            os.replace(self._partial, self.out_path)
-        finally:
-            self._watchdog.cancel()
-            self._close_stdin()
-            self._stderr.close()
-            self._partial.unlink(missing_ok=True)
-
-    def _close_stdin(self) -> None:
-        assert self._process is not None
-        stdin = self._process.stdin
-        if stdin is not None and not stdin.closed:
-            try:
-                stdin.close()
-            except BrokenPipeError:
-                pass  # ffmpeg is gone; its exit status says why
+def filtered_segment_args() -> list[str]:
+    """`segment_encoder_args()` for a stream that leaves a -filter_complex graph already converted with
+    `rgb_to_yuv()`: the same options without -vf, which a filtered stream cannot take."""
+    args = segment_encoder_args()
+    at = args.index("-vf")
+    return args[:at] + args[at + 2 :]
 
 
 @functools.cache

@@ -1,12 +1,19 @@
-"""One visual as a function of the global frame number.
+"""One visual over the frames of a segment, prepared once for ffmpeg to play back.
 
-`prepare_visual` does all per-image work once (decode, EXIF orientation, scaling, blur, shadows, text);
-`PreparedVisual.frame` then only resamples and pastes, so a frame costs a few tens of milliseconds.
+`prepare_visual` does all image work once (decode, EXIF orientation, fitting, blur, shadows, text) and
+returns a `PreparedVisual`: an RGB `source` picture, the crop `windows` of it that the camera shows on
+each frame and, for OVERLAY, the product `sprite` that stays put over the drifting background. segment.py
+turns that into one ffmpeg graph: no Python runs per frame.
 
-Camera motion resamples a pre-scaled source with `Image.resize(..., box=...)`: an affine scale-and-
-translate from a fractional source box, so it is sub-pixel smooth. Being separable it costs about half
-of `Image.transform(AFFINE, BILINEAR)` (measured: ~25 vs ~55 ms a frame), and it low-pass filters when it
-shrinks, so fine textures do not shimmer.
+A camera that holds still over the frames asked for (cards, STATIC motion, the outgoing visual of a
+crossfade, which is past its end) gets the finished frame, drawn here once; ffmpeg only repeats it.
+
+A moving camera gets the part of its picture that it visits, rendered at SUPERSAMPLE (2) pixels per frame
+pixel at the closest zoom. A frame's window is its exact camera box rounded to whole source pixels, so
+each edge is off by at most half a source pixel, a quarter of a frame pixel, and ffmpeg area-averages the
+window down to the frame: the picture moves by sub-pixel amounts that follow the eased camera (no frame
+stands still between moving neighbours), and area averaging of a 2x source keeps fine textures from
+shimmering.
 """
 
 from __future__ import annotations
@@ -25,12 +32,9 @@ from pytoon.render.captions import fit_text, load_font
 
 FRAME_SIZE = (WIDTH, HEIGHT)
 IMAGE_FORMATS = ["PNG", "JPEG", "WEBP"]
-# Full-frame images are pre-scaled for the closest zoom, so each frame shrinks them by 1-1.15x. There
-# the box filter is exact area averaging (plain linear interpolation at 1x), as smooth as bilinear, whose
-# kernel widens with the shrink factor and costs ~25% more. The blurred OVERLAY background is enlarged
-# 4x per frame, which needs a real interpolating filter: bilinear.
-SHRINK_FILTER = Image.Resampling.BOX
-ENLARGE_FILTER = Image.Resampling.BILINEAR
+# Source pixels per frame pixel at a moving camera's closest zoom: whole-pixel crops then move the
+# picture in steps of at most 1/(2 * SUPERSAMPLE) frame pixel.
+SUPERSAMPLE = 2
 
 # Styled cards (no image, or behind a cut-out product): a vertical gradient between two dark tones.
 CARD_TOP = (44, 38, 84)
@@ -50,40 +54,22 @@ PRODUCT_CENTRE_Y = 0.44
 PRODUCT_CORNER_RADIUS = 28
 SHADOW_OFFSET, SHADOW_BLUR, SHADOW_OPACITY = 26, 30, 0.65
 GLOW_BLUR, GLOW_OPACITY = 46, 0.85
-# The blurred background is computed at 1/BG_DOWNSCALE of the frame size, then upscaled per frame.
+# The blurred background is computed at 1/BG_DOWNSCALE of the frame size, then enlarged (bilinear: a
+# blur has no detail to keep).
 BG_DOWNSCALE = 4
 BG_BLUR_RADIUS = 14  # at the downscaled size: ~56 px at full size
 BG_BRIGHTNESS = 0.55
 
+Box = tuple[float, float, float, float]  # left, top, right, bottom
+Window = tuple[int, int, int, int]  # x, y, width, height: a crop of PreparedVisual.source
 
-class PreparedVisual:
-    """A visual ready to draw: `frame(f)` returns a new RGB 1080x1920 image for global frame f."""
 
-    def __init__(self, visual: Visual) -> None:
-        self.visual = visual
-        # Set when the picture never changes (a card, a camera that does not move): drawn once, copied.
-        self.still: Image.Image | None = None
-
-    def progress(self, global_frame: int) -> float:
-        """Eased motion progress in [0, 1]. Frames past the end (the next segment's crossfade) hold the
-        last position: smoothstep has zero speed at 1, so holding there is seamless."""
-        span = max(1, self.visual.frame_count - 1)
-        p = min(max((global_frame - self.visual.start_frame) / span, 0.0), 1.0)
-        return p * p * (3.0 - 2.0 * p)
-
-    def frame(self, global_frame: int) -> Image.Image:
-        if self.still is not None:
-            return self.still.copy()
-        return self.draw(Camera.at(self.visual.motion, self.progress(global_frame)))
-
-    def draw(self, camera: Camera) -> Image.Image:
-        raise NotImplementedError
-
-    def hold_if_static(self) -> None:
-        """A camera that never moves sees one picture: draw it once."""
-        start, end = Camera.at(self.visual.motion, 0.0), Camera.at(self.visual.motion, 1.0)
-        if start == end:
-            self.still = self.draw(start)
+def camera_progress(visual: Visual, global_frame: int) -> float:
+    """Eased motion progress in [0, 1]. Frames past the end (the next segment's crossfade) hold the last
+    position: smoothstep has zero speed at 1, so holding there is seamless."""
+    span = max(1, visual.frame_count - 1)
+    p = min(max((global_frame - visual.start_frame) / span, 0.0), 1.0)
+    return p * p * (3.0 - 2.0 * p)
 
 
 @dataclass(frozen=True)
@@ -119,6 +105,69 @@ def max_zoom(motion: Motion) -> float:
     return max(motion.zoom_start, motion.zoom_end)
 
 
+@dataclass(frozen=True)
+class Picture:
+    """What a camera looks at: `image` stretched to `size` (by rounding only). Only the parts a camera
+    needs are ever resampled, so a 4096 px photo is never enlarged whole."""
+
+    image: Image.Image
+    size: tuple[int, int]
+    resample: Image.Resampling
+
+    def render(self, box: Box, size: tuple[int, int]) -> Image.Image:
+        """The picture inside `box` (picture pixels), resampled to `size`."""
+        if self.image.size == self.size and all(float(v).is_integer() for v in box):
+            if (box[2] - box[0], box[3] - box[1]) == size:
+                return self.image.crop(tuple(int(v) for v in box))  # 1:1, nothing to resample
+        sx, sy = self.image.width / self.size[0], self.image.height / self.size[1]
+        source = (box[0] * sx, box[1] * sy, min(box[2] * sx, self.image.width), min(box[3] * sy, self.image.height))
+        return self.image.resize(size, self.resample, box=source, reducing_gap=3.0)
+
+
+class PreparedVisual:
+    """A visual ready to draw over `frames` (global frame numbers).
+
+    `source` is RGB. A still visual's is the finished frame and `windows` is empty. A moving one's
+    `windows[i]` is the part of `source` shown on frames[i], to be scaled to the frame size; `sprite`
+    (RGBA) then goes over every frame at `origin`.
+    """
+
+    def __init__(self, visual: Visual, frames: range) -> None:
+        self.visual = visual
+        self.frames = frames
+        self.cameras = [Camera.at(visual.motion, camera_progress(visual, f)) for f in frames]
+        self.moving = any(camera != self.cameras[0] for camera in self.cameras)
+        self.source: Image.Image  # set by each archetype
+        self.windows: list[Window] = []
+        self.sprite: Image.Image | None = None
+        self.origin = (0, 0)
+
+    def picture_size(self) -> tuple[int, int]:
+        """Where a full-frame picture covers the frame at the closest zoom with one pixel per frame pixel
+        (a still camera: the finished frame is drawn from it), or SUPERSAMPLE for a moving camera."""
+        scale = max_zoom(self.visual.motion) * (SUPERSAMPLE if self.moving else 1)
+        return round(WIDTH * scale), round(HEIGHT * scale)
+
+    def film(self, picture: Picture) -> None:
+        """Point the camera at `picture`: the finished frame if it holds still, else the region it visits
+        and each frame's window in it, rounded to whole pixels."""
+        boxes = [camera.window(picture.size) for camera in self.cameras]
+        if not self.moving:
+            self.source = picture.render(boxes[0], FRAME_SIZE)
+            return
+        left, top = math.floor(min(b[0] for b in boxes)), math.floor(min(b[1] for b in boxes))
+        right = min(math.ceil(max(b[2] for b in boxes)), picture.size[0])
+        bottom = min(math.ceil(max(b[3] for b in boxes)), picture.size[1])
+        self.source = picture.render((left, top, right, bottom), (right - left, bottom - top))
+        self.windows = [crop_window(box, (left, top)) for box in boxes]
+
+
+def crop_window(box: Box, origin: tuple[int, int]) -> Window:
+    """The box with each edge rounded to the nearest whole pixel, relative to `origin`."""
+    left, top, right, bottom = (round(v) for v in box)
+    return left - origin[0], top - origin[1], right - left, bottom - top
+
+
 # --- image loading and fitting -------------------------------------------------------------------------
 
 
@@ -133,9 +182,12 @@ def load_image(path: Path, min_side: float | None = None) -> Image.Image:
     with Image.open(path, formats=IMAGE_FORMATS) as image:
         if min_side is not None:
             image.draft("RGB", (math.ceil(min_side), math.ceil(min_side)))
-        upright = ImageOps.exif_transpose(image)
-        has_alpha = upright.mode in ("RGBA", "LA", "PA") or "transparency" in upright.info
-        converted = upright.convert("RGBA" if has_alpha else "RGB")
+        # Turned upright in place and converted only if needed: no full copies of a large photo.
+        ImageOps.exif_transpose(image, in_place=True)
+        image.load()  # while the file is open
+        has_alpha = image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
+        mode = "RGBA" if has_alpha else "RGB"
+        converted = image if image.mode == mode else image.convert(mode)
     if not has_transparency(converted):
         return converted if converted.mode == "RGB" else converted.convert("RGB")
     visible = converted.getchannel("A").getbbox()
@@ -181,42 +233,40 @@ def cutout_on_card(image: Image.Image, size: tuple[int, int]) -> Image.Image:
 class KenBurnsVisual(PreparedVisual):
     """Full-frame image (PRODUCT_HERO, MEME_TEXT with an image) with eased zoom and pan."""
 
-    def __init__(self, visual: Visual, image: Image.Image) -> None:
-        super().__init__(visual)
-        zoom = max_zoom(visual.motion)
-        target = (WIDTH * zoom, HEIGHT * zoom)
+    def __init__(self, visual: Visual, image_file: Path, frames: range) -> None:
+        super().__init__(visual, frames)
+        size = self.picture_size()
+        image = load_image(image_file, size[1])
         if image.mode == "RGBA":
-            self.source = cutout_on_card(image, (round(target[0]), round(target[1])))
+            self.film(Picture(cutout_on_card(image, size), size, Image.Resampling.LANCZOS))
         else:
-            # Sized so the closest zoom samples ~1 source pixel per output pixel: no upscaling blur.
-            self.source = scale_to(image, cover_size(image.size, target))
-        self.hold_if_static()
-
-    def draw(self, camera: Camera) -> Image.Image:
-        return self.source.resize(FRAME_SIZE, SHRINK_FILTER, box=camera.window(self.source.size))
+            # Covering `size`: the closest zoom samples at least one source pixel per frame pixel.
+            self.film(Picture(image, cover_size(image.size, size), Image.Resampling.LANCZOS))
 
 
 class OverlayVisual(PreparedVisual):
     """The product, fitted and lifted off a blurred, darkened copy of itself that drifts with the camera.
 
-    The product itself stays still: it is pasted pixel-for-pixel as prepared, so labels and logos stay
-    sharp (per-frame resampling would soften them), and the frame costs one background resample.
+    The product itself stays still: ffmpeg overlays it pixel-for-pixel as prepared, so labels and logos
+    stay sharp (per-frame resampling would soften them).
     """
 
-    def __init__(self, visual: Visual, image: Image.Image) -> None:
-        super().__init__(visual)
-        self.background = blurred_background(image, max_zoom(visual.motion))
+    def __init__(self, visual: Visual, image_file: Path, frames: range) -> None:
+        super().__init__(visual, frames)
+        image = load_image(image_file, max(PRODUCT_MAX_W * WIDTH, PRODUCT_MAX_H * HEIGHT))
+        background = blurred_background(image, max_zoom(visual.motion))
+        enlarge = BG_DOWNSCALE * SUPERSAMPLE if self.moving else 1
+        self.film(
+            Picture(background, (background.width * enlarge, background.height * enlarge), Image.Resampling.BILINEAR)
+        )
         self.sprite = product_sprite(image, visual.overlay_fx or OverlayFx())
         self.origin = (
             round((WIDTH - self.sprite.width) / 2),
             round(PRODUCT_CENTRE_Y * HEIGHT - self.sprite.height / 2),
         )
-        self.hold_if_static()
-
-    def draw(self, camera: Camera) -> Image.Image:
-        frame = self.background.resize(FRAME_SIZE, ENLARGE_FILTER, box=camera.window(self.background.size))
-        frame.paste(self.sprite, self.origin, self.sprite)
-        return frame
+        if not self.moving:
+            self.source.paste(self.sprite, self.origin, self.sprite)
+            self.sprite = None
 
 
 def blurred_background(image: Image.Image, zoom: float) -> Image.Image:
@@ -275,13 +325,14 @@ def _glow_colour(product: Image.Image) -> tuple[int, int, int]:
 
 
 class CardVisual(PreparedVisual):
-    """A styled card: dark gradient plus optional large text. Static, so it is drawn once."""
+    """A styled card: dark gradient plus optional large text. It has no camera: always still."""
 
-    def __init__(self, visual: Visual) -> None:
-        super().__init__(visual)
-        self.still = gradient_card()
+    def __init__(self, visual: Visual, frames: range) -> None:
+        super().__init__(visual, frames)
+        self.moving = False
+        self.source = gradient_card()
         if visual.card_text.strip():
-            draw_card_text(self.still, visual.card_text)
+            draw_card_text(self.source, visual.card_text)
 
 
 def draw_card_text(card: Image.Image, text: str) -> None:
@@ -312,9 +363,12 @@ def draw_card_text(card: Image.Image, text: str) -> None:
         )
 
 
-def prepare_visual(visual: Visual, image_file: Path | None) -> PreparedVisual:
+def prepare_visual(visual: Visual, image_file: Path | None, frames: range | None = None) -> PreparedVisual:
+    """The visual prepared for `frames` (global frame numbers; by default its own)."""
+    if frames is None:
+        frames = range(visual.start_frame, visual.start_frame + visual.frame_count)
     if image_file is None:
-        return CardVisual(visual)
+        return CardVisual(visual, frames)
     if visual.archetype is Archetype.OVERLAY:
-        return OverlayVisual(visual, load_image(image_file, max(PRODUCT_MAX_W * WIDTH, PRODUCT_MAX_H * HEIGHT)))
-    return KenBurnsVisual(visual, load_image(image_file, HEIGHT * max_zoom(visual.motion)))
+        return OverlayVisual(visual, image_file, frames)
+    return KenBurnsVisual(visual, image_file, frames)
