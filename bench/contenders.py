@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -47,8 +48,10 @@ def run_pytoon(job_name: str, inputs: Path, out: Path) -> dict:
         def put(path: Path, category: AssetCategory) -> str:
             return store_upload(tenant_id="bench", category=category, filename=path.name, data=path.read_bytes()).key
 
-        images = [put(p, AssetCategory.IMAGE) for p in job.images]
-        music, voice = put(job.music, AssetCategory.AUDIO), put(job.voice, AssetCategory.AUDIO)
+        # As `pytoon render` does: every upload is validated (decoded in full) at the same time.
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            images = list(pool.map(put, job.images, [AssetCategory.IMAGE] * len(job.images)))
+            music, voice = pool.map(put, [job.music, job.voice], [AssetCategory.AUDIO] * 2)
         request = JobRequest(
             preset_id=PRESET,
             target_duration_seconds=job.seconds,

@@ -7,6 +7,7 @@ import os
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from pytoon.assets import AssetCategory, AssetRejectedError, store_upload
@@ -47,9 +48,14 @@ def render_job(args: argparse.Namespace) -> int:
     started = time.monotonic()
     with EmbeddedAWS():
         settings = get_settings()
-        images = [_upload(Path(p), AssetCategory.IMAGE) for p in args.image]
-        music = _upload(Path(args.music), AssetCategory.AUDIO) if args.music else None
-        voice = _upload(Path(args.voice), AssetCategory.AUDIO) if args.voice else None
+        # Validation decodes every file in full: do it for all of them at once.
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            image_uploads = [pool.submit(_upload, Path(p), AssetCategory.IMAGE) for p in args.image]
+            music_upload = pool.submit(_upload, Path(args.music), AssetCategory.AUDIO) if args.music else None
+            voice_upload = pool.submit(_upload, Path(args.voice), AssetCategory.AUDIO) if args.voice else None
+            images = [upload.result() for upload in image_uploads]
+            music = music_upload.result() if music_upload else None
+            voice = voice_upload.result() if voice_upload else None
         request = JobRequest(
             preset_id=args.preset,
             prompt=args.prompt,
