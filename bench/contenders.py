@@ -2,7 +2,7 @@
 
     contenders.py pytoon  JOB INPUTS OUT.mp4   the whole pipeline on embedded AWS (Step Functions + Lambdas)
     contenders.py ffmpeg  JOB INPUTS OUT.mp4   the same job as one hand-written ffmpeg command
-    contenders.py segment JOB INPUTS OUT.mp4   one segment render alone (its peak memory)
+    contenders.py steps   JOB INPUTS OUT.mp4   each segment and the soundtrack alone, one after another
 
 Prints one JSON line of details on stdout.
 """
@@ -100,23 +100,31 @@ def _state_seconds(history: list[dict], state: str) -> float:
     return (exited - entered).total_seconds()
 
 
-def run_segment(job_name: str, inputs: Path, out: Path) -> dict:
-    """Render the segment with the largest source image alone, as one Lambda would."""
+def run_steps_alone(job_name: str, inputs: Path, out: Path) -> dict:
+    """Every segment, then the soundtrack, rendered one at a time in this process, as separate Lambdas would
+    run them with a machine each: the step times of a cloud run, without the local contention for 2 CPUs."""
     from pytoon.models import RenderPlan
+    from pytoon.render.audio import build_audio
     from pytoon.render.segment import render_segment
 
     plan = RenderPlan.model_validate_json(out.with_name("pytoon.plan.json").read_text())
     job = _job(job_name, inputs)
-    by_key = {}
+    by_name = {p.name: p for p in job.images}
+    files = {
+        visual.image_key: by_name[visual.image_key.rsplit("/", 1)[1]]
+        for segment in plan.segments
+        for visual in (segment.visual, segment.crossfade_from)
+        if visual and visual.image_key
+    }
+    segment_seconds = []
     for segment in plan.segments:
-        for visual in (segment.visual, segment.crossfade_from):
-            if visual and visual.image_key:
-                name = visual.image_key.rsplit("/", 1)[1]
-                by_key[visual.image_key] = next(p for p in job.images if p.name == name)
-    segment = plan.segments[1]  # index 1 shows the 1080×1920 image and blends in the 4096 px one
+        started = time.monotonic()
+        render_segment(segment, plan.caption_layout, files, out)
+        segment_seconds.append(time.monotonic() - started)
+    audio_files = {plan.audio.music_key: job.music, plan.audio.voice_key: job.voice}
     started = time.monotonic()
-    render_segment(segment, plan.caption_layout, by_key, out)
-    return {"segment_seconds": time.monotonic() - started, "frames": segment.frame_count}
+    build_audio(plan.audio, audio_files, plan.duration_seconds, out.with_suffix(".m4a"))
+    return {"segment_seconds": segment_seconds, "audio_seconds": time.monotonic() - started}
 
 
 def run_ffmpeg_command(job_name: str, inputs: Path, out: Path) -> dict:
@@ -226,7 +234,7 @@ Format: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text
 """
 
 
-CONTENDERS = {"pytoon": run_pytoon, "ffmpeg": run_ffmpeg_command, "segment": run_segment}
+CONTENDERS = {"pytoon": run_pytoon, "ffmpeg": run_ffmpeg_command, "steps": run_steps_alone}
 
 if __name__ == "__main__":
     mode, job_name, inputs, out = sys.argv[1], sys.argv[2], Path(sys.argv[3]), Path(sys.argv[4])

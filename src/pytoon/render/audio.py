@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict
 
 from pytoon.models import AUDIO_SAMPLE_RATE, AudioPlan
 from pytoon.render.ffmpeg import media_input, output_target, run_ffmpeg
-from pytoon.render.probe import Loudness, measure_loudness
+from pytoon.render.probe import Loudness, measure_loudness, parse_ebur128_summary
 
 AUDIO_TIMEOUT_S = 180.0
 AAC_BITRATE = "192k"
@@ -41,6 +41,8 @@ VOICE_TAIL_FADE_S = 0.05
 FADE_IN_S = 0.05
 # Ducking: the voice (as mixed) drives a compressor on the music. With speech around -26 dBFS RMS after
 # the voice gain, the music drops by ~9 dB; attack and release are slow enough not to pump audibly.
+# EBU R128 meter with true peak (4x oversampled); it passes the audio through unchanged.
+MEASURE = "ebur128=peak=true:framelog=quiet"
 DUCK_FILTER = "sidechaincompress=threshold=0.015:ratio=8:attack=20:release=400:knee=4"
 
 
@@ -153,13 +155,12 @@ def _mix_and_normalise(plan: AudioPlan, audio_files: Mapping[str, Path], duratio
     inputs, graph = mix_inputs(plan, audio_files, duration)
     with tempfile.TemporaryDirectory(prefix="pytoon-audio-") as scratch:
         mix_wav, levelled = Path(scratch) / "mix.wav", Path(scratch) / "levelled.wav"
-        # Float WAV: nothing clips before the gain is set.
-        run_ffmpeg(
-            [*inputs, "-filter_complex", graph, "-map", "[mix]", "-c:a", "pcm_f32le",
-             "-t", f"{duration:.6f}", "-y", output_target(mix_wav)],
-            timeout=AUDIO_TIMEOUT_S, label="audio mix",
+        # Float WAV: nothing clips before the gain is set. Measured on the way out, in the same run.
+        mix = _write_measured(
+            [*inputs, "-filter_complex", f"{graph};[mix]{MEASURE}[measured]", "-map", "[measured]",
+             "-t", f"{duration:.6f}"],
+            mix_wav, label="audio mix",
         )  # fmt: skip
-        mix = measure_loudness(mix_wav)
         if mix.integrated_lufs is None:
             _encode(media_input(mix_wav), duration, target)
             return measure_loudness(target)
@@ -206,11 +207,17 @@ def _level(mix_wav: Path, mix: Loudness, gain_db: float, ceiling_db: float, targ
             f",alimiter=limit={limit:.5f}:attack=2:release=80:level=0:latency=1"
             f",aresample={AUDIO_SAMPLE_RATE}"
         )
-    run_ffmpeg(
-        [*media_input(mix_wav), "-af", chain, "-c:a", "pcm_f32le", "-y", output_target(target)],
-        timeout=AUDIO_TIMEOUT_S, label="audio level",
+    return _write_measured([*media_input(mix_wav), "-af", f"{chain},{MEASURE}"], target, label="audio level")
+
+
+def _write_measured(args: list[str], target: Path, *, label: str) -> Loudness:
+    """Write float WAV through an ebur128 meter at the end of the chain and return what it measured:
+    one decode instead of a write and a separate scan."""
+    result = run_ffmpeg(
+        [*args, "-c:a", "pcm_f32le", "-y", output_target(target)],
+        timeout=AUDIO_TIMEOUT_S, loglevel="info", label=label,
     )  # fmt: skip
-    return measure_loudness(target)
+    return parse_ebur128_summary(result.stderr.decode("utf-8", "replace"))
 
 
 def _encode(inputs: list[str], duration: float, target: Path) -> None:
