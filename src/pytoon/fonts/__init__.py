@@ -11,7 +11,6 @@ from pathlib import Path
 
 FONT_FILES: dict[str, str] = {
     "Inter": "Inter-SemiBold.ttf",
-    "Inter ExtraBold": "Inter-ExtraBold.ttf",
     "Bebas Neue": "BebasNeue-Regular.ttf",
     "Montserrat": "Montserrat-ExtraBold.ttf",
     "Impact": "Anton-Regular.ttf",
