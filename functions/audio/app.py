@@ -1,19 +1,14 @@
 """BuildAudio step (beside the segment Map): the job's soundtrack, built once, to a deterministic S3 key."""
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel
 
 from pytoon.observability import logger, tracer
-from pytoon.pipeline import build_job_audio
-
-
-class AudioRequest(BaseModel):
-    job_id: str
+from pytoon.pipeline import JobRef, build_job_audio
 
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
-    request = AudioRequest.model_validate(event)
+    request = JobRef.model_validate(event)
     logger.append_keys(job_id=request.job_id)
     return build_job_audio(request.job_id).model_dump(mode="json")

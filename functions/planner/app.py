@@ -1,19 +1,14 @@
 """Plan step: JobSpec → frame-exact segment plan; returns the segment refs the Map iterates over."""
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel
 
 from pytoon.observability import logger, tracer
-from pytoon.pipeline import plan_job
-
-
-class PlanRequest(BaseModel):
-    job_id: str
+from pytoon.pipeline import JobRef, plan_job
 
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
-    request = PlanRequest.model_validate(event)
+    request = JobRef.model_validate(event)
     logger.append_keys(job_id=request.job_id)
     return plan_job(request.job_id).model_dump(mode="json")

@@ -39,8 +39,13 @@ from pytoon.render.segment import render_segment as render_segment_file
 from pytoon.scene_graph import scene_graph, timeline
 
 
-class SegmentRef(BaseModel):
+class JobRef(BaseModel):
+    """The payload of every job-level step: ids only (Step Functions payloads stay small)."""
+
     job_id: str
+
+
+class SegmentRef(JobRef):
     index: int
 
 
