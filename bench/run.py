@@ -175,19 +175,19 @@ def main() -> int:
                 if name in baseline:
                     ratio = details["render_wall_seconds"] / baseline[name].wall_seconds
                     print(f"  pytoon render (submit to DONE, emulator already up) / {name}: wall {ratio:.2f}")
-            # The cloud critical path: plan, then the slower of the slowest segment and the soundtrack (they
-            # run side by side, each in its own Lambda), then assembly. Step times come from running each
-            # step alone; in the local pipeline run above they share 2 CPUs.
+            # The cloud critical path: planning then the slowest segment on one branch, the soundtrack on the
+            # other (each step in its own Lambda), then assembly. Step times come from running each step
+            # alone; in the local pipeline run above they share 2 CPUs.
             plan, assemble = details["plan_seconds"], details["assemble_seconds"]
             segment_seconds, audio = steps.details["segment_seconds"], steps.details["audio_seconds"]
-            critical = plan + max(max(segment_seconds), audio) + assemble
+            critical = max(plan + max(segment_seconds), audio) + assemble
             single = plan + sum(segment_seconds) + audio + assemble
             print(
                 f"  steps alone: segments {min(segment_seconds):.1f}-{max(segment_seconds):.1f} s each, "
                 f"soundtrack {audio:.1f} s; peak memory of the process rendering them {steps.peak_rss_mb:.0f} MB"
             )
             print(
-                f"  cloud critical path (plan + max(slowest segment, soundtrack) + assembly): {critical:.1f} s = "
+                f"  cloud critical path (max(plan + slowest segment, soundtrack) + assembly): {critical:.1f} s = "
                 f"{100 * critical / single:.0f} % of the single-process time {single:.1f} s"
             )
     (RESULTS / "latest.json").write_text(json.dumps([m.__dict__ for m in measurements], indent=2))

@@ -30,7 +30,7 @@ from pytoon.config import Settings, get_settings
 from pytoon.errors import InvalidTransitionError, JobNotFoundError, SegmentRenderError
 from pytoon.models import FPS, JobSpec, JobStatus, RenderPlan, SegmentStatus
 from pytoon.observability import logger
-from pytoon.planner import build_plan, effective_motion_profile
+from pytoon.planner import audio_plan, build_plan, effective_motion_profile
 from pytoon.render.assemble import OutputFacts, assemble_output
 from pytoon.render.audio import AudioFacts, build_audio
 from pytoon.render.captions import cues_to_srt
@@ -182,13 +182,15 @@ def render_segment(job_id: str, index: int) -> SegmentResult:
 
 
 def build_job_audio(job_id: str) -> AudioResult:
-    """The soundtrack, built once while the segments render; its measured facts are stored beside it."""
+    """The soundtrack, built once from the spec alone (beside planning and rendering); its measured facts
+    are stored beside it."""
     ctx = _ctx()
-    plan = ctx.load_plan(job_id)
+    spec = JobSpec.model_validate(ctx.store.get_json(keys.spec_key(job_id)))
+    plan = audio_plan(spec)
     with ctx.scratch(f"{job_id}/audio") as work:
-        sources = [k for k in (plan.audio.music_key, plan.audio.voice_key) if k]
+        sources = [k for k in (plan.music_key, plan.voice_key) if k]
         files = {k: ctx.store.download(k, work / "inputs" / k.replace("/", "_")) for k in sources}
-        facts = build_audio(plan.audio, files, plan.duration_seconds, work / "audio.m4a")
+        facts = build_audio(plan, files, float(spec.target_duration_seconds), work / "audio.m4a")
         ctx.store.put_file(keys.audio_key(job_id), facts.path, "audio/mp4")
     ctx.store.put_json(keys.audio_facts_key(job_id), facts.model_dump(mode="json", exclude={"path"}))
     return AudioResult(job_id=job_id, key=keys.audio_key(job_id), **facts.loudness.model_dump())

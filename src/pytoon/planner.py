@@ -136,6 +136,17 @@ def _spec_hash(payload: dict) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
+def audio_plan(spec: JobSpec) -> AudioPlan:
+    """The soundtrack depends on the spec alone, so it can be built while the video is still being planned."""
+    return AudioPlan(
+        music_key=spec.music_key,
+        voice_key=spec.voice_key,
+        music_level_db=spec.preset.audio.music_level_db,
+        voice_level_db=spec.preset.audio.voice_level_db,
+        fade_out_seconds=min(1.5, spec.target_duration_seconds / 4),
+    )
+
+
 def effective_motion_profile(spec: JobSpec) -> MotionProfile:
     """Brand-safe jobs never get the chaotic profile (it reads as a glitch on a brand's feed): smooth instead."""
     profile = spec.preset.motion_profile
@@ -199,13 +210,6 @@ def build_plan(spec: JobSpec) -> RenderPlan:
         previous = visual
         start += count
 
-    audio = AudioPlan(
-        music_key=spec.music_key,
-        voice_key=spec.voice_key,
-        music_level_db=spec.preset.audio.music_level_db,
-        voice_level_db=spec.preset.audio.voice_level_db,
-        fade_out_seconds=min(1.5, spec.target_duration_seconds / 4),
-    )
     return RenderPlan(
         job_id=spec.job_id,
         spec=spec,
@@ -213,5 +217,5 @@ def build_plan(spec: JobSpec) -> RenderPlan:
         segments=segments,
         captions=cues,
         caption_layout=layout,
-        audio=audio,
+        audio=audio_plan(spec),
     )
