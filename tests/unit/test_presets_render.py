@@ -5,6 +5,7 @@ Each preset renders the same 2 s job (two images, one caption); the checks decod
 
 from __future__ import annotations
 
+import tempfile
 from functools import cache
 from pathlib import Path
 
@@ -23,6 +24,8 @@ from tests.media import flat_image, textured_image
 
 COLOURS = {"red": (220, 40, 40), "green": (40, 200, 60), "blue": (40, 60, 220)}
 CAPTION = "Fresh drop"
+# One folder per test run (the renders are shared by several tests through the cache below).
+RENDERS = Path(tempfile.mkdtemp(prefix="pytoon-presets-"))
 
 
 @cache
@@ -31,7 +34,7 @@ def _render(preset_id: str, images: tuple[str, ...] = ("red", "blue"), seconds: 
 
     Images are named: a flat colour from COLOURS, or "textured"; the names serve as asset keys.
     """
-    root = Path("/tmp/pytoon-preset-tests") / preset_id / "-".join(images)
+    root = RENDERS / preset_id / "-".join(images)
     root.mkdir(parents=True, exist_ok=True)
     files = {name: flat_image(root / f"{name}.jpg", colour) for name, colour in COLOURS.items()}
     files["textured"] = textured_image(root / "textured.jpg")
