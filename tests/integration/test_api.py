@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import io
+import json
 import os
 import subprocess
 import sys
@@ -159,6 +161,11 @@ def test_presigned_upload_becomes_ready_or_rejected(api: httpx.Client) -> None:
         return response.json()
 
     good = presign("shot.png", "image/png")
+    # moto stores a POSTed object without checking the policy, so check the policy S3 would enforce.
+    policy = json.loads(base64.b64decode(good["upload_fields"]["policy"]))
+    assert ["content-length-range", 1, 20 * 1024 * 1024] in policy["conditions"]
+    assert {"Content-Type": "image/png"} in policy["conditions"]
+    assert {"key": good["key"]} in policy["conditions"]
     assert api.get(good["status_url"]).json()["status"] == "PENDING"
     posted = httpx.post(good["upload_url"], data=good["upload_fields"], files={"file": ("shot.png", _png((400, 300)))})
     assert posted.status_code in (200, 201, 204)
