@@ -26,6 +26,16 @@ MAX_IMAGE_EDGE = 4096
 MAX_IMAGE_PIXELS = 4096 * 4096
 
 
+# The content type each accepted media type is stored with.
+_CONTENT_TYPES = {
+    "png": "image/png",
+    "jpeg": "image/jpeg",
+    "webp": "image/webp",
+    "mp3": "audio/mpeg",
+    "wav": "audio/wav",
+}
+
+
 class AssetCategory(StrEnum):
     IMAGE = "image"
     MASK = "mask"
@@ -134,15 +144,6 @@ def store_upload(
         key, data, _CONTENT_TYPES.get(facts.type, "application/octet-stream")
     )
     return record
-
-
-_CONTENT_TYPES = {
-    "png": "image/png",
-    "jpeg": "image/jpeg",
-    "webp": "image/webp",
-    "mp3": "audio/mpeg",
-    "wav": "audio/wav",
-}
 
 
 ALLOWED_CONTENT_TYPES: dict[AssetCategory, tuple[str, ...]] = {

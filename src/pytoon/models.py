@@ -43,16 +43,6 @@ class JobStatus(StrEnum):
         return self in (JobStatus.DONE, JobStatus.FAILED)
 
 
-# The order a job moves through; a conditional write never moves a job backwards in it.
-JOB_STATUS_ORDER: tuple[JobStatus, ...] = (
-    JobStatus.QUEUED,
-    JobStatus.PLANNING,
-    JobStatus.RENDERING_SEGMENTS,
-    JobStatus.ASSEMBLING,
-    JobStatus.DONE,
-)
-
-
 class SegmentStatus(StrEnum):
     PENDING = "PENDING"
     RUNNING = "RUNNING"

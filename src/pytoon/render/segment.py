@@ -45,8 +45,6 @@ class SegmentFacts(BaseModel):
     frames: int
     duration_seconds: float
     render_seconds: float
-    # CPU time of this process: preparing the pictures (every frame is drawn and encoded by ffmpeg).
-    compose_cpu_seconds: float
 
 
 def image_file_for(visual: Visual, image_files: Mapping[str, Path]) -> Path | None:
@@ -210,7 +208,6 @@ def render_segment(
 ) -> SegmentFacts:
     """Encode the segment to out_path (published atomically: complete or absent) within `timeout`."""
     started = time.perf_counter()
-    cpu_started = time.process_time()
     label = f"segment {plan.index} render"
     # Pictures and the partial file live beside the output and vanish with this directory, whatever happens.
     with tempfile.TemporaryDirectory(prefix=f".{out_path.name}.", dir=out_path.parent) as scratch:
@@ -228,5 +225,4 @@ def render_segment(
         frames=plan.frame_count,
         duration_seconds=plan.frame_count / FPS,
         render_seconds=time.perf_counter() - started,
-        compose_cpu_seconds=time.process_time() - cpu_started,
     )
