@@ -19,6 +19,7 @@ from functions.api.app import lambda_handler as api_handler
 from functions.webhooks.app import lambda_handler as webhooks_handler
 from pytoon.local.embedded import EmbeddedAWS
 from pytoon.local.lambda_runtime import LocalContext
+from pytoon.webhooks import register_task_token
 from tests.integration.conftest import API_KEY
 
 pytestmark = pytest.mark.integration
@@ -101,3 +102,17 @@ def test_remotion_webhook_is_verified_and_deduplicated(embedded: EmbeddedAWS, mo
     assert first["statusCode"] == 200 and json.loads(first["body"])["status"] == "unknown_task"
     assert json.loads(deliver(signature)["body"])["status"] == "duplicate"
     assert deliver("sha512=" + "0" * 128)["statusCode"] == 401
+
+
+def test_webhook_for_a_registered_task_sends_its_token(embedded: EmbeddedAWS, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REMOTION_WEBHOOK_SECRET", "remotion-secret")
+    render_id = f"r-{time.time_ns()}"
+    # A token no execution is waiting on any more (its task timed out): the webhook says so and succeeds,
+    # so the provider does not keep retrying.
+    register_task_token("remotion", render_id, "stale-token")
+    body = json.dumps({"type": "error", "renderId": render_id, "errors": [{"message": "boom"}]}).encode()
+    signature = "sha512=" + hmac.new(b"remotion-secret", body, hashlib.sha512).hexdigest()
+    event = _event("/webhooks/remotion", "POST", {"X-Remotion-Signature": signature}, body)
+    event["pathParameters"] = {"provider": "remotion"}
+    response = webhooks_handler(event, _context("WebhooksFunction"))
+    assert response["statusCode"] == 200 and json.loads(response["body"])["status"] == "expired"
