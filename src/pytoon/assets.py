@@ -6,7 +6,6 @@ import re
 import tempfile
 import uuid
 import warnings
-from enum import StrEnum
 from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
@@ -17,14 +16,10 @@ from pytoon.aws.storage import ArtifactStore
 from pytoon.clock import utc_now_iso
 from pytoon.config import Settings, get_settings
 from pytoon.errors import PytoonError
+from pytoon.limits import MAX_IMAGE_EDGE, MAX_IMAGE_PIXELS, MAX_UPLOAD_BYTES
+from pytoon.models import AssetCategory, AssetStatus
 from pytoon.render.ffmpeg import FfmpegError
 from pytoon.render.probe import MediaProbeError, probe_media
-
-MAX_UPLOAD_BYTES = 20 * 1024 * 1024
-MAX_IMAGE_EDGE = 4096
-# Far above any legitimate 4096×4096 image, far below what would exhaust a Lambda's memory.
-MAX_IMAGE_PIXELS = 4096 * 4096
-
 
 # The content type each accepted media type is stored with.
 _CONTENT_TYPES = {
@@ -34,18 +29,6 @@ _CONTENT_TYPES = {
     "mp3": "audio/mpeg",
     "wav": "audio/wav",
 }
-
-
-class AssetCategory(StrEnum):
-    IMAGE = "image"
-    MASK = "mask"
-    AUDIO = "audio"
-
-
-class AssetStatus(StrEnum):
-    PENDING = "PENDING"
-    READY = "READY"
-    REJECTED = "REJECTED"
 
 
 class AssetRejectedError(PytoonError):
@@ -131,8 +114,8 @@ def store_upload(
         asset_id=asset_id,
         tenant_id=tenant_id,
         key=key,
-        category=category.value,
-        status=AssetStatus.READY.value,
+        category=category,
+        status=AssetStatus.READY,
         size=len(data),
         media=facts,
         created_at=now,
@@ -164,7 +147,7 @@ def create_presigned_upload(
     """Register a PENDING asset and return an S3 presigned POST for it; the upload notification decides."""
     if content_type not in ALLOWED_CONTENT_TYPES[category]:
         allowed = ", ".join(ALLOWED_CONTENT_TYPES[category])
-        raise AssetRejectedError(f"content_type {content_type!r} is not accepted for {category.value}; use {allowed}")
+        raise AssetRejectedError(f"content_type {content_type!r} is not accepted for {category}; use {allowed}")
     settings = settings or get_settings()
     asset_id = uuid.uuid4().hex
     now = utc_now_iso()
@@ -172,8 +155,8 @@ def create_presigned_upload(
         asset_id=asset_id,
         tenant_id=tenant_id,
         key=keys.upload_key(asset_id, safe_filename(filename)),
-        category=category.value,
-        status=AssetStatus.PENDING.value,
+        category=category,
+        status=AssetStatus.PENDING,
         created_at=now,
         updated_at=now,
     )
@@ -208,10 +191,10 @@ def resolve_asset_keys(
         record = repo.get(asset_id) if asset_id else None
         if record is None or record.tenant_id != tenant_id or record.key != key:
             raise AssetReferenceError(f"{uri} is not an uploaded asset of this account")
-        if record.status != AssetStatus.READY.value:
+        if record.status != AssetStatus.READY:
             raise AssetReferenceError(f"{uri} is not ready (status {record.status})")
-        if record.category != category.value:
-            raise AssetReferenceError(f"{uri} is a {record.category} asset, not {category.value}")
+        if record.category != category:
+            raise AssetReferenceError(f"{uri} is a {record.category} asset, not {category}")
         resolved[uri] = key
     return resolved
 
@@ -230,18 +213,18 @@ def validate_uploaded_object(key: str, settings: Settings | None = None) -> Asse
     if record is None or record.key != key:
         store.delete(key)
         return None
-    if record.status != AssetStatus.PENDING.value:
+    if record.status != AssetStatus.PENDING:
         return record
     with tempfile.TemporaryDirectory() as tmp:
         path = store.download(key, Path(tmp) / "upload")
         try:
-            facts = inspect_media(path, AssetCategory(record.category))
+            facts = inspect_media(path, record.category)
         except AssetRejectedError as exc:
             store.delete(key)
-            decided = record.model_copy(update={"status": AssetStatus.REJECTED.value, "reason": str(exc)})
+            decided = record.model_copy(update={"status": AssetStatus.REJECTED, "reason": str(exc)})
         else:
             decided = record.model_copy(
-                update={"status": AssetStatus.READY.value, "media": facts, "size": path.stat().st_size}
+                update={"status": AssetStatus.READY, "media": facts, "size": path.stat().st_size}
             )
     decided = decided.model_copy(update={"updated_at": utc_now_iso()})
     repo.put(decided)

@@ -16,6 +16,7 @@ from pytoon.aws.apikeys import ApiKeyRepository
 from pytoon.aws.jobs import JobRecord, JobRepository
 from pytoon.aws.storage import ArtifactStore
 from pytoon.config import get_settings
+from pytoon.limits import MAX_DURATION_SECONDS, MIN_DURATION_SECONDS
 from pytoon.local.embedded import BUCKET_NAME, EMBEDDED_TABLE, FAKE_ACCOUNT_ENV, EmbeddedAWS
 from pytoon.models import JobStatus
 from pytoon.presets import all_presets
@@ -203,8 +204,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if getattr(args, "duration", 15) not in range(1, 61):
-        print("--duration must be between 1 and 60 seconds", file=sys.stderr)
+    if not MIN_DURATION_SECONDS <= getattr(args, "duration", 15) <= MAX_DURATION_SECONDS:
+        print(f"--duration must be between {MIN_DURATION_SECONDS} and {MAX_DURATION_SECONDS} seconds", file=sys.stderr)
         return 2
     for path in [*getattr(args, "image", []), getattr(args, "music", None), getattr(args, "voice", None)]:
         if path and not Path(path).is_file():

@@ -12,6 +12,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from pytoon.limits import MAX_DURATION_SECONDS, MIN_DURATION_SECONDS
+
 FPS = 30
 WIDTH = 1080
 HEIGHT = 1920
@@ -41,6 +43,18 @@ class JobStatus(StrEnum):
     @property
     def terminal(self) -> bool:
         return self in (JobStatus.DONE, JobStatus.FAILED)
+
+
+class AssetCategory(StrEnum):
+    IMAGE = "image"
+    MASK = "mask"
+    AUDIO = "audio"
+
+
+class AssetStatus(StrEnum):
+    PENDING = "PENDING"
+    READY = "READY"
+    REJECTED = "REJECTED"
 
 
 class SegmentStatus(StrEnum):
@@ -112,7 +126,7 @@ class JobSpec(_Frozen):
     brand_safe: bool
     engine_policy: EnginePolicy
     prompt: str = ""
-    target_duration_seconds: int = Field(ge=1, le=60)
+    target_duration_seconds: int = Field(ge=MIN_DURATION_SECONDS, le=MAX_DURATION_SECONDS)
     image_keys: list[str] = Field(default_factory=list)
     mask_key: str | None = None
     music_key: str | None = None

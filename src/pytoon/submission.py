@@ -13,6 +13,7 @@ from pytoon.aws.metrics import MetricsStore
 from pytoon.aws.storage import ArtifactStore
 from pytoon.config import Settings, get_settings
 from pytoon.errors import PytoonError
+from pytoon.limits import MAX_DURATION_SECONDS, MAX_IMAGES_PER_JOB, MAX_PROMPT_CHARS, MIN_DURATION_SECONDS
 from pytoon.models import FPS, Archetype, Captions, EnginePolicy, JobSpec, JobStatus
 from pytoon.planner import segment_frame_counts
 from pytoon.presets import get_preset
@@ -24,12 +25,12 @@ class JobRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     preset_id: str
-    prompt: str = Field(default="", max_length=2000)
-    target_duration_seconds: int = Field(default=15, ge=1, le=60)
+    prompt: str = Field(default="", max_length=MAX_PROMPT_CHARS)
+    target_duration_seconds: int = Field(default=15, ge=MIN_DURATION_SECONDS, le=MAX_DURATION_SECONDS)
     brand_safe: bool | None = None
     engine_policy: EnginePolicy | None = None
     archetype: Archetype | None = None
-    image_uris: list[str] = Field(default_factory=list, max_length=30)
+    image_uris: list[str] = Field(default_factory=list, max_length=MAX_IMAGES_PER_JOB)
     mask_uri: str | None = None
     music_uri: str | None = None
     voice_uri: str | None = None

@@ -12,7 +12,6 @@ import base64
 import hashlib
 import hmac
 import json
-import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from typing import Any, Literal
 from botocore.exceptions import ClientError
 
 from pytoon.aws import client, dynamodb_table
+from pytoon.aws.secrets import secret
 from pytoon.clock import utc_now_iso
 from pytoon.config import Settings, get_settings
 from pytoon.errors import PytoonError
@@ -113,7 +113,7 @@ def parse_event(provider: Provider, headers: Mapping[str, str], payload: dict) -
 
 def _secret(provider: Provider) -> str:
     name = {"sora": "SORA_WEBHOOK_SECRET", "remotion": "REMOTION_WEBHOOK_SECRET"}[provider]
-    value = os.environ.get(name)
+    value = secret(name)
     if not value:
         raise WebhookRejectedError(f"{provider} webhooks are not configured ({name} is unset)")
     return value

@@ -58,6 +58,7 @@ from pytoon.aws.assets import AssetRecord
 from pytoon.aws.idempotency import IdempotencyConflictError, IdempotencyStore
 from pytoon.aws.jobs import JobRecord, JobRepository
 from pytoon.aws.metrics import MetricsStore
+from pytoon.aws.secrets import secret
 from pytoon.aws.storage import ArtifactStore
 from pytoon.config import get_settings
 from pytoon.errors import JobNotFoundError
@@ -127,7 +128,7 @@ Caller = Annotated[ApiKeyRecord, Depends(authenticate)]
 
 
 def require_admin(x_admin_key: Annotated[str | None, Header()] = None) -> None:
-    expected = os.environ.get("ADMIN_API_KEY")
+    expected = secret("ADMIN_API_KEY")
     if not expected:
         raise HTTPException(status_code=404, detail="Not Found")
     if x_admin_key is None or not hmac.compare_digest(x_admin_key, expected):

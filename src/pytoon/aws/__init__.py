@@ -10,6 +10,7 @@ from typing import Any, Self
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import ClientError
 
 from pytoon.config import Settings
 
@@ -63,6 +64,11 @@ def dynamo_number(value: float) -> Decimal:
     return Decimal(str(round(value, 6)))
 
 
+def condition_failed(exc: ClientError) -> bool:
+    """True when a conditional write lost its condition (the expected outcome of a guarded write)."""
+    return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
+
 @dataclass(frozen=True)
 class TableRepository:
     """Base for the repositories over the single table: built from settings, one table handle per thread."""
@@ -77,3 +83,13 @@ class TableRepository:
     @property
     def _table(self) -> Any:
         return dynamodb_table(self.table_name, self.region)
+
+    def _query_all(self, **kwargs: Any) -> list[dict[str, Any]]:
+        """Every item a query matches, across pages, with numbers made plain."""
+        items: list[dict[str, Any]] = []
+        while True:
+            page = self._table.query(**kwargs)
+            items.extend(plain_numbers(item) for item in page["Items"])
+            if "LastEvaluatedKey" not in page:
+                return items
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]

@@ -9,13 +9,12 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
-from typing import Any
 
 from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 from pydantic import BaseModel
 
-from pytoon.aws import TableRepository, plain_numbers
+from pytoon.aws import TableRepository, condition_failed, plain_numbers
 from pytoon.clock import utc_now_iso
 
 DEFAULT_RATE_LIMIT_PER_MINUTE = 60
@@ -76,7 +75,7 @@ class ApiKeyRepository(TableRepository):
                 ConditionExpression="attribute_not_exists(PK)",
             )
         except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+            if not condition_failed(exc):
                 raise
             existing = self.lookup(api_key, include_revoked=True)
             assert existing is not None
@@ -95,15 +94,8 @@ class ApiKeyRepository(TableRepository):
         return record if include_revoked or not record.revoked else None
 
     def list(self) -> list[ApiKeyRecord]:
-        items: list[dict] = []
-        kwargs: dict[str, Any] = {"IndexName": "GSI1", "KeyConditionExpression": Key("GSI1PK").eq("APIKEYS")}
-        while True:
-            page = self._table.query(**kwargs)
-            items += page["Items"]
-            if "LastEvaluatedKey" not in page:
-                break
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        return [ApiKeyRecord.model_validate(plain_numbers(i)) for i in items]
+        items = self._query_all(IndexName="GSI1", KeyConditionExpression=Key("GSI1PK").eq("APIKEYS"))
+        return [ApiKeyRecord.model_validate(i) for i in items]
 
     def revoke(self, key_id: str) -> ApiKeyRecord | None:
         page = self._table.query(
@@ -139,6 +131,6 @@ class ApiKeyRepository(TableRepository):
                 },
             )
         except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            if condition_failed(exc):
                 raise RateLimited(retry_after_seconds=max(1, 60 - int(now % 60))) from exc
             raise

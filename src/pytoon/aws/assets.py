@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel
 
 from pytoon.aws import TableRepository, dynamo_number, plain_numbers
+from pytoon.models import AssetCategory, AssetStatus
 
 
 class MediaFacts(BaseModel):
@@ -19,8 +20,8 @@ class AssetRecord(BaseModel):
     asset_id: str
     tenant_id: str
     key: str
-    category: str
-    status: str
+    category: AssetCategory
+    status: AssetStatus
     size: int | None = None
     media: MediaFacts | None = None
     reason: str | None = None

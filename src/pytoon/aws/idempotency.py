@@ -6,7 +6,7 @@ import time
 
 from botocore.exceptions import ClientError
 
-from pytoon.aws import TableRepository
+from pytoon.aws import TableRepository, condition_failed
 from pytoon.errors import PytoonError
 
 TTL_SECONDS = 24 * 3600
@@ -34,7 +34,7 @@ class IdempotencyStore(TableRepository):
                 ExpressionAttributeValues={":now": now},
             )
         except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+            if not condition_failed(exc):
                 raise
             held = self._table.get_item(Key={"PK": f"IDEM#{tenant_id}#{key}", "SK": "META"}, ConsistentRead=True)
             item = held["Item"]
@@ -54,5 +54,5 @@ class IdempotencyStore(TableRepository):
                 ExpressionAttributeValues={":job": job_id},
             )
         except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+            if not condition_failed(exc):
                 raise

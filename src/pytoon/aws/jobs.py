@@ -12,10 +12,10 @@ from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 from pydantic import BaseModel
 
-from pytoon.aws import TableRepository, dynamo_number, plain_numbers
+from pytoon.aws import TableRepository, condition_failed, dynamo_number, plain_numbers
 from pytoon.clock import utc_now_iso
 from pytoon.errors import InvalidTransitionError, JobNotFoundError
-from pytoon.models import JobSpec, JobStatus, SegmentPlan, SegmentStatus
+from pytoon.models import Archetype, JobSpec, JobStatus, SegmentPlan, SegmentStatus
 
 # Which statuses a job may be in when it enters each status (re-entering the same one makes retries idempotent).
 _ALLOWED_FROM: dict[JobStatus, tuple[JobStatus, ...]] = {
@@ -41,7 +41,7 @@ class JobRecord(BaseModel):
     job_id: str
     tenant_id: str
     status: JobStatus
-    archetype: str
+    archetype: Archetype
     preset_id: str
     target_duration_seconds: int
     progress_pct: float = 0.0
@@ -79,10 +79,6 @@ def _seg_sk(index: int) -> str:
     return f"SEG#{index:03d}"
 
 
-def _condition_failed(exc: ClientError) -> bool:
-    return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
-
-
 def _update_expression(fields: dict[str, Any], names: dict[str, str], values: dict[str, Any], sets: list[str]) -> str:
     """Add `fields` to an update: None removes an attribute, floats become Decimals."""
     removes = []
@@ -103,7 +99,7 @@ class JobRepository(TableRepository):
             job_id=spec.job_id,
             tenant_id=spec.tenant_id,
             status=JobStatus.QUEUED,
-            archetype=spec.archetype.value,
+            archetype=spec.archetype,
             preset_id=spec.preset.id,
             target_duration_seconds=spec.target_duration_seconds,
             segment_count=segment_count,
@@ -146,7 +142,7 @@ class JobRepository(TableRepository):
                 ExpressionAttributeValues=values,
             )
         except ClientError as exc:
-            if _condition_failed(exc):
+            if condition_failed(exc):
                 current = self.get(job_id).status
                 raise InvalidTransitionError(
                     f"job {job_id} cannot move from {current.value} to {status.value}"
@@ -169,7 +165,7 @@ class JobRepository(TableRepository):
                 },
             )
         except ClientError as exc:
-            if not _condition_failed(exc):
+            if not condition_failed(exc):
                 raise
 
     def put_segments(self, job_id: str, plans: list[SegmentPlan]) -> None:
@@ -194,18 +190,10 @@ class JobRepository(TableRepository):
                 batch.put_item(Item={"PK": _job_pk(job_id), "SK": _seg_sk(plan.index), **item})
 
     def segments(self, job_id: str) -> list[SegmentRecord]:
-        items: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {
-            "KeyConditionExpression": Key("PK").eq(_job_pk(job_id)) & Key("SK").begins_with("SEG#"),
-            "ConsistentRead": True,
-        }
-        while True:
-            page = self._table.query(**kwargs)
-            items.extend(page["Items"])
-            if "LastEvaluatedKey" not in page:
-                break
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        return sorted((SegmentRecord.model_validate(plain_numbers(i)) for i in items), key=lambda s: s.index)
+        items = self._query_all(
+            KeyConditionExpression=Key("PK").eq(_job_pk(job_id)) & Key("SK").begins_with("SEG#"), ConsistentRead=True
+        )
+        return sorted((SegmentRecord.model_validate(i) for i in items), key=lambda s: s.index)
 
     def update_segment(self, job_id: str, index: int, status: SegmentStatus, **fields: Any) -> None:
         """Write a segment's status. A DONE segment only changes by being re-planned."""
@@ -225,6 +213,6 @@ class JobRepository(TableRepository):
                 ExpressionAttributeValues=values,
             )
         except ClientError as exc:
-            if _condition_failed(exc):
+            if condition_failed(exc):
                 raise InvalidTransitionError(f"segment {index} of job {job_id} is already DONE") from exc
             raise

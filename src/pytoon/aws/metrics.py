@@ -16,7 +16,7 @@ from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from boto3.dynamodb.conditions import Key
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 
-from pytoon.aws import TableRepository, dynamo_number, plain_numbers
+from pytoon.aws import TableRepository, dynamo_number
 
 NAMESPACE = "Pytoon"
 
@@ -75,17 +75,8 @@ class MetricsStore(TableRepository):
         _emit(name, value, MetricUnit.Seconds, labels)
 
     def _series(self, name: str) -> Iterator[tuple[dict[str, str], dict[str, Any]]]:
-        kwargs: dict[str, Any] = {
-            "KeyConditionExpression": Key("PK").eq(f"METRIC#{name}"),
-            "ConsistentRead": True,
-        }
-        while True:
-            page = self._table.query(**kwargs)
-            for item in page["Items"]:
-                yield _labels(item["SK"]), plain_numbers(item)
-            if "LastEvaluatedKey" not in page:
-                return
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        for item in self._query_all(KeyConditionExpression=Key("PK").eq(f"METRIC#{name}"), ConsistentRead=True):
+            yield _labels(item["SK"]), item
 
     def collect(self) -> Iterator[Metric]:
         """prometheus_client collector protocol: build every family from the stored counters."""

@@ -1,0 +1,17 @@
+"""Every bound the service enforces, declared once: request validation, uploads and the CLI read them here."""
+
+from __future__ import annotations
+
+# Output length of any job, in whole seconds.
+MIN_DURATION_SECONDS = 1
+MAX_DURATION_SECONDS = 60
+
+# A job request.
+MAX_PROMPT_CHARS = 2000
+MAX_IMAGES_PER_JOB = 30
+
+# Uploads. Media is validated by content; these bound what validation has to decode.
+MAX_UPLOAD_BYTES = 20 * 1024 * 1024
+MAX_IMAGE_EDGE = 4096
+# Far above any legitimate 4096×4096 image, far below what would exhaust a Lambda's memory.
+MAX_IMAGE_PIXELS = MAX_IMAGE_EDGE * MAX_IMAGE_EDGE
