@@ -3,43 +3,22 @@ with the table built from template.yaml's own key schema."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import boto3
 import pytest
-from moto import mock_aws
 
-from pytoon.aws import reset_clients
 from pytoon.aws.jobs import JobRepository
 from pytoon.errors import InvalidTransitionError, JobNotFoundError
-from pytoon.local.template import load_template
 from pytoon.models import JobStatus, SegmentStatus
 from pytoon.planner import build_plan
-from pytoon.submission import JobRequest, resolve_spec
+from tests.factories import make_spec
 
 
 @pytest.fixture
-def repo(monkeypatch: pytest.MonkeyPatch) -> Iterator[JobRepository]:
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-        monkeypatch.setenv(name, "testing")
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    props = load_template()["Resources"]["JobsTable"]["Properties"]
-    with mock_aws():
-        reset_clients()
-        boto3.client("dynamodb", region_name="us-east-1").create_table(
-            TableName="jobs",
-            KeySchema=props["KeySchema"],
-            AttributeDefinitions=props["AttributeDefinitions"],
-            GlobalSecondaryIndexes=props.get("GlobalSecondaryIndexes", []),
-            BillingMode="PAY_PER_REQUEST",
-        )
-        yield JobRepository("jobs", "us-east-1")
-    reset_clients()
+def repo(moto_table: str) -> JobRepository:
+    return JobRepository(moto_table, "us-east-1")
 
 
 def _spec(job_id: str = "job1"):
-    request = JobRequest(preset_id="product_hero_clean", prompt="A. B.", target_duration_seconds=6)
-    return resolve_spec(request, job_id=job_id, tenant_id="acme", asset_keys={})
+    return make_spec(job_id=job_id, tenant_id="acme", prompt="A. B.", target_duration_seconds=6)
 
 
 def test_create_and_read_back(repo: JobRepository) -> None:

@@ -7,17 +7,11 @@ import pytest
 from pytoon.models import FPS, Captions, MotionKind
 from pytoon.planner import build_plan, caption_cues, derive_captions, motion_for, segment_frame_counts
 from pytoon.presets import all_presets, get_preset
-from pytoon.submission import JobRequest, resolve_spec
+from tests.factories import make_spec
 
 
 def _spec(**request: object):
-    base = {"preset_id": "product_hero_clean"} | request
-    return resolve_spec(
-        JobRequest.model_validate(base),
-        job_id="j1",
-        tenant_id="t",
-        asset_keys={u: u for u in [*base.get("image_uris", []), base.get("music_uri"), base.get("voice_uri")] if u},
-    )
+    return make_spec(job_id="j1", **request)
 
 
 @pytest.mark.parametrize("seconds", [1, 2, 4, 7, 10, 15, 31, 60])

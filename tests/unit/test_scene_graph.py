@@ -7,16 +7,12 @@ import pytest
 from pytoon.planner import build_plan
 from pytoon.presets import all_presets
 from pytoon.scene_graph import SceneGraphError, scene_graph, timeline, validate
-from pytoon.submission import JobRequest, resolve_spec
+from tests.factories import make_spec
 
 
 def _plan(**request: object):
     body = {"preset_id": "overlay_glow", "prompt": "Meet Aurora. Cold all day. Order now."} | request
-    uris = [*body.get("image_uris", []), body.get("music_uri"), body.get("voice_uri")]
-    spec = resolve_spec(
-        JobRequest.model_validate(body), job_id="j", tenant_id="t", asset_keys={u: u for u in uris if u}
-    )
-    return build_plan(spec)
+    return build_plan(make_spec(job_id="j", **body))
 
 
 @pytest.mark.parametrize("seconds", [1, 2, 7, 15, 59, 60])
