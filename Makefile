@@ -33,8 +33,9 @@ contract: $(STAMP)
 integration: $(STAMP)
 	$(BIN)/pytest -q tests/integration
 
-lint: $(STAMP)  ## ruff + cfn-lint
+lint: $(STAMP)  ## ruff (lint + format check) and cfn-lint
 	$(BIN)/ruff check src functions tests bench
+	$(BIN)/ruff format --check src functions tests bench
 	$(BIN)/cfn-lint template.yaml
 
 bench: $(STAMP)  ## benchmark against one ffmpeg command and MoviePy (prints figures and ratios)
