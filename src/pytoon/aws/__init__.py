@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from dataclasses import dataclass
 from decimal import Decimal
@@ -20,7 +21,20 @@ _CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, read_timeout=1
 @cache
 def client(service: str, region: str) -> Any:
     # boto3 honours AWS_ENDPOINT_URL, which is how local mode points every client at embedded AWS.
-    return boto3.session.Session().client(service, region_name=region, config=_CONFIG)
+    config = _s3_config() if service == "s3" else _CONFIG
+    return boto3.session.Session().client(service, region_name=region, config=config)
+
+
+def _s3_config() -> Config:
+    """SigV4 (buckets created since mid-2020 refuse SigV2 presigned URLs and forms), virtual-hosted at the
+    bucket's regional endpoint, us-east-1 included: a presigned URL is then never redirected to another
+    endpoint, which would break its signature. A custom endpoint (local mode) is addressed path-style."""
+    custom_endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    addressing = {
+        "addressing_style": "path" if custom_endpoint else "virtual",
+        "us_east_1_regional_endpoint": "regional",
+    }
+    return _CONFIG.merge(Config(signature_version="s3v4", s3=addressing))
 
 
 _local = threading.local()
