@@ -1,7 +1,8 @@
 """API keys (stored as SHA-256 hashes, each bound to a tenant) and the per-key request window.
 
 Items: `APIKEY#{hash}`/META holds the key's tenant, id and state; GSI1 (`APIKEYS`, key id) lists them.
-`RATE#{key_id}#{minute}`/WINDOW counts requests in one calendar minute, shared by every API instance.
+Requests are limited per key (`RATE#key#{key_id}`) and failed authentications per source address
+(`RATE#authfail#{source}`) by the shared sliding window in `pytoon.aws.ratelimit`.
 """
 
 from __future__ import annotations
@@ -9,15 +10,22 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 from pydantic import BaseModel
 
 from pytoon.aws import TableRepository, condition_failed, plain_numbers
+from pytoon.aws.ratelimit import RateLimited as RateLimited  # re-exported: the API catches it from here
+from pytoon.aws.ratelimit import SlidingWindowLimiter
 from pytoon.clock import utc_now_iso
 
 DEFAULT_RATE_LIMIT_PER_MINUTE = 60
+# Failed authentications allowed per source address: generous for a client with a mistyped key, and a
+# bound on what a caller cycling through guessed keys costs.
+FAILED_AUTH_LIMIT_PER_MINUTE = 30
 KEY_PREFIX = "ptk_"
 
 
@@ -37,12 +45,6 @@ class IssuedKey(BaseModel):
     record: ApiKeyRecord
 
 
-class RateLimited(Exception):
-    def __init__(self, retry_after_seconds: int) -> None:
-        super().__init__(f"rate limit exceeded; retry in {retry_after_seconds}s")
-        self.retry_after_seconds = retry_after_seconds
-
-
 def hash_key(api_key: str) -> str:
     return hashlib.sha256(api_key.encode()).hexdigest()
 
@@ -52,7 +54,10 @@ def _key_id(api_key: str) -> str:
     return "key_" + hash_key(api_key)[:16]
 
 
+@dataclass(frozen=True)
 class ApiKeyRepository(TableRepository):
+    clock: Callable[[], float] = field(default=time.time)
+
     def store(
         self, api_key: str, tenant_id: str, rate_limit_per_minute: int = DEFAULT_RATE_LIMIT_PER_MINUTE
     ) -> ApiKeyRecord:
@@ -112,25 +117,15 @@ class ApiKeyRepository(TableRepository):
         )
         return ApiKeyRecord.model_validate(plain_numbers(item) | {"revoked": True, "revoked_at": now})
 
-    def admit(self, record: ApiKeyRecord, now: float | None = None) -> None:
-        """Count one request in the key's current minute; raise RateLimited past the limit.
+    def admit(self, record: ApiKeyRecord) -> None:
+        """Count one request against the key's limit; raise RateLimited (with an honest retry time) past it."""
+        self._limiter.admit(f"key#{record.key_id}", record.rate_limit_per_minute)
 
-        The condition sees the count before this request, so `n < limit` admits exactly `limit` requests.
-        """
-        now = time.time() if now is None else now
-        minute = int(now // 60)
-        try:
-            self._table.update_item(
-                Key={"PK": f"RATE#{record.key_id}#{minute}", "SK": "WINDOW"},
-                UpdateExpression="ADD n :one SET expires_at = :ttl",
-                ConditionExpression="attribute_not_exists(n) OR n < :limit",
-                ExpressionAttributeValues={
-                    ":one": 1,
-                    ":limit": record.rate_limit_per_minute,
-                    ":ttl": (minute + 2) * 60,
-                },
-            )
-        except ClientError as exc:
-            if condition_failed(exc):
-                raise RateLimited(retry_after_seconds=max(1, 60 - int(now % 60))) from exc
-            raise
+    def admit_unauthenticated(self, source: str) -> None:
+        """Count one failed authentication from `source` (the caller's address); raise RateLimited past
+        FAILED_AUTH_LIMIT_PER_MINUTE. Call it before answering 401, and answer 429 when it raises."""
+        self._limiter.admit(f"authfail#{source}", FAILED_AUTH_LIMIT_PER_MINUTE)
+
+    @property
+    def _limiter(self) -> SlidingWindowLimiter:
+        return SlidingWindowLimiter(self.table_name, self.region, self.clock)
