@@ -10,6 +10,7 @@ from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
+from pytoon.audio_headers import AudioHeaderError, inspect_audio
 from pytoon.aws import keys
 from pytoon.aws.assets import AssetRecord, AssetRepository, MediaFacts
 from pytoon.aws.storage import ArtifactStore
@@ -18,8 +19,6 @@ from pytoon.config import Settings, get_settings
 from pytoon.errors import PytoonError
 from pytoon.limits import MAX_IMAGE_EDGE, MAX_IMAGE_PIXELS, MAX_UPLOAD_BYTES
 from pytoon.models import AssetCategory, AssetStatus
-from pytoon.render.ffmpeg import FfmpegError
-from pytoon.render.probe import MediaProbeError, probe_media
 
 # The content type each accepted media type is stored with.
 _CONTENT_TYPES = {
@@ -39,8 +38,14 @@ class AssetReferenceError(PytoonError):
     """A job names an asset this tenant does not have ready."""
 
 
+def _without_path(exc: BaseException, path: Path) -> str:
+    """A decoder's message without the temporary file it names (Pillow quotes the path it opened)."""
+    return str(exc).replace(f" '{path}'", "").replace(str(path), "the file")
+
+
 def _inspect_image(path: Path, category: AssetCategory) -> MediaFacts:
     formats = ["PNG"] if category is AssetCategory.MASK else ["PNG", "JPEG", "WEBP"]
+    expected = "a PNG" if category is AssetCategory.MASK else "a PNG, JPEG or WebP image"
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -55,31 +60,31 @@ def _inspect_image(path: Path, category: AssetCategory) -> MediaFacts:
                 has_alpha = image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
     except AssetRejectedError:
         raise
-    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        expected = "a PNG" if category is AssetCategory.MASK else "a PNG, JPEG or WebP image"
-        raise AssetRejectedError(f"Not {expected}: {exc}") from exc
+    except UnidentifiedImageError as exc:
+        raise AssetRejectedError(f"Not {expected}: the content is not a recognised image format") from exc
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise AssetRejectedError(f"Image is too large to decode safely: {_without_path(exc, path)}") from exc
     except (OSError, ValueError, SyntaxError) as exc:
-        raise AssetRejectedError(f"Image could not be decoded (truncated or corrupt): {exc}") from exc
+        reason = _without_path(exc, path)
+        raise AssetRejectedError(f"Image could not be decoded (truncated or corrupt): {reason}") from exc
     if category is AssetCategory.MASK and not has_alpha:
         raise AssetRejectedError("Mask must be a PNG with an alpha channel; this PNG has none")
     return MediaFacts(type=kind, width=width, height=height, has_alpha=has_alpha)
 
 
 def _inspect_audio(path: Path) -> MediaFacts:
-    head = path.read_bytes()[:12]
-    if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
-        kind = "wav"
-    elif head[:3] == b"ID3" or (len(head) > 1 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0):
-        kind = "mp3"
-    else:
-        raise AssetRejectedError("Audio must be an MP3 or WAV file; the content is neither")
+    # Read from the file's own headers, in pure Python: the API function has no ffmpeg, and the upload
+    # notification runs this same check so both paths accept exactly the same files.
     try:
-        info = probe_media(path)
-    except (MediaProbeError, FfmpegError) as exc:
-        raise AssetRejectedError(f"Audio could not be decoded: {exc}") from exc
-    if info.audio is None or not info.duration_seconds:
-        raise AssetRejectedError("Audio file has no decodable audio stream")
-    return MediaFacts(type=kind, duration_seconds=info.duration_seconds)
+        header = inspect_audio(path.read_bytes())
+    except AudioHeaderError as exc:
+        raise AssetRejectedError(str(exc)) from exc
+    return MediaFacts(
+        type=header.type,
+        duration_seconds=round(header.duration_seconds, 3),
+        sample_rate=header.sample_rate,
+        channels=header.channels,
+    )
 
 
 def inspect_media(path: Path, category: AssetCategory) -> MediaFacts:

@@ -20,3 +20,12 @@ MAX_IMAGE_PIXELS = MAX_IMAGE_EDGE * MAX_IMAGE_EDGE
 # and Lambda refuses a synchronous event over 6 MB (6,291,456 bytes), headers and request context included:
 # 4,500,000 bytes become 6,000,000 after encoding and leave ~290 KB for the rest of the event.
 MAX_INLINE_BODY_BYTES = 4_500_000
+
+# Audio uploads (music, voice), checked from their headers. The rates span telephone speech to studio masters;
+# anything outside them, or more channels than 7.1, is a damaged or hostile header, not a recording.
+MIN_AUDIO_SAMPLE_RATE_HZ = 8_000
+MAX_AUDIO_SAMPLE_RATE_HZ = 192_000
+MAX_AUDIO_CHANNELS = 8
+# Output is at most 60 s, so ten minutes holds any full song with room to spare and bounds the work of
+# decoding and looping a track.
+MAX_AUDIO_DURATION_SECONDS = 600

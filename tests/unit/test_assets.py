@@ -3,13 +3,28 @@
 from __future__ import annotations
 
 import io
+import tempfile
 from pathlib import Path
 
+import boto3
 import pytest
 from PIL import Image
 
-from pytoon.assets import AssetCategory, AssetRejectedError, asset_id_from_key, inspect_media, safe_filename
+from pytoon.assets import (
+    AssetCategory,
+    AssetRejectedError,
+    asset_id_from_key,
+    create_presigned_upload,
+    inspect_media,
+    safe_filename,
+    store_upload,
+    validate_uploaded_object,
+)
+from pytoon.aws.storage import ArtifactStore
+from pytoon.config import Settings
+from pytoon.models import AssetStatus
 from pytoon.render.ffmpeg import run_ffmpeg
+from tests.unit.test_audio_headers import wav_bytes
 
 
 def _png(path: Path, size: tuple[int, int], mode: str = "RGB") -> Path:
@@ -59,13 +74,106 @@ def test_a_jpeg_is_not_a_mask(tmp_path: Path) -> None:
         inspect_media(path, AssetCategory.MASK)
 
 
-def test_audio_is_decoded(tmp_path: Path) -> None:
-    wav, mp3 = tmp_path / "a.wav", tmp_path / "a.mp3"
-    run_ffmpeg(["-f", "lavfi", "-i", "sine=frequency=440:duration=1.5", str(wav)], timeout=30)
-    run_ffmpeg(["-f", "lavfi", "-i", "sine=frequency=440:duration=1.5", str(mp3)], timeout=30)
-    assert inspect_media(wav, AssetCategory.AUDIO).type == "wav"
-    facts = inspect_media(mp3, AssetCategory.AUDIO)
-    assert facts.type == "mp3" and facts.duration_seconds == pytest.approx(1.5, abs=0.1)
+def _sine(path: Path, *options: str) -> Path:
+    run_ffmpeg(["-f", "lavfi", "-i", "sine=frequency=440:duration=1.5", *options, str(path)], timeout=30)
+    return path
+
+
+def test_audio_facts(tmp_path: Path) -> None:
+    wav = inspect_media(_sine(tmp_path / "a.wav", "-ar", "48000", "-ac", "2"), AssetCategory.AUDIO)
+    assert (wav.type, wav.duration_seconds, wav.sample_rate, wav.channels) == ("wav", 1.5, 48000, 2)
+    mp3 = inspect_media(_sine(tmp_path / "a.mp3", "-ar", "44100", "-ac", "1"), AssetCategory.AUDIO)
+    assert (mp3.type, mp3.duration_seconds, mp3.sample_rate, mp3.channels) == ("mp3", 1.5, 44100, 1)
+
+
+@pytest.fixture
+def bucket_settings(moto_table: str) -> Settings:
+    """The table and a bucket in moto, as the API and the upload notification see them."""
+    boto3.client("s3", region_name="us-east-1").create_bucket(Bucket="pytoon-artifacts")
+    return Settings(table_name=moto_table, bucket_name="pytoon-artifacts", region="us-east-1")
+
+
+def test_api_upload_validation_works_without_ffmpeg(tmp_path: Path, bucket_settings: Settings) -> None:
+    wav = _sine(tmp_path / "voice.wav", "-ar", "22050", "-ac", "1").read_bytes()
+    mp3 = _sine(tmp_path / "music.mp3", "-ar", "44100", "-ac", "2", "-b:a", "128k").read_bytes()
+    one_hz = wav_bytes(rate=1, channels=1, frames=48_000)
+    # What the API function is deployed with: no ffmpeg layer, nothing named ffmpeg on PATH.
+    with pytest.MonkeyPatch.context() as mp:
+        empty = tmp_path / "bin"
+        empty.mkdir()
+        mp.setenv("FFMPEG_BINARY", str(tmp_path / "nowhere" / "ffmpeg"))
+        mp.setenv("PATH", str(empty))
+        ready_wav = store_upload(
+            tenant_id="acme", category=AssetCategory.AUDIO, filename="voice.wav", data=wav, settings=bucket_settings
+        )
+        ready_mp3 = store_upload(
+            tenant_id="acme", category=AssetCategory.AUDIO, filename="music.mp3", data=mp3, settings=bucket_settings
+        )
+        with pytest.raises(AssetRejectedError, match="sample rate of 1 Hz"):
+            store_upload(
+                tenant_id="acme", category=AssetCategory.AUDIO, filename="x.wav", data=one_hz, settings=bucket_settings
+            )
+        # The upload notification path runs the same check and reaches the same facts.
+        pending, _form = create_presigned_upload(
+            tenant_id="acme",
+            category=AssetCategory.AUDIO,
+            filename="music.mp3",
+            content_type="audio/mpeg",
+            settings=bucket_settings,
+        )
+        ArtifactStore.from_settings(bucket_settings).put_bytes(pending.key, mp3, "audio/mpeg")
+        validated = validate_uploaded_object(pending.key, settings=bucket_settings)
+    assert ready_wav.status is AssetStatus.READY and ready_mp3.status is AssetStatus.READY
+    assert ready_wav.media is not None and ready_mp3.media is not None
+    assert ready_wav.media.model_dump(exclude_none=True) == {
+        "type": "wav",
+        "duration_seconds": 1.5,
+        "sample_rate": 22050,
+        "channels": 1,
+    }
+    assert ready_mp3.media.model_dump(exclude_none=True) == {
+        "type": "mp3",
+        "duration_seconds": 1.5,
+        "sample_rate": 44100,
+        "channels": 2,
+    }
+    assert validated is not None and validated.status is AssetStatus.READY
+    assert validated.media == ready_mp3.media
+
+
+def test_rejections_never_name_temporary_files(tmp_path: Path, bucket_settings: Settings) -> None:
+    noise = io.BytesIO()
+    Image.effect_noise((400, 400), 60).convert("RGB").save(noise, format="JPEG")
+    png = io.BytesIO()
+    Image.new("RGB", (100, 100)).save(png, format="PNG")
+    mp3 = _sine(tmp_path / "a.mp3", "-b:a", "128k").read_bytes()
+    bad = [
+        (AssetCategory.IMAGE, b"%PDF-1.7 not an image"),
+        (AssetCategory.MASK, b"GIF89a not a png"),
+        (AssetCategory.IMAGE, noise.getvalue()[: len(noise.getvalue()) // 2]),
+        (AssetCategory.IMAGE, png.getvalue()[:60]),
+        (AssetCategory.AUDIO, b"plain text"),
+        (AssetCategory.AUDIO, mp3[: len(mp3) // 2]),
+        (AssetCategory.AUDIO, wav_bytes(rate=44100, channels=2, data=10**6)),
+    ]
+    reasons = []
+    for category, data in bad:
+        with pytest.raises(AssetRejectedError) as api_path:
+            store_upload(tenant_id="acme", category=category, filename="x", data=data, settings=bucket_settings)
+        pending, _form = create_presigned_upload(
+            tenant_id="acme",
+            category=category,
+            filename="x",
+            content_type={"image": "image/png", "mask": "image/png", "audio": "audio/wav"}[category],
+            settings=bucket_settings,
+        )
+        ArtifactStore.from_settings(bucket_settings).put_bytes(pending.key, data, "application/octet-stream")
+        rejected = validate_uploaded_object(pending.key, settings=bucket_settings)
+        assert rejected is not None and rejected.status is AssetStatus.REJECTED
+        reasons += [str(api_path.value), rejected.reason or ""]
+    for reason in reasons:
+        assert reason and tempfile.gettempdir() not in reason and str(tmp_path) not in reason, reason
+        assert "/" not in reason, reason
 
 
 def test_text_renamed_mp3_is_rejected(tmp_path: Path) -> None:

@@ -14,6 +14,8 @@ class MediaFacts(BaseModel):
     height: int | None = None
     has_alpha: bool | None = None
     duration_seconds: float | None = None
+    sample_rate: int | None = None
+    channels: int | None = None
 
 
 class AssetRecord(BaseModel):

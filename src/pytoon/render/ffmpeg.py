@@ -35,6 +35,9 @@ _NOISE_RE = re.compile(
     r"|.*(Task finished with error code|Terminating thread with return code|Nothing was written into output))"
 )
 _ADDRESS_RE = re.compile(r" @ 0x[0-9a-f]+\]")
+# An absolute path (with or without the `file:` prefix) is shortened to its file name: messages reach users
+# as upload and job failure reasons, and scratch-directory layout is nobody's business.
+_PATH_RE = re.compile(r"(?<![\w.])(?:file:)?/(?:[^\s/:'\"]+/)+([^\s/:'\"]+)")
 
 
 class FfmpegError(RuntimeError):
@@ -71,10 +74,10 @@ def output_target(path: Path | str) -> str:
 
 
 def last_error_lines(stderr: str | bytes, limit: int = 3) -> str:
-    """The last few stderr lines that say something, without progress lines, generic trailers and the
-    memory addresses in "[component @ 0x...]" prefixes."""
+    """The last few stderr lines that say something, without progress lines, generic trailers, the
+    memory addresses in "[component @ 0x...]" prefixes and the directories of file paths."""
     text = stderr.decode("utf-8", "replace") if isinstance(stderr, bytes) else stderr
-    lines = [_ADDRESS_RE.sub("]", line.strip()) for line in text.replace("\r", "\n").splitlines()]
+    lines = [_PATH_RE.sub(r"\1", _ADDRESS_RE.sub("]", line.strip())) for line in text.replace("\r", "\n").splitlines()]
     meaningful = [line[:300] for line in lines if line and not _NOISE_RE.match(line)]
     return " | ".join(meaningful[-limit:])
 
