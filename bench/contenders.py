@@ -39,7 +39,7 @@ def run_pytoon(job_name: str, inputs: Path, out: Path) -> dict:
     from pytoon.config import get_settings
     from pytoon.local.embedded import EmbeddedAWS
     from pytoon.models import Captions
-    from pytoon.submission import JobRequest, new_job_id, resolve_spec, submit_job
+    from pytoon.submission import JobRequest, submit_request
 
     job = _job(job_name, inputs)
     with EmbeddedAWS():
@@ -60,28 +60,22 @@ def run_pytoon(job_name: str, inputs: Path, out: Path) -> dict:
             voice_uri=voice,
             captions=Captions(**CAPTIONS),
         )
-        spec = resolve_spec(
-            request,
-            job_id=new_job_id(),
-            tenant_id="bench",
-            asset_keys={k: k for k in [*images, music, voice]},
-        )
         started = time.monotonic()
-        submit_job(spec, settings)
+        job_id = submit_request(request, tenant_id="bench", settings=settings).job_id
         jobs = JobRepository.from_settings(settings)
-        record = jobs.get(spec.job_id)
+        record = jobs.get(job_id)
         while not record.status.terminal:
             time.sleep(0.1)
-            record = jobs.get(spec.job_id)
+            record = jobs.get(job_id)
         render_wall = time.monotonic() - started
         if record.error:
             raise SystemExit(f"render failed: {record.error}")
         store = ArtifactStore.from_settings(settings)
-        store.download(keys.output_key(spec.job_id), out)
-        store.download(keys.plan_key(spec.job_id), out.with_suffix(".plan.json"))
-        segments = jobs.segments(spec.job_id)
+        store.download(keys.output_key(job_id), out)
+        store.download(keys.plan_key(job_id), out.with_suffix(".plan.json"))
+        segments = jobs.segments(job_id)
         history = client("stepfunctions", settings.region).get_execution_history(
-            executionArn=execution_arn(settings.state_machine_arn, spec.job_id), maxResults=1000
+            executionArn=execution_arn(settings.state_machine_arn, job_id), maxResults=1000
         )["events"]
     return {
         "render_wall_seconds": render_wall,

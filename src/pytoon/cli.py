@@ -20,7 +20,7 @@ from pytoon.limits import MAX_DURATION_SECONDS, MIN_DURATION_SECONDS
 from pytoon.local.embedded import BUCKET_NAME, EMBEDDED_TABLE, FAKE_ACCOUNT_ENV, EmbeddedAWS
 from pytoon.models import JobStatus
 from pytoon.presets import all_presets
-from pytoon.submission import JobRequest, new_job_id, resolve_spec, submit_job
+from pytoon.submission import JobRequest, submit_request
 
 LOCAL_TENANT = "local"
 DEFAULT_DEV_KEY = "dev-key-change-me"
@@ -65,9 +65,7 @@ def render_job(args: argparse.Namespace) -> int:
             music_uri=music,
             voice_uri=voice,
         )
-        asset_keys = {k: k for k in [*images, music, voice] if k}
-        spec = resolve_spec(request, job_id=new_job_id(), tenant_id=LOCAL_TENANT, asset_keys=asset_keys)
-        record = submit_job(spec, settings)
+        record = submit_request(request, tenant_id=LOCAL_TENANT, settings=settings)
         jobs = JobRepository.from_settings(settings)
         while not record.status.terminal and time.monotonic() - started < RENDER_TIMEOUT_SECONDS:
             time.sleep(0.25)
@@ -85,7 +83,7 @@ def render_job(args: argparse.Namespace) -> int:
         store.download(keys.captions_key(job_id), _sidecar(output, ".srt"))
         store.download(keys.metadata_key(job_id), _sidecar(output, ".metadata.json"))
     wall = time.monotonic() - started
-    print(f"{output}  duration {spec.target_duration_seconds:.2f}s  1080x1920  wall time {wall:.1f}s")
+    print(f"{output}  duration {record.target_duration_seconds:.2f}s  1080x1920  wall time {wall:.1f}s")
     return 0
 
 

@@ -1,26 +1,30 @@
-"""Turning a V1 job request into a stored JobSpec, a job record and a started RenderJob execution."""
+"""Turning a V1 job request into a stored JobSpec, a job record and a started RenderJob execution.
+
+`submit_request` is the one way in, for the API, the CLI and the benchmark alike.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import uuid
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from pytoon.aws import keys
 from pytoon.aws.executions import start_render_execution
+from pytoon.aws.idempotency import IdempotencyStore
 from pytoon.aws.jobs import JobRecord, JobRepository
-from pytoon.aws.metrics import MetricsStore
 from pytoon.aws.storage import ArtifactStore
 from pytoon.config import Settings, get_settings
 from pytoon.errors import PytoonError
 from pytoon.limits import MAX_DURATION_SECONDS, MAX_IMAGES_PER_JOB, MAX_PROMPT_CHARS, MIN_DURATION_SECONDS
-from pytoon.models import FPS, Archetype, Captions, EnginePolicy, JobSpec, JobStatus
-from pytoon.planner import segment_frame_counts
+from pytoon.models import FPS, Archetype, AssetCategory, Captions, EnginePolicy, JobSpec, JobStatus
 from pytoon.presets import get_preset
 
 
 class JobRequest(BaseModel):
-    """The V1 `POST /api/v1/jobs` body (seed 000)."""
+    """The V1 `POST /api/v1/jobs` body."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -69,22 +73,79 @@ def new_job_id() -> str:
     return uuid.uuid4().hex
 
 
-def submit_job(spec: JobSpec, settings: Settings | None = None) -> JobRecord:
-    """Store the spec, create the QUEUED record, start the execution named after the job."""
+def asset_references(request: JobRequest) -> dict[str, AssetCategory]:
+    """Each asset URI the request names, with the category its place in the request demands."""
+    references = {uri: AssetCategory.IMAGE for uri in request.image_uris}
+    references |= {uri: AssetCategory.AUDIO for uri in (request.music_uri, request.voice_uri) if uri}
+    if request.mask_uri:
+        references[request.mask_uri] = AssetCategory.MASK
+    return references
+
+
+def request_hash(request: JobRequest) -> str:
+    """The same body (after defaults) always hashes the same, however its JSON was written."""
+    return hashlib.sha256(json.dumps(request.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
+
+
+def submit_request(
+    request: JobRequest,
+    *,
+    tenant_id: str,
+    idempotency_key: str | None = None,
+    settings: Settings | None = None,
+) -> JobRecord:
+    """Resolve the request's assets and spec, record the job (QUEUED) and start its execution.
+
+    With an `idempotency_key`, the first request with that key (per tenant, for a day) creates the job and
+    every later one with the same body gets that same job; another body raises IdempotencyConflictError.
+    The job record is written before the key is claimed, so a claim anyone can see always has its job: two
+    simultaneous requests get one job between them, never a "not found". A render that cannot start releases
+    the claim (SubmitError), so the same request may be retried.
+    """
+    # Imported here: asset validation (Pillow) and planning are not needed to import the API.
+    from pytoon.assets import resolve_asset_keys
+    from pytoon.planner import segment_frame_counts
+
     settings = settings or get_settings()
     if not settings.state_machine_arn:
         raise SubmitError("PYTOON_STATE_MACHINE_ARN is not configured")
-    store = ArtifactStore.from_settings(settings)
+    asset_keys = resolve_asset_keys(tenant_id, asset_references(request), settings)
+    spec = resolve_spec(request, job_id=new_job_id(), tenant_id=tenant_id, asset_keys=asset_keys)
     jobs = JobRepository.from_settings(settings)
-    store.put_json(keys.spec_key(spec.job_id), spec.model_dump(mode="json"))
     segments = len(segment_frame_counts(spec.target_duration_seconds * FPS, len(spec.image_keys)))
     record = jobs.create(spec, segment_count=segments)
+    claims = IdempotencyStore.from_settings(settings)
+    if idempotency_key:
+        try:
+            held = claims.claim(
+                tenant_id=tenant_id, key=idempotency_key, request_hash=request_hash(request), job_id=spec.job_id
+            )
+        except Exception:
+            jobs.discard(spec.job_id)
+            raise
+        if held is not None:
+            jobs.discard(spec.job_id)
+            return jobs.get(held)
+    try:
+        _start(spec, jobs, settings)
+    except SubmitError:
+        if idempotency_key:
+            claims.release(tenant_id=tenant_id, key=idempotency_key, job_id=spec.job_id)
+        raise
+    return record
+
+
+def _start(spec: JobSpec, jobs: JobRepository, settings: Settings) -> None:
+    """Store the spec and start the execution named after the job; a failure is recorded on the job."""
+    from pytoon.aws.metrics import MetricsStore  # prometheus_client: not needed to import the API
+
+    assert settings.state_machine_arn
     metrics = MetricsStore.from_settings(settings)
     metrics.increment("pytoon_render_jobs_total", archetype=spec.archetype.value, preset=spec.preset.id)
     try:
+        ArtifactStore.from_settings(settings).put_json(keys.spec_key(spec.job_id), spec.model_dump(mode="json"))
         start_render_execution(settings.state_machine_arn, spec.job_id, settings.region)
     except Exception as exc:
         jobs.transition(spec.job_id, JobStatus.FAILED, error=f"could not start render: {exc}")
         metrics.increment("pytoon_render_failure_total", archetype=spec.archetype.value, reason="StartFailed")
         raise SubmitError(f"could not start render: {exc}") from exc
-    return record

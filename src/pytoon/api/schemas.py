@@ -1,14 +1,29 @@
-"""Response bodies of the V1 API (seed 000, with DESIGN §10's stances: s3:// URIs plus fetchable URLs)."""
+"""Request and response bodies of the V1 API: s3:// URIs plus fetchable URLs, and the error bodies."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, Field
 
-from pytoon.assets import AssetCategory
+from pytoon.models import AssetCategory
 
 
 class ErrorBody(BaseModel):
     detail: str
+
+
+class ValidationIssue(BaseModel):
+    """One invalid value: where it is (`loc`), what is wrong (`msg`, `type`), the rule's parameters (`ctx`)."""
+
+    type: str
+    loc: list[str | int]
+    msg: str
+    ctx: dict[str, Any] | None = None
+
+
+class ValidationErrorBody(BaseModel):
+    detail: list[ValidationIssue]
 
 
 class HealthBody(BaseModel):

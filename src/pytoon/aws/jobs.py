@@ -117,6 +117,10 @@ class JobRepository(TableRepository):
         self._table.put_item(Item=item, ConditionExpression="attribute_not_exists(PK)")
         return record
 
+    def discard(self, job_id: str) -> None:
+        """Delete a job record that was never started and never handed out (it lost an Idempotency-Key claim)."""
+        self._table.delete_item(Key={"PK": _job_pk(job_id), "SK": "META"})
+
     def get(self, job_id: str) -> JobRecord:
         item = self._table.get_item(Key={"PK": _job_pk(job_id), "SK": "META"}, ConsistentRead=True).get("Item")
         if item is None:

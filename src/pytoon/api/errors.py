@@ -1,0 +1,173 @@
+"""Every error the API answers, mapped once: domain exceptions → HTTP status, body and headers.
+
+Routes raise domain errors and never catch them to translate; `install_error_handlers` registers one handler
+per row of ERROR_TABLE, plus the handlers for HTTP-level errors (404/405 from routing, 408/413 from the body
+guard), validation errors (422, never echoing the input) and anything unexpected (500, logged, never shown).
+`error_responses(...)` documents the same statuses in OpenAPI with the same body models.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
+
+from pytoon.api.schemas import ErrorBody, RateLimitBody, ValidationErrorBody
+from pytoon.assets import AssetReferenceError, AssetRejectedError
+from pytoon.aws.apikeys import RateLimited
+from pytoon.aws.idempotency import IdempotencyConflictError
+from pytoon.errors import JobNotFoundError
+from pytoon.presets import UnknownPresetError
+from pytoon.submission import SubmitError
+
+# Seconds a client should wait before retrying a render that could not start.
+SUBMIT_RETRY_AFTER_SECONDS = 5
+# A validation message or context value longer than this is cut: errors never carry large input back.
+MAX_ERROR_TEXT = 200
+
+
+class AuthenticationError(Exception):
+    """A key that is unknown, revoked or wrong."""
+
+
+class ResourceNotFoundError(LookupError):
+    """An asset or key id the caller may not see (another tenant's is indistinguishable from none)."""
+
+
+@dataclass(frozen=True)
+class ErrorMapping:
+    status: int
+    # A fixed public message; None means the exception's own message (domain messages are written for users).
+    detail: str | None = None
+    headers: Callable[[Exception], dict[str, str]] = field(default=lambda exc: {})
+    extra: Callable[[Exception], dict[str, Any]] = field(default=lambda exc: {})
+
+
+def _retry_after(exc: Exception) -> dict[str, str]:
+    seconds = getattr(exc, "retry_after_seconds", SUBMIT_RETRY_AFTER_SECONDS)
+    return {"Retry-After": str(seconds)}
+
+
+ERROR_TABLE: dict[type[Exception], ErrorMapping] = {
+    UnknownPresetError: ErrorMapping(400),
+    AssetReferenceError: ErrorMapping(400),
+    AssetRejectedError: ErrorMapping(400),
+    AuthenticationError: ErrorMapping(401),
+    ResourceNotFoundError: ErrorMapping(404),
+    # Its message names the id; the answer is the same whether the job is missing or another tenant's.
+    JobNotFoundError: ErrorMapping(404, detail="Job not found"),
+    IdempotencyConflictError: ErrorMapping(409),
+    RateLimited: ErrorMapping(
+        429,
+        headers=_retry_after,
+        extra=lambda exc: {"retry_after_seconds": exc.retry_after_seconds},  # type: ignore[attr-defined]
+    ),
+    # The job is recorded as FAILED with the reason; the request itself may simply be retried.
+    SubmitError: ErrorMapping(503, headers=_retry_after),
+}
+
+# OpenAPI: what each status means and the body it carries.
+_RETRY_AFTER_HEADER = {"Retry-After": {"description": "Seconds to wait before retrying", "schema": {"type": "integer"}}}
+STATUS_DOCS: dict[int, dict[str, Any]] = {
+    400: {"model": ErrorBody, "description": "The request names something unusable (preset, asset, media)"},
+    401: {"model": ErrorBody, "description": "Invalid or revoked key"},
+    404: {"model": ErrorBody, "description": "Not found (or another tenant's)"},
+    408: {"model": ErrorBody, "description": "The request body stalled"},
+    409: {"model": ErrorBody, "description": "Idempotency-Key already used with another body"},
+    413: {"model": ErrorBody, "description": "Request body over the route's limit"},
+    422: {"model": ValidationErrorBody, "description": "Invalid request values"},
+    429: {"model": RateLimitBody, "description": "Rate limit exceeded", "headers": _RETRY_AFTER_HEADER},
+    503: {"model": ErrorBody, "description": "The render could not start; retry", "headers": _RETRY_AFTER_HEADER},
+}
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The `responses=` of a route or router that can answer these error statuses."""
+    return {status: STATUS_DOCS[status] for status in statuses}
+
+
+_TEMP_PATH = re.compile(re.escape(tempfile.gettempdir()) + r"/[^\s'\",;)]*")
+
+
+def public_message(text: str) -> str:
+    """A message fit for a client: temporary file paths (named by decoders in their errors) are hidden."""
+    return _TEMP_PATH.sub("<file>", text)
+
+
+def _domain_handler(mapping: ErrorMapping) -> Callable[[Request, Exception], Any]:
+    async def handle(request: Request, exc: Exception) -> JSONResponse:
+        detail = mapping.detail or public_message(str(exc.args[0]) if exc.args else type(exc).__name__)
+        return JSONResponse(
+            status_code=mapping.status,
+            content={"detail": detail, **mapping.extra(exc)},
+            headers=mapping.headers(exc),
+        )
+
+    return handle
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method some route serves at this path (Starlette's 405 names only the first route's)."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE and getattr(route, "methods", None):
+            methods |= route.methods
+    return ", ".join(sorted(methods))
+
+
+async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = _allowed_methods(request)
+    return JSONResponse(status_code=exc.status_code, content={"detail": exc.detail}, headers=headers)
+
+
+def _short(value: Any) -> Any:
+    if isinstance(value, bool | int) or (isinstance(value, float) and math.isfinite(value)):
+        return value
+    text = str(value)
+    return text if len(text) <= MAX_ERROR_TEXT else text[:MAX_ERROR_TEXT] + "…"
+
+
+def validation_issues(errors: Any) -> list[dict[str, Any]]:
+    """Pydantic's errors without `input` (it can be megabytes, or not JSON at all) and with bounded text."""
+    issues = []
+    for error in errors:
+        issue: dict[str, Any] = {
+            "type": error["type"],
+            "loc": [part if isinstance(part, int) else _short(part) for part in error["loc"]],
+            "msg": _short(error["msg"]),
+        }
+        if error.get("ctx"):
+            issue["ctx"] = {str(k): _short(v) for k, v in error["ctx"].items()}
+        issues.append(issue)
+    return issues
+
+
+async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    return JSONResponse(status_code=422, content={"detail": validation_issues(exc.errors())})
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    from pytoon.observability import logger
+
+    logger.exception("unhandled error", extra={"path": request.url.path})
+    return JSONResponse(status_code=500, content={"detail": "Internal server error"})
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    for exc_type, mapping in ERROR_TABLE.items():
+        app.add_exception_handler(exc_type, _domain_handler(mapping))
+    app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,96 @@
+"""Render jobs: submit, read status, read segments. A tenant sees only its own jobs."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Header
+
+from pytoon.api.dependencies import Caller, Jobs, Store
+from pytoon.api.errors import error_responses
+from pytoon.api.routing import api_router
+from pytoon.api.schemas import JobBody, JobCreated, SegmentBody, SegmentsBody
+from pytoon.aws.jobs import JobRecord, JobRepository
+from pytoon.aws.storage import ArtifactStore
+from pytoon.errors import JobNotFoundError
+from pytoon.submission import JobRequest, submit_request
+
+router = api_router(prefix="/api/v1/jobs", tags=["jobs"], responses=error_responses(401, 422, 429))
+
+
+def _tenant_job(jobs: JobRepository, job_id: str, tenant_id: str) -> JobRecord:
+    record = jobs.get(job_id)
+    # Another tenant's job is indistinguishable from a job that does not exist.
+    if record.tenant_id != tenant_id:
+        raise JobNotFoundError(f"Job not found: {job_id}")
+    return record
+
+
+def _job_body(record: JobRecord, store: ArtifactStore) -> JobBody:
+    def uri(key: str | None) -> str | None:
+        return store.uri(key) if key else None
+
+    def url(key: str | None) -> str | None:
+        return store.url(key) if key else None
+
+    return JobBody(
+        **record.model_dump(
+            include={
+                "job_id",
+                "archetype",
+                "preset_id",
+                "target_duration_seconds",
+                "progress_pct",
+                "fallback_used",
+                "fallback_reason",
+                "error",
+                "created_at",
+                "updated_at",
+            }
+        ),
+        status=record.status.value,
+        output_uri=uri(record.output_key),
+        thumbnail_uri=uri(record.thumbnail_key),
+        metadata_uri=uri(record.metadata_key),
+        captions_uri=uri(record.captions_key),
+        output_url=url(record.output_key),
+        thumbnail_url=url(record.thumbnail_key),
+        metadata_url=url(record.metadata_key),
+        captions_url=url(record.captions_key),
+    )
+
+
+@router.post("", status_code=201, response_model=JobCreated, responses=error_responses(400, 408, 409, 413, 503))
+def create_job(
+    request: JobRequest,
+    caller: Caller,
+    idempotency_key: Annotated[
+        str | None, Header(max_length=255, description="Repeat a request safely: the same key returns the same job")
+    ] = None,
+) -> JobCreated:
+    record = submit_request(request, tenant_id=caller.tenant_id, idempotency_key=idempotency_key)
+    return JobCreated(job_id=record.job_id, status=record.status.value, segments=record.segment_count)
+
+
+@router.get("/{job_id}", response_model=JobBody, responses=error_responses(404))
+def get_job(job_id: str, caller: Caller, jobs: Jobs, store: Store) -> JobBody:
+    return _job_body(_tenant_job(jobs, job_id, caller.tenant_id), store)
+
+
+@router.get("/{job_id}/segments", response_model=SegmentsBody, responses=error_responses(404))
+def get_segments(job_id: str, caller: Caller, jobs: Jobs, store: Store) -> SegmentsBody:
+    _tenant_job(jobs, job_id, caller.tenant_id)
+    return SegmentsBody(
+        job_id=job_id,
+        segments=[
+            SegmentBody(
+                index=s.index,
+                status=s.status.value,
+                duration_seconds=s.duration_seconds,
+                engine_used=s.engine_used,
+                artifact_uri=store.uri(s.artifact_key) if s.artifact_key else None,
+                error=s.error,
+            )
+            for s in jobs.segments(job_id)
+        ],
+    )
