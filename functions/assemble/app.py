@@ -6,7 +6,7 @@ from pytoon.observability import logger, tracer
 from pytoon.pipeline import JobRef, assemble_job
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     request = JobRef.model_validate(event)

@@ -31,7 +31,7 @@ def _parse(event: dict) -> CatchPayload:
     return CatchPayload.model_validate(event)
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     payload = _parse(event)

@@ -6,7 +6,7 @@ from pytoon.observability import logger, tracer
 from pytoon.pipeline import SegmentRef, render_segment
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     ref = SegmentRef.model_validate(event)

@@ -1,9 +1,15 @@
-"""Provider callbacks (Sora via Standard Webhooks, Remotion Lambda) that resume waiting task tokens.
+"""Provider callbacks that resume the Step Functions task waiting on a provider's job.
 
-A task that waits on a provider registers its task token under the provider's task id
-(`register_task_token`); the webhook verifies the signature on the raw body, drops duplicates, and sends
-SendTaskSuccess/SendTaskFailure. Replays are harmless: a delivery id is processed once, and a token that
-has already been used or has expired is reported, not retried.
+Every provider is declared once in PROVIDERS: the secret that signs its callbacks, how that signature is
+checked on the raw body, and what a verified body means. Adding a provider (Runway, Luma, Pika) is one more
+entry there, with its parser and, if it signs differently, its verifier.
+
+A task that starts a provider job registers its task token under the provider's task id
+(`register_task_token`). A callback is checked in this order, and each failure has its own answer: an
+unknown or unconfigured provider (404), a missing or wrong signature or a stale timestamp (401; nothing in
+the body is trusted before this), a signed body that is not a well-formed event (400). A verified event is
+then handled once per delivery id and resumes its task once (`pytoon.resume`); replays are answered with
+what happened, never acted on twice.
 """
 
 from __future__ import annotations
@@ -13,158 +19,207 @@ import hashlib
 import hmac
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
-from botocore.exceptions import ClientError
-
-from pytoon.aws import client, dynamodb_table
 from pytoon.aws.secrets import secret
-from pytoon.clock import utc_now_iso
+from pytoon.aws.tasks import DEFAULT_TOKEN_TTL_SECONDS, TaskKey
+from pytoon.aws.webhooks import WebhookDeliveryStore
 from pytoon.config import Settings, get_settings
 from pytoon.errors import PytoonError
+from pytoon.resume import TaskResult, register_waiting_task, resume_task
 
-Provider = Literal["sora", "remotion"]
+# Standard Webhooks: a delivery whose timestamp is further than this from our clock is refused (replays).
 TOLERANCE_SECONDS = 5 * 60
-DEDUPE_TTL_SECONDS = 7 * 24 * 3600
 
 
-class WebhookRejectedError(PytoonError):
-    """Signature, timestamp or body is not acceptable (answer 401/400; the sender will retry)."""
+class WebhookError(PytoonError):
+    """A callback that is refused; the subclass says why (and so which status it is answered with)."""
+
+
+class UnknownProviderError(WebhookError):
+    """No such provider, or its webhooks are off (no signing secret is configured)."""
+
+
+class WebhookSignatureError(WebhookError):
+    """Missing or invalid signature, or a timestamp outside the tolerance: the sender is not trusted."""
+
+
+class WebhookPayloadError(WebhookError):
+    """The signature is valid but the body is not a well-formed event of the provider."""
 
 
 @dataclass(frozen=True)
 class ProviderEvent:
-    delivery_id: str
-    task_id: str
+    delivery_id: str  # the same on every retry of one delivery
+    task_id: str  # the provider's job id, under which the waiting task registered its token
     succeeded: bool
     detail: dict[str, Any]
 
 
 @dataclass(frozen=True)
 class WebhookOutcome:
-    status: Literal["resumed", "duplicate", "unknown_task", "expired"]
-    task_id: str
+    status: str  # a ResumeStatus, or "duplicate" (a delivery already handled) or "ignored" (not a job event)
+    task_id: str | None
+
+
+Verifier = Callable[[str, Mapping[str, str], bytes, float], None]
+Parser = Callable[[Mapping[str, str], dict[str, Any]], ProviderEvent | None]
+
+
+@dataclass(frozen=True)
+class WebhookProvider:
+    """One provider's callbacks: the secret's name (env var, or `{name}_SECRET_ARN` in AWS), the check of the
+    signature on the raw body (raises WebhookSignatureError), and the parser of a verified JSON body into an
+    event (None for an event type that resumes nothing; raises WebhookPayloadError for a malformed one)."""
+
+    name: str
+    secret_name: str
+    verify: Verifier
+    parse: Parser
 
 
 def _header(headers: Mapping[str, str], name: str) -> str:
     for key, value in headers.items():
         if key.lower() == name:
             return value
-    raise WebhookRejectedError(f"missing header {name}")
+    raise WebhookSignatureError(f"missing header {name}")
 
 
-def verify_standard_webhook(secret: str, headers: Mapping[str, str], body: bytes, now: float | None = None) -> dict:
-    """Standard Webhooks: HMAC-SHA256 over `id.timestamp.body`, base64, `v1,` entries, ±5 minutes."""
+def _field(payload: Mapping[str, Any], name: str, kind: type) -> Any:
+    value = payload.get(name)
+    if not isinstance(value, kind):
+        raise WebhookPayloadError(f"malformed event: `{name}` is missing or not a {kind.__name__}")
+    return value
+
+
+def verify_standard_webhook(secret: str, headers: Mapping[str, str], body: bytes, now: float) -> None:
+    """Standard Webhooks: HMAC-SHA256 over `id.timestamp.body` with the base64 `whsec_` secret, sent as a
+    space-separated list of `v1,<base64>` entries (any one may match), timestamp within ±5 minutes."""
     msg_id = _header(headers, "webhook-id")
     timestamp = _header(headers, "webhook-timestamp")
     signatures = _header(headers, "webhook-signature")
     try:
         sent = int(timestamp)
     except ValueError as exc:
-        raise WebhookRejectedError("invalid webhook-timestamp") from exc
-    if abs((now or time.time()) - sent) > TOLERANCE_SECONDS:
-        raise WebhookRejectedError("webhook timestamp outside the tolerance")
-    key = base64.b64decode(secret.removeprefix("whsec_"))
-    expected = base64.b64encode(hmac.new(key, f"{msg_id}.{timestamp}.".encode() + body, hashlib.sha256).digest())
+        raise WebhookSignatureError("invalid webhook-timestamp") from exc
+    if abs(now - sent) > TOLERANCE_SECONDS:
+        raise WebhookSignatureError("webhook timestamp outside the tolerance")
+    key = base64.b64decode(secret.removeprefix("whsec_") + "==")  # the padding may have been left off
+    signed = f"{msg_id}.{timestamp}.".encode() + body
+    expected = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest())
     for entry in signatures.split():
         version, _, signature = entry.partition(",")
         if version == "v1" and hmac.compare_digest(signature.encode(), expected):
-            return json.loads(body)
-    raise WebhookRejectedError("no valid signature")
+            return
+    raise WebhookSignatureError("no valid signature")
 
 
-def verify_remotion(secret: str, headers: Mapping[str, str], body: bytes) -> dict:
-    """Remotion: `X-Remotion-Signature: sha512=<hex HMAC-SHA512 of the raw body>`."""
+def verify_remotion(secret: str, headers: Mapping[str, str], body: bytes, now: float) -> None:
+    """Remotion: `X-Remotion-Signature: sha512=<hex HMAC-SHA512 of the raw body>` (it sends no timestamp)."""
     expected = "sha512=" + hmac.new(secret.encode(), body, hashlib.sha512).hexdigest()
-    if not hmac.compare_digest(_header(headers, "x-remotion-signature"), expected):
-        raise WebhookRejectedError("invalid signature")
-    return json.loads(body)
+    if not hmac.compare_digest(_header(headers, "x-remotion-signature").encode(), expected.encode()):
+        raise WebhookSignatureError("invalid signature")
 
 
-def parse_event(provider: Provider, headers: Mapping[str, str], payload: dict) -> ProviderEvent:
-    try:
-        if provider == "sora":
-            kind = payload["type"]
-            if kind not in ("video.completed", "video.failed"):
-                raise WebhookRejectedError(f"unsupported event type {kind}")
-            return ProviderEvent(
-                delivery_id=_header(headers, "webhook-id"),
-                task_id=payload["data"]["id"],
-                succeeded=kind == "video.completed",
-                detail={"type": kind, "video_id": payload["data"]["id"]},
-            )
-        kind = payload["type"]
-        detail = {"type": kind, "render_id": payload["renderId"]}
-        if kind == "success":
-            detail["output_url"] = payload.get("outputUrl")
-        elif kind == "error":
-            detail["errors"] = [e.get("message") for e in payload.get("errors", [])]
-        return ProviderEvent(
-            delivery_id=f"{payload['renderId']}:{kind}",  # Remotion sends no delivery id
-            task_id=payload["renderId"],
-            succeeded=kind == "success",
-            detail=detail,
-        )
-    except (KeyError, TypeError) as exc:
-        raise WebhookRejectedError(f"malformed {provider} event: missing {exc}") from exc
+SORA_VIDEO_EVENTS = ("video.completed", "video.failed")
 
 
-def _secret(provider: Provider) -> str:
-    name = {"sora": "SORA_WEBHOOK_SECRET", "remotion": "REMOTION_WEBHOOK_SECRET"}[provider]
-    value = secret(name)
-    if not value:
-        raise WebhookRejectedError(f"{provider} webhooks are not configured ({name} is unset)")
-    return value
-
-
-def register_task_token(provider: Provider, task_id: str, token: str, settings: Settings | None = None) -> None:
-    settings = settings or get_settings()
-    dynamodb_table(settings.table_name, settings.region).put_item(
-        Item={"PK": f"TASK#{provider}#{task_id}", "SK": "TOKEN", "token": token, "created_at": utc_now_iso()}
+def parse_sora_event(headers: Mapping[str, str], payload: dict[str, Any]) -> ProviderEvent | None:
+    """OpenAI events `{id, type, data: {id}}`; only the video events resume a task (the same endpoint gets
+    every event type the OpenAI project subscribes to)."""
+    kind = _field(payload, "type", str)
+    if kind not in SORA_VIDEO_EVENTS:
+        return None
+    video_id = _field(_field(payload, "data", dict), "id", str)
+    return ProviderEvent(
+        delivery_id=_header(headers, "webhook-id"),
+        task_id=video_id,
+        succeeded=kind == "video.completed",
+        detail={"type": kind, "video_id": video_id},
     )
+
+
+REMOTION_EVENTS = ("success", "error", "timeout")
+
+
+def parse_remotion_event(headers: Mapping[str, str], payload: dict[str, Any]) -> ProviderEvent | None:
+    """Remotion Lambda `{type: success|error|timeout, renderId, outputUrl?, errors?}`."""
+    kind = _field(payload, "type", str)
+    if kind not in REMOTION_EVENTS:
+        return None
+    render_id = _field(payload, "renderId", str)
+    detail: dict[str, Any] = {"type": kind, "render_id": render_id}
+    if kind == "success":
+        detail["output_url"] = payload.get("outputUrl")
+    elif kind == "error":
+        errors = payload.get("errors")
+        detail["errors"] = [e.get("message") for e in errors if isinstance(e, dict)] if isinstance(errors, list) else []
+    return ProviderEvent(
+        delivery_id=f"{render_id}:{kind}",  # Remotion sends no delivery id; one render ends once
+        task_id=render_id,
+        succeeded=kind == "success",
+        detail=detail,
+    )
+
+
+PROVIDERS: dict[str, WebhookProvider] = {
+    provider.name: provider
+    for provider in (
+        WebhookProvider("sora", "SORA_WEBHOOK_SECRET", verify_standard_webhook, parse_sora_event),
+        WebhookProvider("remotion", "REMOTION_WEBHOOK_SECRET", verify_remotion, parse_remotion_event),
+    )
+}
+
+
+def _provider(name: str) -> WebhookProvider:
+    provider = PROVIDERS.get(name)
+    if provider is None:
+        raise UnknownProviderError(f"unknown webhook provider {name!r}")
+    return provider
+
+
+def register_task_token(
+    provider: str,
+    task_id: str,
+    token: str,
+    *,
+    ttl_seconds: int = DEFAULT_TOKEN_TTL_SECONDS,
+    settings: Settings | None = None,
+) -> None:
+    """Called by the task that started `task_id` at `provider`: its callback will resume the task."""
+    register_waiting_task(TaskKey(_provider(provider).name, task_id), token, ttl_seconds=ttl_seconds, settings=settings)
 
 
 def handle_webhook(
-    provider: Provider, headers: Mapping[str, str], body: bytes, settings: Settings | None = None
+    provider_name: str,
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    settings: Settings | None = None,
+    now: float | None = None,
 ) -> WebhookOutcome:
+    provider = _provider(provider_name)
+    signing_secret = secret(provider.secret_name)
+    if not signing_secret:
+        raise UnknownProviderError(f"{provider.name} webhooks are off ({provider.secret_name} is not configured)")
+    provider.verify(signing_secret, headers, body, time.time() if now is None else now)
+    try:
+        payload = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise WebhookPayloadError("the body is not JSON") from exc
+    if not isinstance(payload, dict):
+        raise WebhookPayloadError("the body is not a JSON object")
+    event = provider.parse(headers, payload)
+    if event is None:
+        return WebhookOutcome("ignored", None)
     settings = settings or get_settings()
-    secret = _secret(provider)
-    payload = (
-        verify_standard_webhook(secret, headers, body) if provider == "sora" else verify_remotion(secret, headers, body)
-    )
-    event = parse_event(provider, headers, payload)
-    table = dynamodb_table(settings.table_name, settings.region)
-    try:
-        table.put_item(
-            Item={
-                "PK": f"WEBHOOK#{provider}#{event.delivery_id}",
-                "SK": "DELIVERY",
-                "received_at": utc_now_iso(),
-                "expires_at": int(time.time()) + DEDUPE_TTL_SECONDS,
-            },
-            ConditionExpression="attribute_not_exists(PK)",
-        )
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-            return WebhookOutcome("duplicate", event.task_id)
-        raise
-    item = table.get_item(Key={"PK": f"TASK#{provider}#{event.task_id}", "SK": "TOKEN"}).get("Item")
-    if item is None:
-        return WebhookOutcome("unknown_task", event.task_id)
-    sfn = client("stepfunctions", settings.region)
-    try:
-        if event.succeeded:
-            sfn.send_task_success(taskToken=item["token"], output=json.dumps(event.detail))
-        else:
-            sfn.send_task_failure(
-                taskToken=item["token"],
-                error=f"{provider}.RenderFailed",
-                cause=json.dumps(event.detail)[:32000],
-            )
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] in ("TaskTimedOut", "TaskDoesNotExist", "InvalidToken"):
-            return WebhookOutcome("expired", event.task_id)
-        raise
-    return WebhookOutcome("resumed", event.task_id)
+    deliveries = WebhookDeliveryStore.from_settings(settings)
+    if deliveries.outcome(provider.name, event.delivery_id) is not None:
+        return WebhookOutcome("duplicate", event.task_id)
+    result = TaskResult(event.succeeded, event.detail, error=f"{provider.name}.RenderFailed")
+    status = resume_task(TaskKey(provider.name, event.task_id), result, claimed_by=event.delivery_id, settings=settings)
+    # Recorded only once handled: a delivery that failed half-way is processed again when the provider retries.
+    deliveries.record(provider.name, event.delivery_id, status)
+    return WebhookOutcome(status, event.task_id)
