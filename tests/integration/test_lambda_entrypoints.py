@@ -102,6 +102,14 @@ def test_remotion_webhook_is_verified_and_deduplicated(embedded: EmbeddedAWS, mo
     assert first["statusCode"] == 200 and json.loads(first["body"])["status"] == "unknown_task"
     assert json.loads(deliver(signature)["body"])["status"] == "duplicate"
     assert deliver("sha512=" + "0" * 128)["statusCode"] == 401
+    # Signed by Remotion but not one of its events (no renderId): the body is at fault, not the sender.
+    malformed = json.dumps({"type": "success"}).encode()
+    signed = {"X-Remotion-Signature": "sha512=" + hmac.new(b"remotion-secret", malformed, hashlib.sha512).hexdigest()}
+    event = _event("/webhooks/remotion", "POST", signed, malformed)
+    event["pathParameters"] = {"provider": "remotion"}
+    assert webhooks_handler(event, _context("WebhooksFunction"))["statusCode"] == 400
+    event["pathParameters"] = {"provider": "runway"}
+    assert webhooks_handler(event, _context("WebhooksFunction"))["statusCode"] == 404
 
 
 def test_webhook_for_a_registered_task_sends_its_token(embedded: EmbeddedAWS, monkeypatch: pytest.MonkeyPatch) -> None:
