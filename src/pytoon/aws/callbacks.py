@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -32,7 +33,7 @@ def send_task_failure(token: str, error: str, cause: str, region: str) -> bool:
     )
 
 
-def _send(call: Any, region: str) -> bool:
+def _send(call: Callable[[Any], object], region: str) -> bool:
     try:
         call(client("stepfunctions", region))
     except ClientError as exc:
