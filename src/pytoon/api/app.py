@@ -7,7 +7,6 @@ A new resource (another API version, runs, chat) is a new module under `pytoon.a
 from __future__ import annotations
 
 from fastapi import FastAPI
-from fastapi.routing import APIRoute
 
 from pytoon import __version__
 from pytoon.api.body import BodyGuard, BodyLimit
@@ -37,11 +36,11 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         description="Prompt plus media to finished 1080×1920 short videos. Authenticate with `X-API-Key`.",
     )
     app.state.api_settings = settings
-    for router in ROUTERS:
-        app.include_router(router)
-    loose = [r.path for r in app.routes if isinstance(r, APIRoute) and not isinstance(r, StrictJsonRoute)]
+    loose = [r.path for router in ROUTERS for r in router.routes if not isinstance(r, StrictJsonRoute)]
     if loose:
         raise TypeError(f"routes not built with pytoon.api.routing.api_router (lax JSON parsing): {loose}")
+    for router in ROUTERS:
+        app.include_router(router)
     install_error_handlers(app)
     app.add_middleware(BodyGuard, read_timeout_seconds=settings.body_read_timeout_seconds, by_path=BODY_LIMITS)
     return app

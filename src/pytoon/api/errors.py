@@ -18,6 +18,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
@@ -118,9 +119,10 @@ def _domain_handler(mapping: ErrorMapping) -> Callable[[Request, Exception], Any
 def _allowed_methods(request: Request) -> str:
     """Every method some route serves at this path (Starlette's 405 names only the first route's)."""
     methods: set[str] = set()
-    for route in request.app.router.routes:
-        match, _ = route.matches(request.scope)
-        if match is not Match.NONE and getattr(route, "methods", None):
+    scope = {"type": "http", "path": request.scope["path"], "root_path": request.scope.get("root_path", "")}
+    for route in iter_route_contexts(request.app.router.routes):
+        match, _ = route.matches(scope | {"method": ""})
+        if match is not Match.NONE and route.methods:
             methods |= route.methods
     return ", ".join(sorted(methods))
 
