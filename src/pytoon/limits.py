@@ -8,6 +8,17 @@ MAX_DURATION_SECONDS = 60
 
 # A job request.
 MAX_PROMPT_CHARS = 2000
+
+# Captions: hook, beats and call to action, each shown as one cue. A caption on screen for less than a second
+# cannot be read, so a job shows at most one per second of its length (a request that asks for more than its
+# duration can show is refused); the longest job bounds how many a request may carry at all.
+MIN_CAPTION_SECONDS = 1
+MAX_CAPTIONS_PER_JOB = MAX_DURATION_SECONDS // MIN_CAPTION_SECONDS
+MAX_CAPTION_BEATS = MAX_CAPTIONS_PER_JOB - 2
+# Characters (Unicode code points) in one caption, and the lines it may take once shaped at the smallest
+# caption size (28 px) in the preset's caption width: beyond three lines a caption no longer reads as one.
+MAX_CAPTION_CHARS = 150
+MAX_CAPTION_LINES = 3
 MAX_IMAGES_PER_JOB = 30
 
 # Uploads. Media is validated by content; these bound what validation has to decode.

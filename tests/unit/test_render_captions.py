@@ -11,11 +11,11 @@ from pytoon.render.captions import (
     caption_layout,
     cues_to_srt,
     fit_text,
-    load_font,
     render_caption_image,
     safe_area,
     srt_timestamp,
 )
+from pytoon.render.text import load_font
 
 LONG = (
     "An extremely long caption that keeps going well past what anyone would put on screen in a short "

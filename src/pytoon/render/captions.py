@@ -2,21 +2,32 @@
 
 A caption is rendered once into a tight RGBA image plus its position in the frame; segments paste it on
 every frame where its cue is active. Text is never cut: it is wrapped (balanced lines), then the font
-shrinks, and only if it does not fit in 2 lines at MIN_SIZE_PX does it take more lines (3 for any
-caption of sane length; a caption that long is a planning problem, but it still shows in full).
+shrinks, and only if it does not fit in 2 lines at MIN_SIZE_PX does it take more lines (requests are
+refused when a caption would need more than MAX_CAPTION_LINES there). Any script is drawn: the preset's
+font first, then the bundled fallbacks (see pytoon.render.text).
 """
 
 from __future__ import annotations
 
 import math
+import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-from PIL import Image, ImageDraw, ImageFont
-
-from pytoon.fonts import font_path
+from pytoon.limits import MAX_CAPTION_LINES
 from pytoon.models import FPS, HEIGHT, WIDTH, CaptionCue, CaptionLayout, CaptionStyle
+from pytoon.render.text import (
+    Measure,
+    Piece,
+    TextStyle,
+    break_pieces,
+    greedy_lines,
+    join_pieces,
+    split_long_piece,
+)
+
+from PIL import Image, ImageDraw  # isort: skip  (after pytoon.fonts, which loads libfribidi)
 
 SIZE_BY_RULE: dict[str, int] = {"small": 40, "auto": 56, "large": 72}
 MIN_SIZE_PX = 28
@@ -66,16 +77,11 @@ def safe_area(layout: CaptionLayout) -> SafeArea:
     )
 
 
-@lru_cache(maxsize=64)
-def load_font(font_file: str, size_px: int) -> ImageFont.FreeTypeFont:
-    return ImageFont.truetype(font_file, size_px)
-
-
 @dataclass(frozen=True)
 class _Style:
     """Pixel metrics of one caption at one font size."""
 
-    font: ImageFont.FreeTypeFont
+    text: TextStyle
     size: int
     boxed: bool
 
@@ -91,60 +97,29 @@ class _Style:
     def pad_y(self) -> int:
         return round(self.size * 0.3) if self.boxed else self.stroke
 
-    @property
-    def line_height(self) -> int:
-        ascent, descent = self.font.getmetrics()
-        return round((ascent + descent) * LINE_SPACING)
-
-    def width(self, text: str) -> float:
+    def width(self, line: str) -> float:
         """Width of the caption image needed for this line: ink, outline and box padding."""
-        return self.font.getlength(text) + 2 * (self.stroke + self.pad_x)
+        return self.text.measure(line) + 2 * (self.stroke + self.pad_x)
 
 
-Measure = Callable[[str], float]
-
-
-def _greedy_lines(words: list[str], measure: Measure, max_width: float) -> list[str] | None:
-    """Fill lines word by word; None if a single word is wider than max_width."""
-    lines: list[str] = []
-    for word in words:
-        if measure(word) > max_width:
-            return None
-        if lines and measure(f"{lines[-1]} {word}") <= max_width:
-            lines[-1] = f"{lines[-1]} {word}"
-        else:
-            lines.append(word)
-    return lines
-
-
-def wrap_words(words: list[str], measure: Measure, max_width: float, max_lines: int) -> list[str] | None:
+def wrap_pieces(pieces: list[Piece], measure: Measure, max_width: float, max_lines: int) -> list[str] | None:
     """Balanced wrap in at most max_lines lines, or None if it does not fit.
 
     Greedy filling finds how many lines are needed; then the narrowest width that still needs no more
     lines evens them out ("Buy the new | bottle today" rather than "Buy the new bottle | today").
     """
-    lines = _greedy_lines(words, measure, max_width)
+    lines = greedy_lines(pieces, measure, max_width)
     if not lines or len(lines) > max_lines:
         return None
-    low, high = int(max(measure(w) for w in words)), int(max_width)
+    low, high = int(max(measure(p.text) for p in pieces)), int(max_width)
     while low < high:
         mid = (low + high) // 2
-        trial = _greedy_lines(words, measure, mid)
+        trial = greedy_lines(pieces, measure, mid)
         if trial is not None and len(trial) <= len(lines):
             high = mid
         else:
             low = mid + 1
-    return _greedy_lines(words, measure, high) or lines
-
-
-def _split_long_word(word: str, measure: Measure, max_width: float) -> list[str]:
-    """Character chunks of a word (a URL, a hashtag run) that is wider than a whole line."""
-    chunks = [""]
-    for char in word:
-        if chunks[-1] and measure(chunks[-1] + char) > max_width:
-            chunks.append("")
-        chunks[-1] += char
-    return chunks
+    return [join_pieces(line) for line in greedy_lines(pieces, measure, high) or lines]
 
 
 def fit_text(
@@ -153,48 +128,64 @@ def fit_text(
     """The first size (largest first) at which the text fits in max_lines lines, and those lines.
 
     If even the last (smallest) size needs more lines, the text keeps that size and takes as many lines as
-    it needs, with over-long words broken: text is never cut.
+    it needs, with over-long pieces broken between clusters: text is never cut.
     """
-    words = text.split()
+    pieces = break_pieces(text)
     for size in sizes:
-        lines = wrap_words(words, measure_at(size), max_width, max_lines)
+        lines = wrap_pieces(pieces, measure_at(size), max_width, max_lines)
         if lines is not None:
             return size, lines
     measure = measure_at(sizes[-1])
-    pieces = [chunk for word in words for chunk in _split_long_word(word, measure, max_width)]
-    return sizes[-1], wrap_words(pieces, measure, max_width, len(pieces)) or pieces
+    chunks = [chunk for piece in pieces for chunk in split_long_piece(piece, measure, max_width)]
+    return sizes[-1], wrap_pieces(chunks, measure, max_width, len(chunks)) or [c.text for c in chunks]
+
+
+def _styles(text: str, layout: CaptionLayout) -> Callable[[int], _Style]:
+    @lru_cache(maxsize=64)
+    def style_at(size: int) -> _Style:
+        return _Style(TextStyle.for_text(layout.font, size, text), size, layout.boxed)
+
+    return style_at
+
+
+def _sizes(layout: CaptionLayout) -> list[int]:
+    return list(range(layout.size_px, MIN_SIZE_PX - 1, -SIZE_STEP_PX)) or [layout.size_px]
+
+
+def lines_at_min_size(text: str, layout: CaptionLayout) -> int:
+    """How many lines the caption needs at MIN_SIZE_PX (a request is refused above MAX_CAPTION_LINES)."""
+    text = unicodedata.normalize("NFC", text)
+    style = _styles(text, layout)(MIN_SIZE_PX)
+    return len(fit_text(text, [MIN_SIZE_PX], lambda _: style.width, safe_area(layout).width, MAX_CAPTION_LINES)[1])
+
+
+def caption_lines(text: str, layout: CaptionLayout) -> tuple[int, list[str]]:
+    """The font size and lines a caption is drawn with: two lines at the largest size that allows it,
+    else as many lines as it takes at MIN_SIZE_PX."""
+    if not text.strip():
+        raise ValueError("A caption needs text")
+    style_at = _styles(text, layout)
+    return fit_text(text, _sizes(layout), lambda px: style_at(px).width, safe_area(layout).width, MAX_LINES)
 
 
 def render_caption_image(text: str, layout: CaptionLayout) -> tuple[Image.Image, tuple[int, int]]:
     """The caption as an RGBA image and the top-left position where it goes in the frame."""
     area = safe_area(layout)
-    font_file = str(font_path(layout.font))
-
-    def style_at(size: int) -> _Style:
-        return _Style(load_font(font_file, size), size, layout.boxed)
-
-    if not text.strip():
-        raise ValueError("A caption needs text")
-    sizes = list(range(layout.size_px, MIN_SIZE_PX - 1, -SIZE_STEP_PX)) or [layout.size_px]
-    size, lines = fit_text(text, sizes, lambda px: style_at(px).width, area.width, MAX_LINES)
-    style = style_at(size)
+    text = unicodedata.normalize("NFC", text)
+    size, lines = caption_lines(text, layout)
+    style = _styles(text, layout)(size)
+    ascent, descent = style.text.metrics(lines)
+    line_height = round((ascent + descent) * LINE_SPACING)
     width = math.ceil(max(style.width(line) for line in lines))
-    height = len(lines) * style.line_height + 2 * style.pad_y
+    height = len(lines) * line_height + 2 * style.pad_y
     image = Image.new("RGBA", (width, height), (0, 0, 0, 0))
     draw = ImageDraw.Draw(image)
     if layout.boxed:
         draw.rounded_rectangle((0, 0, width - 1, height - 1), radius=round(style.size * 0.35), fill=BOX_FILL)
     for i, line in enumerate(lines):
-        centre_y = style.pad_y + (i + 0.5) * style.line_height
-        draw.text(
-            (width / 2, centre_y),
-            line,
-            font=style.font,
-            fill=TEXT_FILL,
-            anchor="mm",
-            stroke_width=style.stroke,
-            stroke_fill=STROKE_FILL,
-        )
+        baseline = style.pad_y + i * line_height + (line_height - ascent - descent) / 2 + ascent
+        x = (width - style.text.measure(line)) / 2
+        style.text.draw_line(draw, x, baseline, line, fill=TEXT_FILL, stroke=style.stroke, stroke_fill=STROKE_FILL)
     return image, _position(layout, area, width, height)
 
 

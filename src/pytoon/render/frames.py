@@ -26,9 +26,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageOps
 
-from pytoon.fonts import font_path
 from pytoon.models import HEIGHT, WIDTH, Archetype, Motion, OverlayFx, Visual
-from pytoon.render.captions import fit_text, load_font
+from pytoon.render.captions import fit_text
+from pytoon.render.text import TextStyle
 
 FRAME_SIZE = (WIDTH, HEIGHT)
 IMAGE_FORMATS = ["PNG", "JPEG", "WEBP"]
@@ -336,31 +336,25 @@ class CardVisual(PreparedVisual):
 
 
 def draw_card_text(card: Image.Image, text: str) -> None:
-    """Large centred text in the card font, wrapped in up to 3 lines, shrunk to fit."""
-    font_file = str(font_path(CARD_FONT))
+    """Large centred text in the card font (with the caption fallbacks), wrapped in up to 3 lines, shrunk to fit."""
 
     def stroke(size: int) -> int:
         return max(2, size // 24)
 
     def measure_at(size: int) -> Callable[[str], float]:
-        font = load_font(font_file, size)
-        return lambda line: font.getlength(line) + 2 * stroke(size)
+        style = TextStyle.for_text(CARD_FONT, size, text)
+        return lambda line: style.measure(line) + 2 * stroke(size)
 
     sizes = range(CARD_TEXT_MAX_PX, CARD_TEXT_MIN_PX - 1, -4)
     size, lines = fit_text(text, sizes, measure_at, CARD_TEXT_WIDTH, CARD_TEXT_MAX_LINES)
-    font, line_height = load_font(font_file, size), round(size * 1.18)
+    style, line_height = TextStyle.for_text(CARD_FONT, size, text), round(size * 1.18)
+    ascent, descent = style.metrics(lines)
     draw = ImageDraw.Draw(card)
     top = CARD_TEXT_CENTRE_Y - len(lines) * line_height / 2
     for i, line in enumerate(lines):
-        draw.text(
-            (WIDTH / 2, top + (i + 0.5) * line_height),
-            line,
-            font=font,
-            fill=(255, 255, 255),
-            anchor="mm",
-            stroke_width=stroke(size),
-            stroke_fill=(0, 0, 0),
-        )
+        baseline = top + (i + 0.5) * line_height + (ascent - descent) / 2
+        x = (WIDTH - style.measure(line)) / 2
+        style.draw_line(draw, x, baseline, line, fill=(255, 255, 255), stroke=stroke(size), stroke_fill=(0, 0, 0))
 
 
 def prepare_visual(visual: Visual, image_file: Path | None, frames: range | None = None) -> PreparedVisual:
