@@ -1,30 +1,36 @@
-"""`pytoon` command line: render one job or serve the API, both on embedded AWS."""
+"""`pytoon` command line: render one job or serve the API, both on embedded AWS.
+
+Modules are imported inside the commands: `pytoon keys` need not load the renderer, and nothing is loaded
+before the arguments are known to be valid.
+"""
 
 from __future__ import annotations
 
 import argparse
 import os
+import socket
 import sys
 import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from pytoon.assets import AssetCategory, AssetRejectedError, store_upload
-from pytoon.aws import keys
-from pytoon.aws.apikeys import ApiKeyRepository
-from pytoon.aws.jobs import JobRecord, JobRepository
-from pytoon.aws.storage import ArtifactStore
-from pytoon.config import get_settings
 from pytoon.limits import MAX_DURATION_SECONDS, MIN_DURATION_SECONDS
-from pytoon.local.embedded import BUCKET_NAME, EMBEDDED_TABLE, FAKE_ACCOUNT_ENV, EmbeddedAWS
-from pytoon.models import JobStatus
-from pytoon.presets import all_presets
-from pytoon.submission import JobRequest, submit_request
+
+if TYPE_CHECKING:
+    from pytoon.assets import AssetCategory
+    from pytoon.aws.jobs import JobRecord
 
 LOCAL_TENANT = "local"
 DEFAULT_DEV_KEY = "dev-key-change-me"
+DEFAULT_API_PORT = 8080
 RENDER_TIMEOUT_SECONDS = 30 * 60
+
+
+class CommandError(RuntimeError):
+    """A reason to stop with exit status 1 and this message (a port taken, no running serve…)."""
 
 
 def _progress_bar(record: JobRecord, started: float) -> str:
@@ -35,6 +41,8 @@ def _progress_bar(record: JobRecord, started: float) -> str:
 
 
 def _upload(path: Path, category: AssetCategory) -> str:
+    from pytoon.assets import store_upload
+
     record = store_upload(tenant_id=LOCAL_TENANT, category=category, filename=path.name, data=path.read_bytes())
     return record.key
 
@@ -43,20 +51,40 @@ def _sidecar(output: Path, suffix: str) -> Path:
     return output.with_name(output.stem + suffix)
 
 
+def _warn_in_memory() -> None:
+    from pytoon.local.embedded import IN_MEMORY_WARNING
+
+    print(f"note: {IN_MEMORY_WARNING}", file=sys.stderr, flush=True)
+
+
 def render_job(args: argparse.Namespace) -> int:
+    from pytoon.assets import AssetCategory, AssetRejectedError
+    from pytoon.aws import keys
+    from pytoon.aws.storage import ArtifactStore
+    from pytoon.config import get_settings
+    from pytoon.local.embedded import EmbeddedAWS
+    from pytoon.local.progress import JobNotFinishedError, watch_job
+    from pytoon.models import JobStatus
+    from pytoon.submission import JobRequest, submit_request
+
     output = Path(args.output).resolve()
     output.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    with EmbeddedAWS():
+    _warn_in_memory()
+    with EmbeddedAWS() as embedded:
         settings = get_settings()
         # Validation decodes every file in full: do it for all of them at once.
         with ThreadPoolExecutor(max_workers=4) as pool:
             image_uploads = [pool.submit(_upload, Path(p), AssetCategory.IMAGE) for p in args.image]
             music_upload = pool.submit(_upload, Path(args.music), AssetCategory.AUDIO) if args.music else None
             voice_upload = pool.submit(_upload, Path(args.voice), AssetCategory.AUDIO) if args.voice else None
-            images = [upload.result() for upload in image_uploads]
-            music = music_upload.result() if music_upload else None
-            voice = voice_upload.result() if voice_upload else None
+            try:
+                images = [upload.result() for upload in image_uploads]
+                music = music_upload.result() if music_upload else None
+                voice = voice_upload.result() if voice_upload else None
+            except AssetRejectedError as exc:
+                print(f"input rejected: {exc}", file=sys.stderr)
+                return 2
         request = JobRequest(
             preset_id=args.preset,
             prompt=args.prompt,
@@ -66,22 +94,30 @@ def render_job(args: argparse.Namespace) -> int:
             voice_uri=voice,
         )
         record = submit_request(request, tenant_id=LOCAL_TENANT, settings=settings)
-        jobs = JobRepository.from_settings(settings)
-        while not record.status.terminal and time.monotonic() - started < RENDER_TIMEOUT_SECONDS:
-            time.sleep(0.25)
-            record = jobs.get(record.job_id)
-            print(_progress_bar(record, started), end="", file=sys.stderr, flush=True)
+
+        def show(current: JobRecord) -> None:
+            print(_progress_bar(current, started), end="", file=sys.stderr, flush=True)
+
+        try:
+            record = watch_job(record.job_id, embedded.runtime, timeout_seconds=RENDER_TIMEOUT_SECONDS, on_update=show)
+        except JobNotFinishedError as exc:
+            print(f"\nFAILED: {exc}", file=sys.stderr)
+            return 1
         print(file=sys.stderr)
         if record.status is not JobStatus.DONE:
-            reason = record.error or f"timed out after {RENDER_TIMEOUT_SECONDS}s in {record.status.value}"
-            print(f"FAILED: {reason}", file=sys.stderr)
+            print(f"FAILED: {record.error or 'no reason recorded'}", file=sys.stderr)
             return 1
         store = ArtifactStore.from_settings(settings)
         job_id = record.job_id
-        store.download(keys.output_key(job_id), output)
-        store.download(keys.thumbnail_key(job_id), _sidecar(output, ".thumbnail.jpg"))
-        store.download(keys.captions_key(job_id), _sidecar(output, ".srt"))
-        store.download(keys.metadata_key(job_id), _sidecar(output, ".metadata.json"))
+        downloads = [
+            (keys.output_key(job_id), output),
+            (keys.thumbnail_key(job_id), _sidecar(output, ".thumbnail.jpg")),
+            (keys.captions_key(job_id), _sidecar(output, ".srt")),
+            (keys.metadata_key(job_id), _sidecar(output, ".metadata.json")),
+        ]
+        with ThreadPoolExecutor(max_workers=len(downloads)) as pool:
+            for done in [pool.submit(store.download, key, path) for key, path in downloads]:
+                done.result()
     wall = time.monotonic() - started
     print(f"{output}  duration {record.target_duration_seconds:.2f}s  1080x1920  wall time {wall:.1f}s")
     return 0
@@ -105,42 +141,100 @@ def demo(args: argparse.Namespace) -> int:
         return render_job(render_args)
 
 
+def _bind_api_socket(host: str, port: int) -> socket.socket:
+    """The API's listening socket, bound before anything else starts, so a taken port fails at once."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(128)  # connections wait in the backlog until uvicorn accepts them
+    except OSError as exc:
+        sock.close()
+        raise CommandError(f"cannot serve the API on {host}:{port}: {exc.strerror}") from exc
+    return sock
+
+
+def _seed_dev_key() -> str | None:
+    """The development key, set only when no key is configured at all (API_KEY or API_KEYS)."""
+    if os.environ.get("API_KEY") or os.environ.get("API_KEYS"):
+        return None
+    os.environ["API_KEY"] = DEFAULT_DEV_KEY
+    return DEFAULT_DEV_KEY
+
+
 def serve(args: argparse.Namespace) -> int:
-    import uvicorn
+    from pytoon.local.embedded import EmbeddedAWS, EmbeddedStartError
+    from pytoon.local.state import ServeState, remove_state, write_state
 
-    from pytoon.api.app import create_app
+    api_socket = _bind_api_socket(args.host, args.port)
+    api_port = api_socket.getsockname()[1]
+    dev_key = _seed_dev_key()
+    _warn_in_memory()
+    embedded = EmbeddedAWS(port=args.aws_port)
+    try:
+        stack = embedded.start()
+    except EmbeddedStartError as exc:
+        api_socket.close()
+        raise CommandError(f"cannot start embedded AWS: {exc}") from exc
+    api_url = f"http://{args.host}:{api_port}"
+    try:
+        import uvicorn
 
-    os.environ.setdefault("API_KEY", DEFAULT_DEV_KEY)
-    with EmbeddedAWS(port=args.aws_port) as embedded:
-        stack = embedded.stack
-        assert stack is not None
+        from pytoon.api.app import create_app
+
+        class Server(uvicorn.Server):
+            async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+                await super().startup(sockets=sockets)
+                # Lambda loads each function on its first invoke; importing them once the API answers spares
+                # the first job that wait without delaying the start.
+                if self.started:
+                    threading.Thread(target=embedded.runtime.preload, daemon=True).start()
+
+        server = Server(uvicorn.Config(create_app(), log_level="warning"))
+        write_state(
+            api_port,
+            ServeState(
+                pid=os.getpid(),
+                api_url=api_url,
+                endpoint_url=stack.endpoint_url,
+                region=stack.region,
+                table_name=stack.table_names["JobsTable"],
+                bucket_name=stack.bucket_name,
+                state_machine_arns=stack.state_machine_arns,
+            ),
+        )
         print(f"Embedded AWS endpoint: {stack.endpoint_url}  (region {stack.region}, any credentials)")
-        print(f"  state machine: {stack.render_state_machine_arn}")
+        for name, arn in stack.state_machine_arns.items():
+            print(f"  state machine {name}: {arn}")
         print(f"  bucket: {stack.bucket_name}   table: {stack.table_names['JobsTable']}")
         print(
             f"  e.g. aws --endpoint-url {stack.endpoint_url} stepfunctions list-executions "
             f"--state-machine-arn {stack.render_state_machine_arn}"
         )
-        print(
-            f"API: http://{args.host}:{args.port}  (docs at /docs; development key: X-API-Key: {os.environ['API_KEY']})"
-        )
-        sys.stdout.flush()
-        uvicorn.run(create_app(), host=args.host, port=args.port, log_level="warning")
+        key_note = f"development key: X-API-Key: {dev_key}" if dev_key else "keys from API_KEY/API_KEYS"
+        print(f"API: {api_url}  (docs at /docs; {key_note})", flush=True)
+        server.run(sockets=[api_socket])
+    finally:
+        remove_state(api_port)
+        embedded.stop()
     return 0
 
 
 def keys_command(args: argparse.Namespace) -> int:
     """Manage API keys in the configured table (`--local`: the embedded AWS of a running `pytoon serve`)."""
+    from pytoon.local.embedded import BUCKET_NAME, EMBEDDED_TABLE, FAKE_ACCOUNT_ENV
+
     if args.local:
+        endpoint = _local_endpoint(args)
         os.environ.update(
-            {
-                "AWS_ENDPOINT_URL": f"http://127.0.0.1:{args.aws_port}",
-                "PYTOON_TABLE_NAME": EMBEDDED_TABLE,
-                "PYTOON_BUCKET_NAME": BUCKET_NAME,
-            }
+            {"AWS_ENDPOINT_URL": endpoint, "PYTOON_TABLE_NAME": EMBEDDED_TABLE, "PYTOON_BUCKET_NAME": BUCKET_NAME}
         )
         for name, value in FAKE_ACCOUNT_ENV.items():
             os.environ.setdefault(name, value)
+    from pytoon.aws.apikeys import ApiKeyRepository
+    from pytoon.config import get_settings
+
     repo = ApiKeyRepository.from_settings(get_settings())
     if args.keys_command == "create":
         issued = repo.create(args.tenant, args.rate_limit)
@@ -159,8 +253,25 @@ def keys_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _local_endpoint(args: argparse.Namespace) -> str:
+    """`--aws-port` if given, else the endpoint the serve on API port `--port` recorded in its state file."""
+    from pytoon.local.state import read_state, state_file
+
+    if args.aws_port:
+        return f"http://127.0.0.1:{args.aws_port}"
+    state = read_state(args.port)
+    if state is None:
+        raise CommandError(
+            f"no running `pytoon serve` on API port {args.port} (no live state file {state_file(args.port)}); "
+            "start one, or name its embedded AWS port with --aws-port"
+        )
+    return state.endpoint_url
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="pytoon", description=__doc__)
+    from pytoon.presets import all_presets
+
+    parser = argparse.ArgumentParser(prog="pytoon", description=__doc__.split("\n", 1)[0])
     commands = parser.add_subparsers(dest="command", required=True)
     preset_ids = [p.id for p in all_presets()]
 
@@ -181,14 +292,17 @@ def build_parser() -> argparse.ArgumentParser:
     demo_cmd.set_defaults(run=demo)
 
     serve_cmd = commands.add_parser("serve", help="serve the HTTP API on embedded AWS")
-    serve_cmd.add_argument("--host", default="127.0.0.1")
-    serve_cmd.add_argument("--port", type=int, default=8080)
-    serve_cmd.add_argument("--aws-port", type=int, default=4566, help="port of the embedded AWS endpoint")
+    serve_cmd.add_argument("--host", default="127.0.0.1", help="address of the API")
+    serve_cmd.add_argument("--port", type=int, default=DEFAULT_API_PORT, help="port of the API")
+    serve_cmd.add_argument(
+        "--aws-port", type=int, default=0, help="port of the embedded AWS endpoint on 127.0.0.1 (default: a free one)"
+    )
     serve_cmd.set_defaults(run=serve)
 
     keys_cmd = commands.add_parser("keys", help="create, revoke and list API keys")
     keys_cmd.add_argument("--local", action="store_true", help="use a running `pytoon serve`'s embedded AWS")
-    keys_cmd.add_argument("--aws-port", type=int, default=4566)
+    keys_cmd.add_argument("--port", type=int, default=DEFAULT_API_PORT, help="with --local: the API port of that serve")
+    keys_cmd.add_argument("--aws-port", type=int, default=0, help="with --local: its embedded AWS port instead")
     keys_sub = keys_cmd.add_subparsers(dest="keys_command", required=True)
     create = keys_sub.add_parser("create", help="create a key for a tenant (shown once)")
     create.add_argument("--tenant", required=True)
@@ -211,9 +325,9 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     try:
         return args.run(args)
-    except AssetRejectedError as exc:
-        print(f"input rejected: {exc}", file=sys.stderr)
-        return 2
+    except CommandError as exc:
+        print(f"pytoon {args.command}: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -3,26 +3,35 @@
 The repo's ASL runs in moto's Step Functions interpreter as written (execution on), and the local Lambda
 runtime routes each task to the real handler. The endpoint is a real HTTP server, so boto3 and the aws
 CLI (`--endpoint-url`) can inspect tables, buckets, executions and their history.
+
+Everything lives in this process's memory: when it ends (or crashes), jobs, keys and uploads are gone, and a
+job that was running is never marked failed. The endpoint checks no signatures, so it only ever listens on
+a loopback address.
 """
 
 from __future__ import annotations
 
+import base64
+import errno
 import io
+import ipaddress
 import json
 import logging
 import os
+import shutil
+import socket
 import tempfile
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
 from typing import Any
 
-import httpx
-from moto.server import ThreadedMotoServer
-
-from pytoon.aws import client, reset_clients
+from pytoon.aws import client, dynamodb_table, reset_clients
 from pytoon.config import get_settings
+from pytoon.local import moto_seam
 from pytoon.local.lambda_runtime import LocalLambdaRuntime
+from pytoon.local.state import pid_alive
 from pytoon.local.template import TEMPLATE_PATH, functions, load_template
 
 FAKE_ACCOUNT_ENV = {
@@ -33,6 +42,17 @@ FAKE_ACCOUNT_ENV = {
 BUCKET_NAME = "pytoon-artifacts"
 TABLE_PREFIX = "pytoon-"
 EMBEDDED_TABLE = TABLE_PREFIX + "jobs"  # the name JobsTable gets locally
+IN_MEMORY_WARNING = (
+    "Embedded AWS keeps everything in memory: when this process stops or crashes, its jobs, keys and uploads "
+    "are gone, and running jobs are not marked failed."
+)
+STATE_MACHINE_TYPE = "AWS::Serverless::StateMachine"
+# Scratch folders of embedded stacks live under here, one per process id.
+WORK_ROOT = Path(tempfile.gettempdir()) / "pytoon-work"
+
+
+class EmbeddedStartError(RuntimeError):
+    """The embedded endpoint cannot start (port taken, address not loopback); the message says why."""
 
 
 @dataclass
@@ -48,6 +68,40 @@ class EmbeddedStack:
     def render_state_machine_arn(self) -> str:
         return self.state_machine_arns["RenderJobStateMachine"]
 
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> EmbeddedStack:
+        return cls(**json.loads(text))
+
+
+def require_loopback(host: str) -> None:
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise EmbeddedStartError(
+            f"embedded AWS must listen on a loopback address, not {host!r}: it checks no signatures"
+        )
+
+
+def bind_listening_socket(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on host:port (0 = any free port); a taken port is an EmbeddedStartError."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # reuse TIME_WAIT, never a live listener
+    try:
+        sock.bind((host, port))
+        sock.listen(128)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise EmbeddedStartError(f"port {port} on {host} is already in use") from exc
+        raise EmbeddedStartError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+    return sock
+
 
 def _local_ffmpeg() -> str:
     import imageio_ffmpeg
@@ -55,20 +109,41 @@ def _local_ffmpeg() -> str:
     return imageio_ffmpeg.get_ffmpeg_exe()
 
 
+def _fresh_work_dir(requested: Path | None) -> Path:
+    """An empty scratch folder: the one asked for, emptied, or this process's own under WORK_ROOT, where the
+    folders of processes that are gone (crashed runs) are removed on the way."""
+    if requested is not None:
+        shutil.rmtree(requested, ignore_errors=True)
+        requested.mkdir(parents=True, exist_ok=True)
+        return requested
+    WORK_ROOT.mkdir(parents=True, exist_ok=True)
+    for folder in WORK_ROOT.iterdir():
+        if folder.name.isdigit() and (int(folder.name) == os.getpid() or not pid_alive(int(folder.name))):
+            shutil.rmtree(folder, ignore_errors=True)
+    own = WORK_ROOT / str(os.getpid())
+    own.mkdir()
+    return own
+
+
 @dataclass
 class EmbeddedAWS:
-    """Start with `start()`, which deploys the stack and points this process's AWS config at it."""
+    """Start with `start()`, which deploys the stack and points this process's AWS config at it.
+
+    `port=0` picks a free port. `listening` hands over an already bound socket instead (a parent process
+    binds it, so a taken port fails there, before anything starts)."""
 
     region: str = "us-east-1"
     host: str = "127.0.0.1"
     port: int = 0
     segment_concurrency: int = field(default_factory=lambda: max(1, os.cpu_count() or 1))
-    work_dir: Path = field(default_factory=lambda: Path(tempfile.gettempdir()) / "pytoon-work")
+    work_dir: Path | None = None
     template_path: Path = TEMPLATE_PATH
+    listening: socket.socket | None = None
     stack: EmbeddedStack | None = None
-    _server: ThreadedMotoServer | None = None
+    _server: moto_seam.MotoHttpServer | None = None
     _runtime: LocalLambdaRuntime | None = None
     _saved_env: dict[str, str | None] = field(default_factory=dict)
+    _own_work_dir: Path | None = None
 
     @property
     def runtime(self) -> LocalLambdaRuntime:
@@ -80,21 +155,25 @@ class EmbeddedAWS:
         # failures reach them through job records and execution history.
         for name in ("werkzeug", "moto"):
             logging.getLogger(name).setLevel(logging.CRITICAL)
-        self._server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
-        self._server.start()
-        host, port = self._server.get_host_and_port()
-        endpoint = f"http://{host}:{port}"
+        require_loopback(self.host)
+        listening = self.listening or bind_listening_socket(self.host, self.port)
+        host, port = listening.getsockname()[:2]
+        endpoint = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
         self._set_env(
             {
                 **FAKE_ACCOUNT_ENV,
                 "AWS_DEFAULT_REGION": self.region,
                 "AWS_REGION": self.region,
                 "AWS_ENDPOINT_URL": endpoint,
-                # moto's Step Functions interpreter calls Lambda on localhost:MOTO_PORT.
-                "MOTO_PORT": str(port),
+                moto_seam.INTERPRETER_PORT_ENV: str(port),
             }
         )
-        httpx.post(f"{endpoint}/moto-api/config", json={"stepfunctions": {"execute_state_machine": True}})
+        work_dir = _fresh_work_dir(self.work_dir)
+        self._own_work_dir = work_dir
+        moto_seam.enable_state_machine_execution()
+        moto_seam.import_state_machine_interpreter()
+        self._server = moto_seam.MotoHttpServer(listening)
+        self._server.start()
         reset_clients()
         template = load_template(self.template_path)
         self._runtime = LocalLambdaRuntime(functions(template), self.template_path.parent)
@@ -104,8 +183,8 @@ class EmbeddedAWS:
             {
                 "PYTOON_TABLE_NAME": self.stack.table_names["JobsTable"],
                 "PYTOON_BUCKET_NAME": self.stack.bucket_name,
-                "PYTOON_STATE_MACHINE_ARN": self.stack.render_state_machine_arn,
-                "PYTOON_WORK_DIR": str(self.work_dir),
+                **_state_machine_variables(template, self.stack.state_machine_arns),
+                "PYTOON_WORK_DIR": str(work_dir),
                 "FFMPEG_BINARY": os.environ.get("FFMPEG_BINARY") or _local_ffmpeg(),
                 "POWERTOOLS_SERVICE_NAME": "pytoon",
                 "POWERTOOLS_TRACE_DISABLED": "true",
@@ -121,12 +200,15 @@ class EmbeddedAWS:
             self._runtime.uninstall()
         if self._server is not None:
             self._server.stop()
+            self._server = None
         for name, value in self._saved_env.items():
             if value is None:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
         self._saved_env.clear()
+        if self._own_work_dir is not None:
+            shutil.rmtree(self._own_work_dir, ignore_errors=True)
         reset_clients()
         get_settings.cache_clear()
 
@@ -143,6 +225,8 @@ class EmbeddedAWS:
             os.environ[name] = value
 
     def _deploy(self, template: dict[str, Any], endpoint: str) -> EmbeddedStack:
+        """Create what the template declares that local mode emulates; every other resource type (API,
+        layers, queues, alarms, log groups, secrets…) has no local counterpart and is skipped."""
         resources: dict[str, Any] = template["Resources"]
         tables = {
             logical_id: self._create_table(logical_id, r["Properties"])
@@ -155,12 +239,19 @@ class EmbeddedAWS:
         function_arns = {
             f.logical_id: self._create_function(f.logical_id, f.handler, role_arn) for f in functions(template)
         }
-        parameters = {"SegmentMaxConcurrency": str(self.segment_concurrency)}
-        machines = {
-            logical_id: self._create_state_machine(logical_id, r["Properties"], function_arns, parameters, role_arn)
-            for logical_id, r in resources.items()
-            if r["Type"] == "AWS::Serverless::StateMachine"
-        }
+        values = _Values(
+            parameters={name: str(p.get("Default", "")) for name, p in template.get("Parameters", {}).items()}
+            | {"SegmentMaxConcurrency": str(self.segment_concurrency)},
+            refs={**tables, **dict.fromkeys(buckets, BUCKET_NAME), **{f: f for f in function_arns}},
+            attributes={(f, "Arn"): arn for f, arn in function_arns.items()},
+        )
+        machines: dict[str, str] = {}
+        for logical_id in _state_machine_order(resources):
+            arn = self._create_state_machine(logical_id, resources[logical_id]["Properties"], values, role_arn)
+            machines[logical_id] = arn
+            values.refs[logical_id] = arn
+            values.attributes[(logical_id, "Arn")] = arn
+            values.attributes[(logical_id, "Name")] = logical_id
         self._wire_bucket_notifications(resources, buckets, function_arns)
         return EmbeddedStack(
             endpoint_url=endpoint,
@@ -181,7 +272,8 @@ class EmbeddedAWS:
         }
         if props.get("GlobalSecondaryIndexes"):
             kwargs["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
-        client("dynamodb", self.region).create_table(**kwargs)
+        # Through the table resource the main thread uses anyway: one boto3 session fewer to load.
+        dynamodb_table(name, self.region).meta.client.create_table(**kwargs)
         return name
 
     def _create_role(self) -> str:
@@ -195,36 +287,26 @@ class EmbeddedAWS:
                 }
             ],
         }
-        role = client("iam", self.region).create_role(
-            RoleName="pytoon-local", AssumeRolePolicyDocument=json.dumps(trust)
-        )
-        return role["Role"]["Arn"]
+        return moto_seam.create_role("pytoon-local", json.dumps(trust))
 
     def _create_function(self, logical_id: str, handler: str, role_arn: str) -> str:
         # moto needs a code bundle to store; the local runtime imports the real handler instead.
         bundle = io.BytesIO()
         with zipfile.ZipFile(bundle, "w") as archive:
             archive.writestr("app.py", "# served by pytoon.local.lambda_runtime\n")
-        response = client("lambda", self.region).create_function(
-            FunctionName=logical_id,
-            Runtime="python3.11",
-            Role=role_arn,
-            Handler=handler,
-            Code={"ZipFile": bundle.getvalue()},
-        )
-        return response["FunctionArn"]
+        spec = {
+            "FunctionName": logical_id,
+            "Runtime": "python3.11",
+            "Role": role_arn,
+            "Handler": handler,
+            "Code": {"ZipFile": base64.b64encode(bundle.getvalue()).decode()},
+        }
+        return moto_seam.create_function(self.region, spec)
 
-    def _create_state_machine(
-        self,
-        logical_id: str,
-        props: dict[str, Any],
-        function_arns: dict[str, str],
-        parameters: dict[str, str],
-        role_arn: str,
-    ) -> str:
+    def _create_state_machine(self, logical_id: str, props: dict[str, Any], values: _Values, role_arn: str) -> str:
         definition = (self.template_path.parent / props["DefinitionUri"]).read_text()
         for name, value in props.get("DefinitionSubstitutions", {}).items():
-            definition = definition.replace("${" + name + "}", _resolve(value, function_arns, parameters))
+            definition = definition.replace("${" + name + "}", values.resolve(value, where=f"{logical_id}.{name}"))
         response = client("stepfunctions", self.region).create_state_machine(
             name=logical_id, definition=definition, roleArn=role_arn, type=props.get("Type", "STANDARD")
         )
@@ -253,14 +335,84 @@ class EmbeddedAWS:
             )
 
 
-def _resolve(value: Any, function_arns: dict[str, str], parameters: dict[str, str]) -> str:
-    """Resolve the intrinsics DefinitionSubstitutions use: !GetAtt Fn.Arn and !Ref Parameter."""
-    if isinstance(value, str):
-        return value
-    if "Fn::GetAtt" in value:
-        target, attribute = value["Fn::GetAtt"]
-        if attribute == "Arn" and target in function_arns:
-            return function_arns[target]
-    if "Ref" in value and value["Ref"] in parameters:
-        return parameters[value["Ref"]]
-    raise ValueError(f"cannot resolve substitution {value!r} locally")
+@dataclass
+class _Values:
+    """What the intrinsics in DefinitionSubstitutions resolve to locally: `!Ref` of a parameter, table, bucket,
+    function or state machine (its ARN), and `!GetAtt X.Arn` / `!GetAtt StateMachine.Name`."""
+
+    parameters: dict[str, str]
+    refs: dict[str, str]
+    attributes: dict[tuple[str, str], str]
+
+    def resolve(self, value: Any, where: str) -> str:
+        if isinstance(value, str | int | float):
+            return str(value)
+        if isinstance(value, dict) and "Ref" in value:
+            name = value["Ref"]
+            if name in self.parameters:
+                return self.parameters[name]
+            if name in self.refs:
+                return self.refs[name]
+        if isinstance(value, dict) and "Fn::GetAtt" in value:
+            target, attribute = value["Fn::GetAtt"]
+            if (target, attribute) in self.attributes:
+                return self.attributes[(target, attribute)]
+        raise ValueError(f"cannot resolve substitution {where} = {value!r} locally")
+
+
+def _references(value: Any) -> set[str]:
+    """Logical ids a `!Ref` or `!GetAtt` anywhere inside `value` points at."""
+    if isinstance(value, dict):
+        found = set()
+        for key, inner in value.items():
+            if key == "Ref" and isinstance(inner, str):
+                found.add(inner)
+            elif key == "Fn::GetAtt" and isinstance(inner, list) and inner:
+                found.add(inner[0])
+            else:
+                found |= _references(inner)
+        return found
+    if isinstance(value, list):
+        return set().union(*(_references(v) for v in value)) if value else set()
+    return set()
+
+
+def _state_machine_order(resources: dict[str, Any]) -> list[str]:
+    """Every state machine, each after the machines its DefinitionSubstitutions refer to."""
+    machines = [lid for lid, r in resources.items() if r["Type"] == STATE_MACHINE_TYPE]
+    graph = {
+        lid: _references(resources[lid]["Properties"].get("DefinitionSubstitutions", {})) & set(machines)
+        for lid in machines
+    }
+    try:
+        return list(TopologicalSorter(graph).static_order())
+    except CycleError as exc:
+        raise ValueError(f"state machines refer to each other in a cycle: {exc.args[1]}") from exc
+
+
+def _state_machine_variables(template: dict[str, Any], machine_arns: dict[str, str]) -> dict[str, str]:
+    """Function environment variables that name a state machine (`!Ref Machine`, `!GetAtt Machine.Arn`), set
+    locally for every handler: they share one process, so one name must mean one machine."""
+    variables: dict[str, str] = {}
+    for logical_id, resource in template["Resources"].items():
+        if resource["Type"] != "AWS::Serverless::Function":
+            continue
+        for name, value in resource["Properties"].get("Environment", {}).get("Variables", {}).items():
+            target = _state_machine_target(value, machine_arns)
+            if target is None:
+                continue
+            if variables.get(name, target) != target:
+                raise ValueError(f"{name} names two different state machines ({logical_id} and another function)")
+            variables[name] = target
+    return variables
+
+
+def _state_machine_target(value: Any, machine_arns: dict[str, str]) -> str | None:
+    if not isinstance(value, dict):
+        return None
+    if value.get("Ref") in machine_arns:
+        return machine_arns[value["Ref"]]
+    target = value.get("Fn::GetAtt")
+    if isinstance(target, list) and target[0] in machine_arns:
+        return machine_arns[target[0]] if target[1] == "Arn" else target[0]
+    return None

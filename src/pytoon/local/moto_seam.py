@@ -1,0 +1,146 @@
+"""Every piece of moto's private surface that local mode relies on, in one place.
+
+tests/contract/test_moto_seam.py checks each assumption below against the installed moto, so an upgrade that
+moves one fails there with a plain message instead of somewhere deep inside a render.
+
+- The HTTP endpoint: moto's WSGI dispatcher (`DomainDispatcherApplication(create_backend_app)`) and its
+  request handler, served by werkzeug on a socket this package bound itself (moto's own ThreadedMotoServer
+  binds inside its thread and waits forever when the port is taken).
+- The Step Functions interpreter: switched on through moto's in-process config, and it reaches Lambda over
+  HTTP at `localhost:$MOTO_PORT`.
+- Lambda invoke: `LambdaFunction.invoke(self, body, request_headers, response_headers)`, which the local
+  runtime replaces (moto would start Docker there).
+- Direct calls into the IAM and Lambda backends for the deploy (the role Lambda checks for, and
+  `create_function(spec)` with the API's request shape): no boto3 client for services only the deploy uses.
+- Importing the interpreter without moto.batch's package init, which pulls in all of moto.ec2 (about 2.5 s of
+  region and instance-type tables) only to name Batch job statuses.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import socket
+import sys
+import threading
+import types
+from collections.abc import Callable
+from typing import Any
+
+# The environment variable moto's Step Functions interpreter reads to reach Lambda on localhost.
+INTERPRETER_PORT_ENV = "MOTO_PORT"
+INVOKE_PARAMETERS = ("self", "body", "request_headers", "response_headers")
+_BATCH_PACKAGE = "moto.batch"
+_INTERPRETER_MODULE = "moto.stepfunctions.parser.asl.parse.asl_parser"
+
+InvokeFunction = Callable[[Any, Any, Any, Any], bytes]
+
+
+class MotoHttpServer:
+    """moto's WSGI app served by werkzeug on an already bound, listening socket, in a daemon thread."""
+
+    def __init__(self, listening: socket.socket) -> None:
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+        from werkzeug.serving import make_server
+
+        host, port = listening.getsockname()[:2]
+        self._server = make_server(
+            host,
+            port,
+            DomainDispatcherApplication(create_backend_app),
+            threaded=True,
+            request_handler=MotoRequestHandler,
+            fd=listening.fileno(),
+        )
+        # make_server duplicated the descriptor; the caller's socket is no longer needed.
+        listening.close()
+        self._thread = threading.Thread(target=self._server.serve_forever, name="embedded-aws", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=10)
+
+
+def enable_state_machine_execution() -> None:
+    """moto runs ASL only when asked (the same switch as POST /moto-api/config)."""
+    from moto.core.config import default_user_config
+
+    default_user_config["stepfunctions"] = {"execute_state_machine": True}
+
+
+def import_state_machine_interpreter() -> None:
+    """Import the ASL interpreter with moto.batch's package init held back.
+
+    The interpreter's Batch integration imports `moto.batch.utils`, whose package `__init__` loads every Batch
+    and EC2 model. A bare package module with the real search path stands in while the interpreter imports;
+    it is removed afterwards, so a later real `import moto.batch` runs the package init as usual."""
+    if _INTERPRETER_MODULE in sys.modules or _BATCH_PACKAGE in sys.modules:
+        importlib.import_module(_INTERPRETER_MODULE)
+        return
+    spec = importlib.util.find_spec(_BATCH_PACKAGE)
+    if spec is None or spec.submodule_search_locations is None:
+        importlib.import_module(_INTERPRETER_MODULE)
+        return
+    package = types.ModuleType(_BATCH_PACKAGE)
+    package.__path__ = list(spec.submodule_search_locations)
+    package.__spec__ = spec
+    sys.modules[_BATCH_PACKAGE] = package
+    try:
+        importlib.import_module(_INTERPRETER_MODULE)
+    finally:
+        if sys.modules.get(_BATCH_PACKAGE) is package:
+            del sys.modules[_BATCH_PACKAGE]
+
+
+def replace_lambda_invoke(invoke: Callable[[str, str, Any, Any, dict[str, Any]], bytes]) -> InvokeFunction:
+    """Route moto's Lambda invoke to `invoke(name, arn, body, request_headers, response_headers)`.
+
+    Returns the original method, for `restore_lambda_invoke`."""
+    from moto.awslambda.models import LambdaFunction
+
+    original: InvokeFunction = LambdaFunction.invoke
+
+    def routed(fn: Any, body: Any, request_headers: Any, response_headers: Any) -> bytes:
+        return invoke(fn.function_name, fn.function_arn, body, request_headers, response_headers)
+
+    LambdaFunction.invoke = routed  # type: ignore[method-assign]
+    return original
+
+
+def restore_lambda_invoke(original: InvokeFunction) -> None:
+    from moto.awslambda.models import LambdaFunction
+
+    LambdaFunction.invoke = original  # type: ignore[method-assign]
+
+
+# The account moto serves for any access key that does not encode one (local mode uses "testing").
+def default_account_id() -> str:
+    from moto.core import DEFAULT_ACCOUNT_ID
+
+    return DEFAULT_ACCOUNT_ID
+
+
+def create_role(name: str, trust_policy: str) -> str:
+    """Create an IAM role in moto's backend; returns its ARN."""
+    from moto.iam.models import iam_backends
+
+    role = iam_backends[default_account_id()]["aws"].create_role(
+        role_name=name,
+        assume_role_policy_document=trust_policy,
+        path="/",
+        permissions_boundary=None,
+        description="",
+        tags=[],
+        max_session_duration=None,
+    )
+    return role.arn
+
+
+def create_function(region: str, spec: dict[str, Any]) -> str:
+    """Create a Lambda function from a CreateFunction request body (Code.ZipFile base64); returns its ARN."""
+    from moto.awslambda.models import lambda_backends
+
+    return lambda_backends[default_account_id()][region].create_function(spec).function_arn

@@ -1,0 +1,147 @@
+"""The private parts of moto that local mode relies on (all of them live in pytoon.local.moto_seam).
+
+Each test names what moved, so a moto upgrade that breaks local mode fails here with a plain message instead
+of a hung server or a job that never starts.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from pytoon.local import moto_seam
+
+
+def _parameters(function: object) -> list[str]:
+    return list(inspect.signature(function).parameters)  # type: ignore[arg-type]
+
+
+def test_lambda_invoke_signature_is_the_one_the_runtime_replaces() -> None:
+    from moto.awslambda.models import LambdaFunction
+
+    assert tuple(_parameters(LambdaFunction.invoke)) == moto_seam.INVOKE_PARAMETERS, (
+        "moto changed LambdaFunction.invoke(self, body, request_headers, response_headers); "
+        "update moto_seam.replace_lambda_invoke and the local Lambda runtime"
+    )
+
+
+def test_replacing_invoke_routes_to_the_runtime_and_restores() -> None:
+    from moto.awslambda.models import LambdaFunction
+
+    calls = []
+
+    class Fn:
+        function_name = "Fn"
+        function_arn = "arn:aws:lambda:us-east-1:123456789012:function:Fn"
+
+    before = LambdaFunction.invoke
+    original = moto_seam.replace_lambda_invoke(lambda *args: calls.append(args) or b"{}")
+    try:
+        assert LambdaFunction.invoke(Fn(), "{}", {}, {}) == b"{}"  # type: ignore[arg-type]
+    finally:
+        moto_seam.restore_lambda_invoke(original)
+    assert calls == [("Fn", Fn.function_arn, "{}", {}, {})]
+    assert LambdaFunction.invoke is before
+
+
+def test_the_interpreter_reaches_lambda_over_http_on_moto_port() -> None:
+    from moto.settings import moto_server_port
+    from moto.stepfunctions.parser.asl.utils import boto_client
+
+    source = inspect.getsource(boto_client.boto_client_for)
+    assert "moto_server_port()" in source and "localhost" in source, (
+        "moto's Step Functions interpreter no longer builds its clients for http://localhost:MOTO_PORT; "
+        "embedded AWS sets MOTO_PORT to reach its own endpoint and must follow the new mechanism"
+    )
+    assert inspect.getsource(moto_server_port).count(moto_seam.INTERPRETER_PORT_ENV) == 1, (
+        f"moto.settings.moto_server_port() no longer reads {moto_seam.INTERPRETER_PORT_ENV}"
+    )
+
+
+def test_state_machine_execution_is_switched_on_in_process() -> None:
+    from moto.core.config import default_user_config
+    from moto.stepfunctions.responses import get_backend
+
+    saved = default_user_config.get("stepfunctions")
+    try:
+        moto_seam.enable_state_machine_execution()
+        backend = get_backend(moto_seam.default_account_id(), "us-east-1")
+    finally:
+        default_user_config["stepfunctions"] = saved  # type: ignore[typeddict-item]
+    assert type(backend).__name__ == "StepFunctionsParserBackend", (
+        "moto no longer picks its ASL interpreter from default_user_config['stepfunctions']['execute_state_machine']"
+    )
+
+
+def test_the_interpreter_imports_without_moto_ec2() -> None:
+    """The shortcut around moto.batch's package init still works, and Batch still imports in full later."""
+    code = (
+        "import sys\n"
+        "from pytoon.local import moto_seam\n"
+        "moto_seam.import_state_machine_interpreter()\n"
+        "assert 'moto.ec2' not in sys.modules, 'the interpreter import pulled in moto.ec2'\n"
+        "assert 'moto.batch' not in sys.modules, 'the stand-in moto.batch package was left behind'\n"
+        "import moto.batch\n"
+        "assert hasattr(moto.batch, 'batch_backends'), 'moto.batch no longer imports in full afterwards'\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, (
+        "importing moto's ASL interpreter without moto.batch's package init failed; "
+        f"see moto_seam.import_state_machine_interpreter:\n{result.stderr[-1500:]}"
+    )
+
+
+def test_the_http_server_serves_moto_on_a_socket_bound_beforehand() -> None:
+    import httpx
+
+    listening = socket.socket()
+    listening.bind(("127.0.0.1", 0))
+    listening.listen()
+    port = listening.getsockname()[1]
+    server = moto_seam.MotoHttpServer(listening)
+    server.start()
+    try:
+        response = httpx.get(f"http://127.0.0.1:{port}/moto-api/data.json", timeout=10)
+    finally:
+        server.stop()
+    assert response.status_code == 200, "moto's WSGI dispatcher no longer serves /moto-api on the given socket"
+
+
+@pytest.mark.parametrize(
+    ("module", "name", "expected"),
+    [
+        (
+            "moto.iam.models",
+            "IAMBackend.create_role",
+            [
+                "role_name",
+                "assume_role_policy_document",
+                "path",
+                "permissions_boundary",
+                "description",
+                "tags",
+                "max_session_duration",
+            ],
+        ),
+        ("moto.awslambda.models", "LambdaBackend.create_function", ["spec"]),
+    ],
+)
+def test_backend_calls_of_the_deploy_keep_their_parameters(module: str, name: str, expected: list[str]) -> None:
+    owner, method = name.split(".")
+    function = getattr(getattr(importlib.import_module(module), owner), method)
+    parameters = _parameters(function)[1:]
+    assert parameters[: len(expected)] == expected, f"moto changed {module}.{name}{tuple(parameters)}"
+
+
+def test_backends_used_by_the_deploy_are_reachable() -> None:
+    from moto.awslambda.models import lambda_backends
+    from moto.iam.models import iam_backends
+
+    account = moto_seam.default_account_id()
+    assert type(iam_backends[account]["aws"]).__name__ == "IAMBackend", "moto's IAM backend is not keyed by 'aws'"
+    assert type(lambda_backends[account]["us-east-1"]).__name__ == "LambdaBackend"
