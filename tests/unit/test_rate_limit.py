@@ -67,13 +67,13 @@ def test_never_more_than_limit_in_any_rolling_minute_under_steady_load(
     record = _key(limit=10)
     start = clock.now
     admissions = []
-    for step in range(5 * 120):  # one request every half second for five minutes
+    for step in range(3 * 120):  # one request every half second for three minutes
         clock.now = start + step * 0.5
         if _admitted(repo, record):
             admissions.append(clock.now)
     per_rolling_minute = [sum(t <= u < t + WINDOW_SECONDS for u in admissions) for t in admissions]
     assert max(per_rolling_minute) == 10  # the limit is reached and never passed
-    assert len(admissions) >= 10 * 5  # and it is not stricter than asked: 10 in every minute of the five
+    assert len(admissions) >= 10 * 3  # and it is not stricter than asked: 10 in every minute of the three
     item = (
         boto3.resource("dynamodb", region_name=REGION)
         .Table(moto_table)
