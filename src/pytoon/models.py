@@ -8,11 +8,12 @@ S3 or DynamoDB; Step Functions payloads only carry ids and keys.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from pytoon.limits import MAX_DURATION_SECONDS, MIN_DURATION_SECONDS
+from pytoon.fonts import describe_characters, forbidden_characters, undrawable_characters
+from pytoon.limits import MAX_CAPTION_BEATS, MAX_CAPTION_CHARS, MAX_DURATION_SECONDS, MIN_DURATION_SECONDS
 
 FPS = 30
 WIDTH = 1080
@@ -107,10 +108,28 @@ class Preset(_Frozen):
     overlay_fx: OverlayFx | None = None
 
 
+def displayable(text: str) -> str:
+    """Text that will be drawn on screen: refused if it holds control characters or characters no bundled
+    font can draw (they would show as empty boxes)."""
+    forbidden = forbidden_characters(text)
+    if forbidden:
+        raise ValueError(f"control and bidi-override characters are not allowed: {describe_characters(forbidden)}")
+    undrawable = undrawable_characters(text)
+    if undrawable:
+        raise ValueError(f"no bundled font can draw {describe_characters(undrawable)}")
+    return text
+
+
+CaptionText = Annotated[str, Field(max_length=MAX_CAPTION_CHARS), AfterValidator(displayable)]
+
+
 class Captions(_Frozen):
-    hook: str = ""
-    beats: list[str] = Field(default_factory=list)
-    cta: str = ""
+    """Burned-in captions, one cue each: whether they all fit the job's duration and the preset's caption
+    width is checked with the request (see pytoon.caption_rules)."""
+
+    hook: CaptionText = ""
+    beats: list[CaptionText] = Field(default_factory=list, max_length=MAX_CAPTION_BEATS)
+    cta: CaptionText = ""
 
     def texts(self) -> list[str]:
         return [t for t in [self.hook, *self.beats, self.cta] if t.strip()]

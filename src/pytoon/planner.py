@@ -12,6 +12,7 @@ import math
 import re
 
 from pytoon.engines import choose_engine
+from pytoon.limits import MAX_CAPTIONS_PER_JOB, MIN_CAPTION_SECONDS
 from pytoon.models import (
     FPS,
     Archetype,
@@ -31,7 +32,7 @@ from pytoon.render.captions import caption_layout
 
 SEGMENT_SECONDS = 3
 MAX_SEGMENTS = 60
-MIN_CUE_FRAMES = FPS  # a caption shorter than a second cannot be read
+MIN_CUE_FRAMES = FPS * MIN_CAPTION_SECONDS
 FALLBACK_CTA = "Learn more"
 
 # Per motion profile: (zoom travel, pan travel as a fraction of the free margin, kinds cycled per segment).
@@ -91,29 +92,29 @@ def motion_for(profile: MotionProfile, index: int) -> Motion:
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
 
-def derive_captions(prompt: str) -> Captions:
-    """Captions from the prompt: hook = first sentence, beats = the middle ones, CTA = the last one.
-
-    With fewer than three sentences there is no natural CTA, so a neutral one is added.
-    """
+def derived_texts(prompt: str, room: int = MAX_CAPTIONS_PER_JOB) -> list[str]:
+    """The captions a prompt gives, in order: hook = first sentence, beats = the middle ones, CTA = the last
+    one. With fewer than three sentences there is no natural CTA, so a neutral one is added if the video
+    has `room` for one more caption."""
     sentences = [s.strip() for s in _SENTENCE_END.split(prompt.strip()) if s.strip()]
-    if not sentences:
-        return Captions()
-    if len(sentences) < 3:
-        return Captions(hook=sentences[0], beats=sentences[1:], cta=FALLBACK_CTA)
-    return Captions(hook=sentences[0], beats=sentences[1:-1], cta=sentences[-1])
+    return sentences + [FALLBACK_CTA] if 0 < len(sentences) < min(3, room) else sentences
+
+
+def derive_captions(prompt: str, room: int = MAX_CAPTIONS_PER_JOB) -> Captions:
+    texts = derived_texts(prompt, room)
+    if len(texts) < 2:
+        return Captions(hook="".join(texts))
+    return Captions(hook=texts[0], beats=texts[1:-1], cta=texts[-1])
 
 
 def caption_cues(captions: Captions, total_frames: int) -> list[CaptionCue]:
     """Contiguous, equal slots from the first to the last frame, each at least a second long.
 
-    When there are more texts than whole seconds, the hook and CTA are kept and beats are dropped.
+    Requests with more captions than whole seconds are refused (pytoon.caption_rules); none is ever dropped.
     """
     texts = captions.texts()
-    limit = max(1, total_frames // MIN_CUE_FRAMES)
-    if len(texts) > limit:
-        keep_cta = bool(captions.cta.strip()) and limit >= 2
-        texts = texts[: limit - 1] + [captions.cta] if keep_cta else texts[:limit]
+    if len(texts) > max(1, total_frames // MIN_CUE_FRAMES):
+        raise ValueError(f"{len(texts)} captions cannot all be shown in {total_frames / FPS:g} s")
     count = len(texts)
     return [
         CaptionCue(
@@ -156,7 +157,8 @@ def effective_motion_profile(spec: JobSpec) -> MotionProfile:
 def build_plan(spec: JobSpec) -> RenderPlan:
     total_frames = spec.target_duration_seconds * FPS
     counts = segment_frame_counts(total_frames, len(spec.image_keys))
-    captions = spec.captions if spec.captions is not None else derive_captions(spec.prompt)
+    room = total_frames // MIN_CUE_FRAMES
+    captions = spec.captions if spec.captions is not None else derive_captions(spec.prompt, room)
     cues = caption_cues(captions, total_frames)
     layout = caption_layout(spec.preset.caption_style)
     overlay_fx = spec.preset.overlay_fx if spec.archetype is Archetype.OVERLAY else None

@@ -9,17 +9,18 @@ import hashlib
 import json
 import uuid
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from pytoon.aws import keys
 from pytoon.aws.executions import start_render_execution
 from pytoon.aws.idempotency import IdempotencyStore
 from pytoon.aws.jobs import JobRecord, JobRepository
 from pytoon.aws.storage import ArtifactStore
+from pytoon.caption_rules import caption_problem
 from pytoon.config import Settings, get_settings
 from pytoon.errors import PytoonError
 from pytoon.limits import MAX_DURATION_SECONDS, MAX_IMAGES_PER_JOB, MAX_PROMPT_CHARS, MIN_DURATION_SECONDS
-from pytoon.models import FPS, Archetype, AssetCategory, Captions, EnginePolicy, JobSpec, JobStatus
+from pytoon.models import FPS, Archetype, AssetCategory, Captions, EnginePolicy, JobSpec, JobStatus, displayable
 from pytoon.presets import get_preset
 
 
@@ -39,6 +40,16 @@ class JobRequest(BaseModel):
     music_uri: str | None = None
     voice_uri: str | None = None
     captions: Captions | None = None
+
+    # The prompt is shown (its sentences become the captions when none are given, or it fills a card).
+    _prompt_is_displayable = field_validator("prompt")(displayable)
+
+    @model_validator(mode="after")
+    def _captions_can_all_be_shown(self) -> JobRequest:
+        problem = caption_problem(self.captions, self.prompt, self.target_duration_seconds, self.preset_id)
+        if problem:
+            raise ValueError(problem)
+        return self
 
 
 class SubmitError(PytoonError):

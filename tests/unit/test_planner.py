@@ -69,9 +69,11 @@ def test_caption_cues_are_contiguous_and_cover_the_video() -> None:
     assert [(c.start_frame, c.end_frame) for c in cues] == [(0, 112), (112, 225), (225, 338), (338, 450)]
 
 
-def test_too_many_captions_for_a_short_video_keep_hook_and_cta() -> None:
-    cues = caption_cues(Captions(hook="hook", beats=["b1", "b2", "b3"], cta="cta"), 2 * FPS)
-    assert [c.text for c in cues] == ["hook", "cta"]
+def test_more_captions_than_seconds_are_refused_never_dropped() -> None:
+    with pytest.raises(ValueError, match="5 captions cannot all be shown in 2 s"):
+        caption_cues(Captions(hook="hook", beats=["b1", "b2", "b3"], cta="cta"), 2 * FPS)
+    cues = caption_cues(Captions(hook="hook", beats=["b1"], cta="cta"), 3 * FPS)
+    assert [c.text for c in cues] == ["hook", "b1", "cta"]
     assert all(c.end_frame - c.start_frame >= FPS for c in cues)
 
 
@@ -127,7 +129,7 @@ def test_every_preset_and_duration_plans_exactly_the_target_frames() -> None:
         for seconds in range(1, 61):
             for images in (0, 1, 7):
                 uris = [f"uploads/{i:032x}/p.png" for i in range(images)]
-                spec = _spec(preset_id=preset.id, prompt="A. B. C.", target_duration_seconds=seconds, image_uris=uris)
+                spec = _spec(preset_id=preset.id, prompt="A.", target_duration_seconds=seconds, image_uris=uris)
                 plan = build_plan(spec)
                 assert sum(s.frame_count for s in plan.segments) == seconds * FPS
                 assert all(s.crossfade_frames <= s.frame_count // 2 for s in plan.segments)

@@ -217,7 +217,7 @@ def describe_characters(chars: list[str], limit: int = 10) -> str:
     """`'☃' (U+2603), ...` for an error message; at most `limit` named."""
 
     def one(c: str) -> str:
-        shown = repr(c) if c.isprintable() else "an invisible character"
+        shown = repr(c) if c.isprintable() else "a control character"
         return f"{shown} (U+{ord(c):04X})"
 
     named = ", ".join(one(c) for c in chars[:limit])
