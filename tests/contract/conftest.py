@@ -5,19 +5,23 @@ from __future__ import annotations
 import copy
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from samtranslator.translator.managed_policy_translator import ManagedPolicyLoader
+from samtranslator.translator.transform import transform
 
 from pytoon.local.template import load_template
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = REPO_ROOT / "template.yaml"
 PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
-# The functions that run ffmpeg (render, assemble, decode uploads), and so get FfmpegLayer.
-FFMPEG_USERS = {"SegmentRenderFunction", "AudioFunction", "AssembleFunction", "UploadValidationFunction"}
+# The functions that run ffmpeg (render segments, build the soundtrack, assemble), and so get FfmpegLayer.
+# Upload validation reads WAV/MP3 headers in Python, like the API, and needs no ffmpeg.
+FFMPEG_USERS = {"SegmentRenderFunction", "AudioFunction", "AssembleFunction"}
 
 
 @dataclass(frozen=True)
@@ -139,3 +143,71 @@ def render_job_asl(template: dict[str, Any], render_job: dict[str, Any], render_
     """The RenderJob definition after substitution (parameter defaults, stand-in ARNs), parsed."""
     text = substitute(render_job_asl_text, render_job["DefinitionSubstitutions"], parameter_defaults(template))
     return json.loads(text)
+
+
+# --- the SAM transform, offline ----------------------------------------------------------------------
+
+# AWS managed policies the transform may look up by name, as IAM's ListPolicies would return them.
+AWS_MANAGED_POLICIES = {
+    name: f"arn:aws:iam::aws:policy/{path}{name}"
+    for path, name in [
+        ("service-role/", "AWSLambdaBasicExecutionRole"),
+        ("", "AWSXrayWriteOnlyAccess"),
+        ("service-role/", "AWSLambdaRole"),
+    ]
+}
+
+
+class _StubPaginator:
+    def __init__(self, calls: list[dict[str, Any]]) -> None:
+        self._calls = calls
+
+    def paginate(self, **kwargs: Any) -> Iterator[dict[str, Any]]:
+        self._calls.append(kwargs)
+        yield {"Policies": [{"PolicyName": name, "Arn": arn} for name, arn in AWS_MANAGED_POLICIES.items()]}
+
+
+class StubIam:
+    """Just enough of an IAM client for ManagedPolicyLoader: list_policies(Scope=AWS), one page."""
+
+    def __init__(self) -> None:
+        self.calls: list[dict[str, Any]] = []
+
+    def get_paginator(self, operation: str) -> _StubPaginator:
+        assert operation == "list_policies"
+        return _StubPaginator(self.calls)
+
+
+def packaged(template: dict[str, Any]) -> dict[str, Any]:
+    """What `sam package` hands to CloudFormation: local artifact paths replaced by S3 URIs."""
+    result = copy.deepcopy(template)
+    for resource in result["Resources"].values():
+        props = resource.get("Properties", {})
+        for key in ("CodeUri", "ContentUri", "DefinitionUri"):
+            if isinstance(props.get(key), str):
+                props[key] = f"s3://pytoon-contract-tests/{props[key].strip('/')}.zip"
+    return result
+
+
+@pytest.fixture(scope="session")
+def cfn(template: dict[str, Any]) -> dict[str, Any]:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("AWS_DEFAULT_REGION", "us-east-1")  # the translator builds a boto3 session for pseudo-params
+        return transform(packaged(template), {}, ManagedPolicyLoader(StubIam()))
+
+
+@pytest.fixture(scope="session")
+def cfn_resources(cfn: dict[str, Any]) -> dict[str, Any]:
+    return cfn["Resources"]
+
+
+def of_type(resources: dict[str, Any], type_: str) -> dict[str, Any]:
+    return {lid: r for lid, r in resources.items() if r["Type"] == type_}
+
+
+def role_statements(resources: dict[str, Any], role_id: str) -> list[dict[str, Any]]:
+    return [
+        statement
+        for policy in resources[role_id]["Properties"].get("Policies", [])
+        for statement in policy["PolicyDocument"]["Statement"]
+    ]

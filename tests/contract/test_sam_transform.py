@@ -6,16 +6,10 @@ managed-policy loader is given a stub IAM client, so nothing reaches AWS.
 
 from __future__ import annotations
 
-import copy
 import re
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
-from samtranslator.translator.managed_policy_translator import ManagedPolicyLoader
-from samtranslator.translator.transform import transform
-
-from .conftest import FFMPEG_USERS
+from .conftest import FFMPEG_USERS, of_type, role_statements
 
 EXPECTED_FUNCTIONS = {
     "ApiFunction",
@@ -27,62 +21,6 @@ EXPECTED_FUNCTIONS = {
     "MarkFailedFunction",
     "UploadValidationFunction",
 }
-# AWS managed policies the transform may look up by name, as IAM's ListPolicies would return them.
-AWS_MANAGED_POLICIES = {
-    name: f"arn:aws:iam::aws:policy/{path}{name}"
-    for path, name in [
-        ("service-role/", "AWSLambdaBasicExecutionRole"),
-        ("", "AWSXrayWriteOnlyAccess"),
-        ("service-role/", "AWSLambdaRole"),
-    ]
-}
-
-
-class _StubPaginator:
-    def __init__(self, calls: list[dict[str, Any]]) -> None:
-        self._calls = calls
-
-    def paginate(self, **kwargs: Any) -> Iterator[dict[str, Any]]:
-        self._calls.append(kwargs)
-        yield {"Policies": [{"PolicyName": name, "Arn": arn} for name, arn in AWS_MANAGED_POLICIES.items()]}
-
-
-class StubIam:
-    """Just enough of an IAM client for ManagedPolicyLoader: list_policies(Scope=AWS), one page."""
-
-    def __init__(self) -> None:
-        self.calls: list[dict[str, Any]] = []
-
-    def get_paginator(self, operation: str) -> _StubPaginator:
-        assert operation == "list_policies"
-        return _StubPaginator(self.calls)
-
-
-def packaged(template: dict[str, Any]) -> dict[str, Any]:
-    """What `sam package` hands to CloudFormation: local artifact paths replaced by S3 URIs."""
-    result = copy.deepcopy(template)
-    for resource in result["Resources"].values():
-        props = resource.get("Properties", {})
-        for key in ("CodeUri", "ContentUri", "DefinitionUri"):
-            if isinstance(props.get(key), str):
-                props[key] = f"s3://pytoon-contract-tests/{props[key].strip('/')}.zip"
-    return result
-
-
-@pytest.fixture(scope="module")
-def cfn(template: dict[str, Any]) -> dict[str, Any]:
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("AWS_DEFAULT_REGION", "us-east-1")  # the translator builds a boto3 session for pseudo-params
-        return transform(packaged(template), {}, ManagedPolicyLoader(StubIam()))
-
-
-@pytest.fixture(scope="module")
-def cfn_resources(cfn: dict[str, Any]) -> dict[str, Any]:
-    return cfn["Resources"]
-
-
-def of_type(resources: dict[str, Any], type_: str) -> dict[str, Any]:
-    return {lid: r for lid, r in resources.items() if r["Type"] == type_}
 
 
 def test_every_function_becomes_a_lambda_function(cfn_resources: dict[str, Any]) -> None:
@@ -122,7 +60,7 @@ def test_state_machine_is_wired_to_the_asl_file_and_the_functions(cfn_resources:
     assert substitutions["SegmentMaxConcurrency"] == {"Ref": "SegmentMaxConcurrency"}
     invokable = {
         statement["Resource"]["Fn::Sub"][1]["functionName"]["Ref"]
-        for statement in _role_statements(cfn_resources, "RenderJobStateMachineRole")
+        for statement in role_statements(cfn_resources, "RenderJobStateMachineRole")
         if statement["Action"] == ["lambda:InvokeFunction"]
     }
     assert invokable == {
@@ -248,14 +186,17 @@ def test_bucket_name_is_lowercase_by_construction_and_fits_63_chars(resources: d
     # The function that the bucket notifies uses the same expression, never a reference to the bucket.
     upload = resources["UploadValidationFunction"]["Properties"]
     assert upload["Environment"]["Variables"]["PYTOON_BUCKET_NAME"]["Fn::Sub"] == name
-    s3_policy = next(p["S3CrudPolicy"] for p in upload["Policies"] if "S3CrudPolicy" in p)
-    assert s3_policy["BucketName"]["Fn::Sub"] == name
+    statements = [st for policy in upload["Policies"] for st in policy.get("Statement", [])]
+    [s3_statement] = [st for st in statements if any(a.startswith("s3:") for a in st["Action"])]
+    arn_pattern, arn_variables = s3_statement["Resource"]["Fn::Sub"]
+    assert arn_pattern == f"arn:${{AWS::Partition}}:s3:::{pattern}/uploads/*"
+    assert arn_variables == variables
 
 
 def test_no_role_grants_a_wildcard_resource_except_log_delivery(cfn_resources: dict[str, Any]) -> None:
     offenders = []
     for role_id in of_type(cfn_resources, "AWS::IAM::Role"):
-        for statement in _role_statements(cfn_resources, role_id):
+        for statement in role_statements(cfn_resources, role_id):
             actions = _as_list(statement["Action"])
             if "*" in _as_list(statement["Resource"]) and not all(a.startswith("logs:") for a in actions):
                 offenders.append((role_id, actions))
@@ -278,14 +219,6 @@ def test_transformed_template_has_no_dependency_cycle(cfn_resources: dict[str, A
 
     for node in sorted(graph):
         visit(node, [])
-
-
-def _role_statements(resources: dict[str, Any], role_id: str) -> list[dict[str, Any]]:
-    return [
-        statement
-        for policy in resources[role_id]["Properties"].get("Policies", [])
-        for statement in policy["PolicyDocument"]["Statement"]
-    ]
 
 
 def _as_list(value: Any) -> list[Any]:
