@@ -20,6 +20,10 @@ class ConfigError(RuntimeError):
     pass
 
 
+# The template's ArtifactRetentionDays default, for local mode and tests.
+DEFAULT_ARTIFACT_RETENTION_DAYS = 30
+
+
 class Settings(BaseModel):
     table_name: str = Field(min_length=3)
     bucket_name: str = Field(min_length=3)
@@ -28,6 +32,8 @@ class Settings(BaseModel):
     region: str = "us-east-1"
     work_dir: Path = Path("/tmp/pytoon")
     presign_ttl_seconds: int = Field(default=3600, ge=60, le=7 * 24 * 3600)
+    # Days job records live (DynamoDB TTL), the span after which S3's lifecycle expires the job's artifacts.
+    artifact_retention_days: int = Field(default=DEFAULT_ARTIFACT_RETENTION_DAYS, ge=1, le=3650)
 
 
 _ENV = {
@@ -36,6 +42,7 @@ _ENV = {
     "state_machine_arn": "PYTOON_STATE_MACHINE_ARN",
     "work_dir": "PYTOON_WORK_DIR",
     "presign_ttl_seconds": "PYTOON_PRESIGN_TTL_SECONDS",
+    "artifact_retention_days": "PYTOON_ARTIFACT_RETENTION_DAYS",
 }
 
 

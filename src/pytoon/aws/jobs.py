@@ -6,7 +6,9 @@ Progress is derived from stored segment facts and only ever increases.
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Self
 
 from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
@@ -14,6 +16,7 @@ from pydantic import BaseModel
 
 from pytoon.aws import TableRepository, condition_failed, dynamo_number, plain_numbers
 from pytoon.clock import utc_now_iso
+from pytoon.config import DEFAULT_ARTIFACT_RETENTION_DAYS, Settings
 from pytoon.errors import InvalidTransitionError, JobNotFoundError
 from pytoon.models import Archetype, JobSpec, JobStatus, SegmentPlan, SegmentStatus
 
@@ -92,7 +95,20 @@ def _update_expression(fields: dict[str, Any], names: dict[str, str], values: di
     return "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
 
 
+@dataclass(frozen=True)
 class JobRepository(TableRepository):
+    # A job's META and SEG items expire (DynamoDB TTL on expires_at) this many days after the job is created,
+    # when the bucket's lifecycle expires its artifacts: no record outlives what it points at.
+    retention_days: int = DEFAULT_ARTIFACT_RETENTION_DAYS
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Self:
+        return cls(settings.table_name, settings.region, settings.artifact_retention_days)
+
+    def _expires_at(self, created_at: str) -> int:
+        created = datetime.fromisoformat(created_at.replace("Z", "+00:00"))
+        return int(created.timestamp()) + self.retention_days * 24 * 3600
+
     def create(self, spec: JobSpec, segment_count: int) -> JobRecord:
         now = utc_now_iso()
         record = JobRecord(
@@ -113,6 +129,7 @@ class JobRepository(TableRepository):
             "GSI1SK": f"JOB#{now}#{spec.job_id}",
             **record.model_dump(mode="json", exclude_none=True),
             "progress_pct": 0,
+            "expires_at": self._expires_at(now),
         }
         self._table.put_item(Item=item, ConditionExpression="attribute_not_exists(PK)")
         return record
@@ -176,6 +193,9 @@ class JobRepository(TableRepository):
         """Record planned segments; a re-planned job keeps segments whose spec is unchanged and DONE."""
         existing = {s.index: s for s in self.segments(job_id)}
         now = utc_now_iso()
+        # Segments expire with their job (its META's expires_at; from now, should the META be gone).
+        job = self._table.get_item(Key={"PK": _job_pk(job_id), "SK": "META"}, ConsistentRead=True).get("Item", {})
+        expires_at = int(job["expires_at"]) if "expires_at" in job else self._expires_at(now)
         with self._table.batch_writer() as batch:
             for plan in plans:
                 prior = existing.get(plan.index)
@@ -191,7 +211,9 @@ class JobRepository(TableRepository):
                 )
                 item = record.model_dump(mode="json", exclude_none=True)
                 item["duration_seconds"] = dynamo_number(plan.duration_seconds)
-                batch.put_item(Item={"PK": _job_pk(job_id), "SK": _seg_sk(plan.index), **item})
+                batch.put_item(
+                    Item={"PK": _job_pk(job_id), "SK": _seg_sk(plan.index), **item, "expires_at": expires_at}
+                )
 
     def segments(self, job_id: str) -> list[SegmentRecord]:
         items = self._query_all(
