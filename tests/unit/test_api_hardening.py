@@ -43,6 +43,14 @@ def test_non_finite_numbers_anywhere_are_422_with_a_clear_detail(client: TestCli
     assert body[issue["loc"][1] :].startswith(token)
 
 
+def test_a_body_that_is_not_utf8_is_invalid_json(client: TestClient) -> None:
+    response = client.post(
+        "/api/v1/jobs", content=b'{"preset_id": "\xff\xfe"}', headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["ctx"]["error"] == "the body is not utf-8 text"
+
+
 def test_strict_json_still_reads_ordinary_numbers() -> None:
     assert strict_loads(b'{"a": 1.5e3, "b": -2, "c": [0.1, 1e308]}') == {"a": 1500.0, "b": -2, "c": [0.1, 1e308]}
     with pytest.raises(json.JSONDecodeError, match="at most 4300 digits"):

@@ -34,7 +34,14 @@ def _position(doc: str, token: str) -> int:
 
 
 def strict_loads(doc: str | bytes) -> Any:
-    text = doc.decode(json.detect_encoding(doc), "surrogatepass") if isinstance(doc, bytes) else doc
+    if isinstance(doc, bytes):
+        try:
+            text = doc.decode(json.detect_encoding(doc))
+        except UnicodeDecodeError as exc:
+            shown = doc.decode("latin-1")
+            raise json.JSONDecodeError(f"the body is not {exc.encoding} text", shown, exc.start) from exc
+    else:
+        text = doc
 
     def refuse(token: str, why: str) -> None:
         raise json.JSONDecodeError(f"{token} is not valid JSON: {why}", text, _position(text, token))
