@@ -1,7 +1,11 @@
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import numpy as np
 import pytest
+from PIL import Image
 
 from pytoon.fonts import font_path
 from pytoon.models import CaptionCue, CaptionLayout, CaptionStyle
@@ -15,7 +19,9 @@ from pytoon.render.captions import (
     safe_area,
     srt_timestamp,
 )
+from pytoon.render.segment import render_segment
 from pytoon.render.text import load_font
+from tests.media import decode_frames, flat_image, motion, segment, visual
 
 LONG = (
     "An extremely long caption that keeps going well past what anyone would put on screen in a short "
@@ -117,3 +123,24 @@ def test_cues_to_srt() -> None:
     assert cues_to_srt(cues) == (
         "1\n00:00:00,000 --> 00:00:01,500\nFirst\n\n2\n00:00:01,500 --> 00:00:03,033\nSecond\nline two\n"
     )
+
+
+def test_mixed_script_captions_render_through_the_segment_renderer(tmp_path: Path) -> None:
+    images = {"grey": flat_image(tmp_path / "g.jpg", (128, 128, 128))}
+    cues = [
+        CaptionCue(index=1, start_frame=0, end_frame=4, text="مرحبا 👋 Hello 你好 Привет"),
+        CaptionCue(index=2, start_frame=4, end_frame=8, text="नमस्ते こんにちは 안녕 שלום 🇫🇷"),
+    ]
+    plan = segment(visual(image_key="grey", start=0, count=8, motion=motion(zoom=(1.0, 1.0))), captions=cues)
+    frames = decode_frames(render_segment(plan, layout(), images, tmp_path / "seg.mp4").path, {1, 6})
+    for number, cue in ((1, cues[0]), (6, cues[1])):
+        caption, (x, y) = render_caption_image(cue.text, layout())
+        expected = Image.new("RGBA", caption.size, (128, 128, 128, 255))
+        expected.alpha_composite(caption)
+        shown = frames[number][y : y + caption.height, x : x + caption.width].astype(int)
+        # What the frame shows is the shaped caption (x264 and 4:2:0 chroma blur edges a little).
+        assert np.abs(shown - np.asarray(expected.convert("RGB")).astype(int)).mean() < 6
+        colourful = (shown.max(axis=-1) - shown.min(axis=-1)) > 60
+        assert colourful.sum() > 300, f"no colour emoji on frame {number}"
+        if os.environ.get("PYTOON_KEEP_FRAMES"):  # for looking at it: PYTOON_KEEP_FRAMES=dir
+            Image.fromarray(frames[number]).save(Path(os.environ["PYTOON_KEEP_FRAMES"]) / f"frame{number}.png")

@@ -138,7 +138,7 @@ def bidi_levels(text: str, rtl: bool) -> list[int]:
         if base == 0:
             levels.append(1 if resolved == "R" and kind not in ("AN", "EN") else 2 if kind in ("AN", "EN") else 0)
         else:
-            levels.append(2 if resolved == "L" else 1)
+            levels.append(2 if resolved == "L" or kind in ("AN", "EN") else 1)
     end = len(text)
     while end and text[end - 1].isspace():  # L1: trailing whitespace at the paragraph level
         end -= 1
