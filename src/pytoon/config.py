@@ -29,6 +29,8 @@ class Settings(BaseModel):
     bucket_name: str = Field(min_length=3)
     # Only the API starts executions; other functions run without it.
     state_machine_arn: str | None = None
+    # The ProductionRun machine, which renders through nested RenderJob executions; None where none is deployed.
+    production_run_state_machine_arn: str | None = None
     region: str = "us-east-1"
     work_dir: Path = Path("/tmp/pytoon")
     presign_ttl_seconds: int = Field(default=3600, ge=60, le=7 * 24 * 3600)
@@ -40,6 +42,7 @@ _ENV = {
     "table_name": "PYTOON_TABLE_NAME",
     "bucket_name": "PYTOON_BUCKET_NAME",
     "state_machine_arn": "PYTOON_STATE_MACHINE_ARN",
+    "production_run_state_machine_arn": "PYTOON_PRODUCTION_RUN_STATE_MACHINE_ARN",
     "work_dir": "PYTOON_WORK_DIR",
     "presign_ttl_seconds": "PYTOON_PRESIGN_TTL_SECONDS",
     "artifact_retention_days": "PYTOON_ARTIFACT_RETENTION_DAYS",

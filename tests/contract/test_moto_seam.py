@@ -145,3 +145,21 @@ def test_backends_used_by_the_deploy_are_reachable() -> None:
     account = moto_seam.default_account_id()
     assert type(iam_backends[account]["aws"]).__name__ == "IAMBackend", "moto's IAM backend is not keyed by 'aws'"
     assert type(lambda_backends[account]["us-east-1"]).__name__ == "LambdaBackend"
+
+
+def test_the_step_functions_integration_keeps_the_hooks_nested_executions_rename_through() -> None:
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service_sfn
+
+    sfn = state_task_service_sfn.StateTaskServiceSfn
+    hooks = {
+        "_normalise_parameters": ["self", "parameters", "boto_service_name", "service_action_name"],
+        "_normalise_response": ["self", "response", "boto_service_name", "service_action_name"],
+        "_eval_service_task": ["self", "env", "resource_runtime_part", "normalised_parameters", "state_credentials"],
+    }
+    for name, expected in hooks.items():
+        assert _parameters(getattr(sfn, name)) == expected, f"moto changed StateTaskServiceSfn.{name}"
+    resolver = inspect.getsource(sfn._build_sync2_resolver)
+    assert 'submission_output["ExecutionArn"]' in resolver and "describe_execution" in resolver, (
+        "moto's .sync:2 resolver no longer reads the StartExecution answer by its ASL name and polls "
+        "DescribeExecution; revisit moto_seam.enable_nested_executions"
+    )

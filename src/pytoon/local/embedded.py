@@ -63,6 +63,8 @@ class EmbeddedStack:
     table_names: dict[str, str]
     function_arns: dict[str, str]
     state_machine_arns: dict[str, str]
+    # Function environment variables that name a state machine (e.g. PYTOON_STATE_MACHINE_ARN), as set locally.
+    state_machine_variables: dict[str, str]
 
     @property
     def render_state_machine_arn(self) -> str:
@@ -172,6 +174,7 @@ class EmbeddedAWS:
         self._own_work_dir = work_dir
         moto_seam.enable_state_machine_execution()
         moto_seam.import_state_machine_interpreter()
+        moto_seam.enable_nested_executions()
         self._server = moto_seam.MotoHttpServer(listening)
         self._server.start()
         reset_clients()
@@ -183,7 +186,7 @@ class EmbeddedAWS:
             {
                 "PYTOON_TABLE_NAME": self.stack.table_names["JobsTable"],
                 "PYTOON_BUCKET_NAME": self.stack.bucket_name,
-                **_state_machine_variables(template, self.stack.state_machine_arns),
+                **self.stack.state_machine_variables,
                 "PYTOON_WORK_DIR": str(work_dir),
                 "FFMPEG_BINARY": os.environ.get("FFMPEG_BINARY") or _local_ffmpeg(),
                 "POWERTOOLS_SERVICE_NAME": "pytoon",
@@ -260,6 +263,7 @@ class EmbeddedAWS:
             table_names=tables,
             function_arns=function_arns,
             state_machine_arns=machines,
+            state_machine_variables=_state_machine_variables(template, machines),
         )
 
     def _create_table(self, logical_id: str, props: dict[str, Any]) -> str:

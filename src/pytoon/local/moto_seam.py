@@ -12,6 +12,10 @@ moves one fails there with a plain message instead of somewhere deep inside a re
   runtime replaces (moto would start Docker there).
 - Direct calls into the IAM and Lambda backends for the deploy (the role Lambda checks for, and
   `create_function(spec)` with the API's request shape): no boto3 client for services only the deploy uses.
+- Nested executions (`arn:aws:states:::states:startExecution[.sync[:2]]`): moto's interpreter passes the
+  ASL's parameter names (StateMachineArn, Name, Input) to boto3 unchanged, which knows only the API's
+  (stateMachineArn, name, input), and reads the API's answers by the ASL's names (ExecutionArn, Output).
+  `enable_nested_executions` adds the two renamings AWS applies, on the Step Functions integration only.
 - Importing the interpreter without moto.batch's package init, which pulls in all of moto.ec2 (about 2.5 s of
   region and instance-type tables) only to name Batch job statuses.
 """
@@ -24,6 +28,7 @@ import sys
 import threading
 import types
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 # The environment variable moto's Step Functions interpreter reads to reach Lambda on localhost.
@@ -69,6 +74,58 @@ def enable_state_machine_execution() -> None:
     from moto.core.config import default_user_config
 
     default_user_config["stepfunctions"] = {"execute_state_machine": True}
+
+
+_SFN_INTEGRATION_MODULE = "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sfn"
+
+
+def _api_name(name: str) -> str:
+    return name[:1].lower() + name[1:]
+
+
+def _asl_name(name: str) -> str:
+    return name[:1].upper() + name[1:]
+
+
+def _asl_value(value: Any) -> Any:
+    # Step Functions hands dates to the state as epoch milliseconds.
+    return int(value.timestamp() * 1000) if isinstance(value, datetime) else value
+
+
+def _to_asl_names(response: dict[str, Any]) -> None:
+    for name in list(response):
+        response[_asl_name(name)] = _asl_value(response.pop(name))
+
+
+def enable_nested_executions() -> None:
+    """Let the ASL start executions of other state machines (plain, `.sync` and `.sync:2`). Idempotent."""
+    sfn = importlib.import_module(_SFN_INTEGRATION_MODULE).StateTaskServiceSfn
+    if getattr(sfn, "_pytoon_nested_executions", False):
+        return
+    normalise_parameters = sfn._normalise_parameters
+    eval_service_task = sfn._eval_service_task
+
+    def api_parameters(
+        self: Any, parameters: dict, boto_service_name: str | None = None, service_action_name: str | None = None
+    ) -> None:
+        normalise_parameters(self, parameters, boto_service_name, service_action_name)
+        for name in list(parameters):
+            parameters[_api_name(name)] = parameters.pop(name)
+
+    def asl_response(
+        self: Any, response: Any, boto_service_name: str | None = None, service_action_name: str | None = None
+    ) -> None:
+        if isinstance(response, dict):
+            _to_asl_names(response)
+
+    def call_with_asl_response(self: Any, env: Any, *args: Any, **kwargs: Any) -> None:
+        eval_service_task(self, env, *args, **kwargs)
+        asl_response(self, env.stack[-1])
+
+    sfn._normalise_parameters = api_parameters
+    sfn._normalise_response = asl_response
+    sfn._eval_service_task = call_with_asl_response
+    sfn._pytoon_nested_executions = True
 
 
 def import_state_machine_interpreter() -> None:
