@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import socket
 import sys
 import tempfile
@@ -214,11 +215,27 @@ def serve(args: argparse.Namespace) -> int:
         )
         key_note = f"development key: X-API-Key: {dev_key}" if dev_key else "keys from API_KEY/API_KEYS"
         print(f"API: {api_url}  (docs at /docs; {key_note})", flush=True)
-        server.run(sockets=[api_socket])
+        # uvicorn shuts down gracefully on SIGINT/SIGTERM, then re-raises the signal: both end up here as an
+        # exception, so the state file is removed and the embedded stack stopped either way.
+        previous = signal.signal(signal.SIGTERM, _stop_on_sigterm)
+        try:
+            server.run(sockets=[api_socket])
+        except (KeyboardInterrupt, _Stopped):
+            pass
+        finally:
+            signal.signal(signal.SIGTERM, previous)
     finally:
         remove_state(api_port)
         embedded.stop()
     return 0
+
+
+class _Stopped(Exception):
+    pass
+
+
+def _stop_on_sigterm(signum: int, frame: object) -> None:
+    raise _Stopped
 
 
 def keys_command(args: argparse.Namespace) -> int:

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import av
+import boto3
+import httpx
 import pytest
 
 pytestmark = pytest.mark.integration
@@ -78,3 +83,132 @@ def test_bad_input_is_a_clear_error(tmp_path: Path) -> None:
         [str(PYTOON), "render", "--prompt", "x", "--image", "/nope.png"], capture_output=True, text=True
     )
     assert missing.returncode == 2 and "no such file" in missing.stderr
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Serve:
+    """A `pytoon serve` child process, read line by line until its API line appears."""
+
+    def __init__(self, tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> None:
+        self.api_port = _free_port()
+        environment = {k: v for k, v in os.environ.items() if k not in ("API_KEY", "API_KEYS", "AWS_ENDPOINT_URL")}
+        environment |= {"PYTOON_STATE_DIR": str(tmp_path / "state"), **(env or {})}
+        self.process = subprocess.Popen(
+            [str(PYTOON), "serve", "--port", str(self.api_port), *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=environment,
+        )
+        self.lines: list[str] = []
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.append(line)
+            if line.startswith("API:"):
+                break
+        assert self.lines and self.lines[-1].startswith("API:"), self.stop()
+        self.endpoint = next(line.split()[3] for line in self.lines if line.startswith("Embedded AWS endpoint:"))
+
+    def get(self, path: str, **kwargs: object) -> httpx.Response:
+        return httpx.get(f"http://127.0.0.1:{self.api_port}{path}", timeout=30, **kwargs)  # type: ignore[arg-type]
+
+    def stop(self) -> str:
+        """Interrupt as Ctrl-C does; returns stderr."""
+        self.process.send_signal(signal.SIGINT)
+        _, stderr = self.process.communicate(timeout=60)
+        return stderr
+
+
+def test_two_serves_side_by_side_each_get_their_own_free_embedded_port(tmp_path: Path) -> None:
+    first = Serve(tmp_path)
+    try:
+        second = Serve(tmp_path)
+        try:
+            assert first.endpoint != second.endpoint
+            for serve in (first, second):
+                assert serve.get("/health").json()["status"] == "ok"
+                # The endpoint really is embedded AWS, reachable by any AWS client.
+                sfn = boto3.client(
+                    "stepfunctions",
+                    region_name="us-east-1",
+                    endpoint_url=serve.endpoint,
+                    aws_access_key_id="any",
+                    aws_secret_access_key="any",
+                )
+                machines = [m["name"] for m in sfn.list_state_machines()["stateMachines"]]
+                assert machines == ["RenderJobStateMachine"]
+        finally:
+            second.stop()
+    finally:
+        stderr = first.stop()
+    assert first.process.returncode == 0
+    assert "in memory" in stderr and "are gone" in stderr  # the one-line warning
+
+
+def test_a_taken_port_is_a_clear_error_not_a_hang(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        environment = {**os.environ, "PYTOON_STATE_DIR": str(tmp_path)}
+        aws_busy = subprocess.run(
+            [str(PYTOON), "serve", "--port", str(_free_port()), "--aws-port", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=environment,
+        )
+        api_busy = subprocess.run(
+            [str(PYTOON), "serve", "--port", str(port)], capture_output=True, text=True, timeout=60, env=environment
+        )
+    assert aws_busy.returncode == 1
+    assert f"port {port} on 127.0.0.1 is already in use" in aws_busy.stderr and "Traceback" not in aws_busy.stderr
+    assert api_busy.returncode == 1
+    assert f"cannot serve the API on 127.0.0.1:{port}" in api_busy.stderr and "Traceback" not in api_busy.stderr
+
+
+def test_keys_local_finds_the_running_serve_through_its_state_file(tmp_path: Path) -> None:
+    serve = Serve(tmp_path, env={"API_KEYS": "acme:acme-key-0001"})
+    environment = {**os.environ, "PYTOON_STATE_DIR": str(tmp_path / "state")}
+    state_file = tmp_path / "state" / f"serve-{serve.api_port}.json"
+    try:
+        assert json.loads(state_file.read_text())["endpoint_url"] == serve.endpoint
+        created = subprocess.run(
+            [str(PYTOON), "keys", "--local", "--port", str(serve.api_port), "create", "--tenant", "beta"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=environment,
+        )
+        assert created.returncode == 0, created.stderr
+        new_key = created.stdout.split("api key", 1)[1].split()[0]
+        assert serve.get("/api/v1/presets", headers={"X-API-Key": new_key}).status_code == 200
+        # API_KEYS is set, so the development key is not seeded.
+        assert serve.get("/api/v1/presets", headers={"X-API-Key": "acme-key-0001"}).status_code == 200
+        assert serve.get("/api/v1/presets", headers={"X-API-Key": "dev-key-change-me"}).status_code == 401
+        assert "development key" not in "".join(serve.lines)
+    finally:
+        serve.stop()
+    assert not state_file.exists()  # removed on exit
+    gone = subprocess.run(
+        [str(PYTOON), "keys", "--local", "--port", str(serve.api_port), "list"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=environment,
+    )
+    assert gone.returncode == 1 and "no running `pytoon serve`" in gone.stderr
+
+
+def test_serve_seeds_the_development_key_only_without_configured_keys(tmp_path: Path) -> None:
+    serve = Serve(tmp_path)
+    try:
+        assert "development key: X-API-Key: dev-key-change-me" in serve.lines[-1]
+        assert serve.get("/api/v1/presets", headers={"X-API-Key": "dev-key-change-me"}).status_code == 200
+    finally:
+        serve.stop()
