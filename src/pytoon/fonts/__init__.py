@@ -73,6 +73,7 @@ def _load_fribidi() -> None:
 _load_fribidi()
 
 
+@cache
 def bundled_path(filename: str) -> Path:
     return Path(str(resources.files(__package__).joinpath(filename)))
 
@@ -85,6 +86,7 @@ def font_path(family: str) -> Path:
     return bundled_path(filename)
 
 
+@cache
 def fallback_chain(family: str) -> tuple[str, ...]:
     """Font files to try, in order, for text set in `family`."""
     primary = font_path(family).name

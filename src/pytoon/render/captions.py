@@ -15,7 +15,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-from pytoon.limits import MAX_CAPTION_LINES
 from pytoon.models import FPS, HEIGHT, WIDTH, CaptionCue, CaptionLayout, CaptionStyle
 from pytoon.render.text import (
     Measure,
@@ -155,8 +154,12 @@ def _sizes(layout: CaptionLayout) -> list[int]:
 def lines_at_min_size(text: str, layout: CaptionLayout) -> int:
     """How many lines the caption needs at MIN_SIZE_PX (a request is refused above MAX_CAPTION_LINES)."""
     text = unicodedata.normalize("NFC", text)
-    style = _styles(text, layout)(MIN_SIZE_PX)
-    return len(fit_text(text, [MIN_SIZE_PX], lambda _: style.width, safe_area(layout).width, MAX_CAPTION_LINES)[1])
+    measure, width = _styles(text, layout)(MIN_SIZE_PX).width, safe_area(layout).width
+    pieces = break_pieces(text)
+    lines = greedy_lines(pieces, measure, width)
+    if lines is None:  # a piece wider than a line is broken between clusters, as when drawn
+        lines = greedy_lines([c for p in pieces for c in split_long_piece(p, measure, width)], measure, width)
+    return len(lines or [])
 
 
 def caption_lines(text: str, layout: CaptionLayout) -> tuple[int, list[str]]:

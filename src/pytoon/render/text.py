@@ -63,7 +63,8 @@ def _visible(cluster: str) -> list[int]:
     return [ord(c) for c in cluster if not is_invisible(c)]
 
 
-def _font_for(cluster: str, chain: Sequence[str], previous: str | None) -> str | None:
+@lru_cache(maxsize=16384)
+def _font_for(cluster: str, chain: tuple[str, ...], previous: str | None) -> str | None:
     codes = _visible(cluster)
     if not codes:
         return previous or chain[0]
@@ -71,7 +72,7 @@ def _font_for(cluster: str, chain: Sequence[str], previous: str | None) -> str |
     if is_neutral and previous and all(c in coverage(previous) for c in codes):
         return previous  # spaces, punctuation and digits stay in the run they sit in
     if any(ord(c) in _EMOJI_SIGNS for c in cluster) or 0x1F000 <= codes[0] <= 0x1FAFF:
-        chain = [EMOJI_FILE, *chain]
+        chain = (EMOJI_FILE, *chain)
     return next((f for f in chain if all(c in coverage(f) for c in codes)), None)
 
 
@@ -327,16 +328,33 @@ def join_pieces(pieces: Sequence[Piece]) -> str:
 Measure = Callable[[str], float]
 
 
+# Pieces are measured once each and lines estimated by adding them up (shaping does not cross a space, and
+# CJK characters do not interact); only a line whose estimate is this close to the limit is shaped whole.
+_EXACT_NEAR = 0.03
+
+
 def greedy_lines(pieces: Sequence[Piece], measure: Measure, max_width: float) -> list[list[Piece]] | None:
-    """Fill lines piece by piece; None if a single piece is wider than max_width."""
+    """Fill lines piece by piece; None if a single piece is wider than max_width. `measure` may include a
+    constant per-line overhead (outline, box padding): it is what measure("") returns."""
+    overhead = measure("")
+    space = measure(" ") - overhead
     lines: list[list[Piece]] = []
+    line_width = 0.0
     for piece in pieces:
-        if measure(piece.text) > max_width:
+        width = measure(piece.text) - overhead
+        if width + overhead > max_width:
             return None
-        if lines and measure(join_pieces([*lines[-1], piece])) <= max_width:
-            lines[-1].append(piece)
-        else:
-            lines.append([piece])
+        if lines:
+            estimate = line_width + (0 if piece.glued else space) + width + overhead
+            fits = estimate <= max_width * (1 - _EXACT_NEAR) or (
+                estimate <= max_width * (1 + _EXACT_NEAR) and measure(join_pieces([*lines[-1], piece])) <= max_width
+            )
+            if fits:
+                lines[-1].append(piece)
+                line_width = estimate - overhead
+                continue
+        lines.append([piece])
+        line_width = width
     return lines
 
 
