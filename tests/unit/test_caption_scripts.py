@@ -211,3 +211,31 @@ def test_text_no_font_covers_is_refused_not_boxed() -> None:
     layout = CaptionLayout(font="Inter", size_px=56, position="center", safe_margin_px=0, boxed=True)
     with pytest.raises(UndrawableTextError):
         caption_lines("\U000e0100x\U0010fffd", layout)
+
+
+def test_mixed_direction_text_wraps_and_each_line_reads_in_order() -> None:
+    text = "SALE today only מבצע ענק היום בלבד on every bottle and cup כל הבקבוקים והכוסות"
+    size, lines = caption_lines(text, INTER)
+    assert len(lines) >= 2 and " ".join(lines).split() == text.split()
+    style = TextStyle.for_text("Inter", size, text)
+    assert all(style.measure(line) <= safe_area(INTER).width for line in lines)
+    for line in lines:
+        hebrew = [run for run in style.runs(line) if any("\u05d0" <= c <= "\u05ea" for c in run.text)]
+        assert hebrew
+        assert all(run.rtl for run in hebrew)
+
+
+def test_fallback_capitals_match_the_meme_font_height() -> None:
+    style = TextStyle.for_text("Anton", 72, "HН")
+    latin, cyrillic = ink(draw_cluster(style, "H")), ink(draw_cluster(style, "Н"))  # Latin H, Cyrillic En
+    assert cyrillic.shape[0] == pytest.approx(latin.shape[0], rel=0.08)
+
+
+def test_card_text_uses_the_same_fallbacks() -> None:
+    from pytoon.render.frames import draw_card_text
+
+    card = Image.new("RGB", (1080, 1920), (20, 20, 40))
+    draw_card_text(card, "新品 Новинка 🔥")
+    band = np.asarray(card)[300:700].astype(int)
+    assert ((band.max(axis=-1) - band.min(axis=-1)) > 80).sum() > 1000  # the emoji, in colour
+    assert (band.min(axis=-1) > 230).sum() > 5000  # white text

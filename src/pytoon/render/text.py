@@ -16,7 +16,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-from pytoon.fonts import EMOJI_FILE, bundled_path, coverage, fallback_chain, is_invisible, undrawable_characters
+from pytoon.fonts import (
+    EMOJI_FILE,
+    FALLBACK_FILES,
+    bundled_path,
+    coverage,
+    fallback_chain,
+    is_invisible,
+    undrawable_characters,
+)
 
 from PIL import ImageDraw, ImageFont, features  # isort: skip  (after pytoon.fonts, which loads libfribidi)
 
@@ -213,6 +221,21 @@ def load_font(font_file: str, size_px: int) -> ImageFont.FreeTypeFont:
     return ImageFont.truetype(font_file, size_px, layout_engine=ImageFont.Layout.RAQM)
 
 
+# Fallback fonts are scaled so their capitals stand as tall as the preset font's (Anton's are far taller
+# than Noto Sans's at the same pixel size), within these bounds.
+FALLBACK_SCALE_RANGE = (0.9, 1.3)
+
+
+@lru_cache(maxsize=16)
+def fallback_scale(family: str) -> float:
+    def cap_height(font_file: str) -> int:
+        _, top, _, bottom = load_font(str(bundled_path(font_file)), 100).getbbox("H", anchor="ls")
+        return bottom - top
+
+    low, high = FALLBACK_SCALE_RANGE
+    return min(high, max(low, cap_height(fallback_chain(family)[0]) / cap_height(FALLBACK_FILES[0])))
+
+
 @dataclass(frozen=True)
 class TextStyle:
     """A font family at one size, with its fallbacks, for one text (whose language and direction it fixes)."""
@@ -230,7 +253,9 @@ class TextStyle:
         return cls(family, size, base_is_rtl(text), cjk_language(text))
 
     def font(self, font_file: str) -> ImageFont.FreeTypeFont:
-        return load_font(str(bundled_path(font_file)), self.size)
+        primary = fallback_chain(self.family)[0]
+        scale = 1.0 if font_file in (primary, EMOJI_FILE) else fallback_scale(self.family)
+        return load_font(str(bundled_path(font_file)), round(self.size * scale))
 
     def _language(self, run: Run) -> str | None:
         return self.language if run.font_file.startswith("NotoSansCJK") else None
