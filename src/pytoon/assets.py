@@ -8,8 +8,6 @@ import uuid
 import warnings
 from pathlib import Path
 
-from PIL import Image, UnidentifiedImageError
-
 from pytoon.audio_headers import AudioHeaderError, inspect_audio
 from pytoon.aws import keys
 from pytoon.aws.assets import AssetRecord, AssetRepository, MediaFacts
@@ -44,6 +42,9 @@ def _without_path(exc: BaseException, path: Path) -> str:
 
 
 def _inspect_image(path: Path, category: AssetCategory) -> MediaFacts:
+    # Imported here: the API imports this module at its cold start and decodes images only on upload.
+    from PIL import Image, UnidentifiedImageError
+
     formats = ["PNG"] if category is AssetCategory.MASK else ["PNG", "JPEG", "WEBP"]
     expected = "a PNG" if category is AssetCategory.MASK else "a PNG, JPEG or WebP image"
     try:

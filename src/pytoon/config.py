@@ -1,9 +1,9 @@
 """Environment configuration, validated once per process (a Lambda cold start or a CLI run).
 
-`get_settings()` holds what every function needs (table, bucket, region…); `get_api_settings()` holds what
-only the API reads (the API keys to seed, the request body read timeout). Both are parsed on first use and
-cached; `create_app()` calls `get_api_settings()`, so a malformed value fails the API's start, naming the
-variable, instead of failing every request.
+`get_settings()` holds what every function needs (table, bucket, region…), parsed on first use and cached.
+`get_api_settings()` holds what only the API reads (the API keys to seed, the request body read timeout);
+`create_app()` parses it once and keeps it, so a malformed value fails the API's start, naming the variable,
+instead of failing every request.
 """
 
 from __future__ import annotations
@@ -120,8 +120,8 @@ def _limit(parts: list[str]) -> int | None:
     return int(parts[2]) if len(parts) == 3 else None
 
 
-@cache
 def get_api_settings() -> ApiSettings:
+    """Parse the API's variables now (not cached: each `create_app` is a start and reads them afresh)."""
     seeds = list(parse_api_keys(os.environ.get("API_KEYS", "")))
     single = os.environ.get("API_KEY", "").strip()
     if single:

@@ -7,4 +7,6 @@ emits the same facts as CloudWatch EMF (Powertools single_metric, one dimension 
 from aws_lambda_powertools import Logger, Tracer
 
 logger = Logger(service="pytoon")
-tracer = Tracer(service="pytoon")
+# botocore is the only library these functions call out through that X-Ray can trace; patching every
+# supported library (the default) imports each of them at every cold start.
+tracer = Tracer(service="pytoon", patch_modules=["botocore"])

@@ -16,7 +16,6 @@ from pytoon.aws.executions import start_render_execution
 from pytoon.aws.idempotency import IdempotencyStore
 from pytoon.aws.jobs import JobRecord, JobRepository
 from pytoon.aws.storage import ArtifactStore
-from pytoon.caption_rules import caption_problem
 from pytoon.config import Settings, get_settings
 from pytoon.errors import PytoonError
 from pytoon.limits import MAX_DURATION_SECONDS, MAX_IMAGES_PER_JOB, MAX_PROMPT_CHARS, MIN_DURATION_SECONDS
@@ -46,6 +45,9 @@ class JobRequest(BaseModel):
 
     @model_validator(mode="after")
     def _captions_can_all_be_shown(self) -> JobRequest:
+        # Imported here: caption shaping loads Pillow and the planner, which importing the API does not need.
+        from pytoon.caption_rules import caption_problem
+
         problem = caption_problem(self.captions, self.prompt, self.target_duration_seconds, self.preset_id)
         if problem:
             raise ValueError(problem)

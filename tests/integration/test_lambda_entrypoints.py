@@ -12,6 +12,7 @@ import json
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 from PIL import Image
 
@@ -46,7 +47,10 @@ def _event(path: str, method: str = "GET", headers: dict | None = None, body: by
 
 
 @pytest.fixture
-def keyed(api: object) -> dict[str, str]:  # the api fixture seeds the test key
+def keyed(api: httpx.Client) -> dict[str, str]:
+    # The served app stores the keys API_KEYS names on its first authenticated request; the Lambda app
+    # here was built before API_KEYS was set (configuration is read once, at cold start).
+    assert api.get("/api/v1/presets").status_code == 200
     return {"X-API-Key": API_KEY}
 
 

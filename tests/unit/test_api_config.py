@@ -16,12 +16,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(autouse=True)
-def fresh_settings(monkeypatch: pytest.MonkeyPatch):
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("API_KEY", "API_KEYS", "PYTOON_BODY_READ_TIMEOUT_SECONDS"):
         monkeypatch.delenv(name, raising=False)
-    get_api_settings.cache_clear()
-    yield
-    get_api_settings.cache_clear()
 
 
 def test_api_keys_parse_into_typed_seeds(monkeypatch: pytest.MonkeyPatch) -> None:
