@@ -45,10 +45,14 @@ def _seed_keys(table_name: str, seeds: tuple[SeedKey, ...]) -> None:
 
 
 def authenticate(
+    request: Request,
     config: Annotated[ApiSettings, Depends(api_settings)],
     api_key: Annotated[str | None, Security(api_key_header)],
 ) -> ApiKeyRecord:
-    """X-API-Key → the caller's key record: missing → 422, unknown or revoked → 401, over its limit → 429."""
+    """X-API-Key → the caller's key record: missing → 422, unknown or revoked → 401, over its limit → 429.
+
+    Failed authentications count against the caller's address, so guessing keys is rate limited too (429).
+    """
     if api_key is None:
         raise RequestValidationError(
             [{"type": "missing", "loc": ("header", "X-API-Key"), "msg": "Field required", "input": None}]
@@ -58,6 +62,7 @@ def authenticate(
     repo = ApiKeyRepository.from_settings(settings)
     record = repo.lookup(api_key)
     if record is None:
+        repo.admit_unauthenticated(request.client.host if request.client else "unknown")
         raise AuthenticationError("Invalid API key")
     repo.admit(record)
     return record
