@@ -36,13 +36,15 @@ def run_pytoon(job_name: str, inputs: Path, out: Path) -> dict:
     from pytoon.aws.executions import execution_arn
     from pytoon.aws.jobs import JobRepository
     from pytoon.aws.storage import ArtifactStore
+    from pytoon.clock import seconds_since
     from pytoon.config import get_settings
     from pytoon.local.embedded import EmbeddedAWS
+    from pytoon.local.progress import watch_job
     from pytoon.models import Captions
     from pytoon.submission import JobRequest, submit_request
 
     job = _job(job_name, inputs)
-    with EmbeddedAWS():
+    with EmbeddedAWS() as embedded:
         settings = get_settings()
 
         def put(path: Path, category: AssetCategory) -> str:
@@ -62,12 +64,12 @@ def run_pytoon(job_name: str, inputs: Path, out: Path) -> dict:
         )
         started = time.monotonic()
         job_id = submit_request(request, tenant_id="bench", settings=settings).job_id
-        jobs = JobRepository.from_settings(settings)
-        record = jobs.get(job_id)
-        while not record.status.terminal:
-            time.sleep(0.1)
-            record = jobs.get(job_id)
+        # As `pytoon render` does: the record is re-read whenever a Lambda invocation finishes.
+        record = watch_job(job_id, embedded.changes, timeout_seconds=3600)
+        # From the moment the handler stored the final status to the moment it was seen here.
+        finished_seen_after = seconds_since(record.updated_at)
         render_wall = time.monotonic() - started
+        jobs = JobRepository.from_settings(settings)
         if record.error:
             raise SystemExit(f"render failed: {record.error}")
         store = ArtifactStore.from_settings(settings)
@@ -79,6 +81,7 @@ def run_pytoon(job_name: str, inputs: Path, out: Path) -> dict:
         )["events"]
     return {
         "render_wall_seconds": render_wall,
+        "finished_seen_after_seconds": finished_seen_after,
         "plan_seconds": _state_seconds(history, "Plan"),
         "assemble_seconds": _state_seconds(history, "Assemble"),
         "audio_seconds": _state_seconds(history, "BuildAudio"),

@@ -13,6 +13,9 @@ import argparse
 import json
 import os
 import resource
+import signal
+import socket
+import statistics
 import subprocess
 import sys
 import threading
@@ -20,11 +23,17 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import psutil
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 MOVIEPY_PYTHON = HERE / ".venv-moviepy" / "bin" / "python"
+PYTOON = Path(sys.executable).with_name("pytoon")
+sys.path.insert(0, str(HERE))
+
+from cold_import import cold_import_cpu_seconds  # noqa: E402
+from reference import write_inputs  # noqa: E402
 
 
 @dataclass
@@ -43,8 +52,9 @@ class Measurement:
         )
 
 
-def measure(contender: str, job: str, command: list[str]) -> Measurement:
-    """Run `command`; CPU from the reaped process tree, peak RSS of the tree sampled every 50 ms."""
+def measure(contender: str, job: str, command: list[str], details: bool = True) -> Measurement:
+    """Run `command`; CPU from the reaped process tree, peak RSS of the tree sampled every 50 ms.
+    With `details`, the command's last stdout line is its JSON details."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.monotonic()
     process = psutil.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -77,8 +87,51 @@ def measure(contender: str, job: str, command: list[str]) -> Measurement:
     # Every descendant was waited for by its parent, so the child's rusage covers the whole tree.
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    details = json.loads(stdout.strip().splitlines()[-1]) if stdout.strip() else {}
-    return Measurement(contender, job, wall, cpu, peak_rss / 2**20, details)
+    found = json.loads(stdout.strip().splitlines()[-1]) if details and stdout.strip() else {}
+    return Measurement(contender, job, wall, cpu, peak_rss / 2**20, found)
+
+
+def render_one_second(inputs: Path, out: Path) -> Measurement:
+    """`pytoon render` of a 1-second, one-image job, as a user runs it: the whole process, start-up included."""
+    images, _, _ = write_inputs(inputs)
+    command = [str(PYTOON), "render", "--prompt", "One second.", "--image", str(images[1]), "--duration", "1"]
+    return measure("pytoon render", "1s-1img", [*command, "-o", str(out)], details=False)
+
+
+def serve_until_health() -> float:
+    """Seconds from launching `pytoon serve` to its first 200 on /health."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    started = time.monotonic()
+    process = subprocess.Popen(
+        [str(PYTOON), "serve", "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        with httpx.Client(timeout=5) as http:
+            while process.poll() is None:
+                try:
+                    if http.get(f"http://127.0.0.1:{port}/health").status_code == 200:
+                        return time.monotonic() - started
+                except httpx.TransportError:
+                    time.sleep(0.01)  # not listening yet: this is the measurement's resolution
+        raise RuntimeError(f"pytoon serve exited with {process.returncode} before answering /health")
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=60)
+
+
+def start_up_rows(inputs: Path) -> None:
+    render = render_one_second(inputs, RESULTS / "render-1s.mp4")
+    health = serve_until_health()
+    imports = cold_import_cpu_seconds(runs=3)
+    print("start-up")
+    print(
+        f"  pytoon render, 1 s one-image job, whole process: wall {render.wall_seconds:.2f} s, "
+        f"cpu {render.cpu_seconds:.2f} s"
+    )
+    print(f"  pytoon serve, launch to first /health answer: {health:.2f} s")
+    print(f"  API Lambda cold import: {statistics.median(imports):.3f} s CPU (median of {len(imports)})", flush=True)
 
 
 def ensure_moviepy() -> bool:
@@ -118,6 +171,7 @@ def main() -> int:
     with_moviepy = not (args.quick or args.no_moviepy) and ensure_moviepy()
     python = sys.executable
     print(f"machine: {os.cpu_count()} CPUs, {psutil.virtual_memory().total / 2**30:.0f} GiB")
+    start_up_rows(inputs)
     print(f"{'job':<10} {'contender':<16} {'wall':>10} {'cpu':>10} {'peak RSS':>11}")
     measurements: list[Measurement] = []
     for job in jobs:
@@ -164,7 +218,17 @@ def main() -> int:
                     f"memory {pytoon.peak_rss_mb / other.peak_rss_mb:.2f}"
                 )
         details = pytoon.details
+        if "ffmpeg-1-command" in baseline:
+            ratio = pytoon.wall_seconds / baseline["ffmpeg-1-command"].wall_seconds
+            print(
+                f"  R{job.split('s-')[0]} whole process (start-up, uploads, render, downloads) / ffmpeg-1-command: "
+                f"wall {ratio:.2f}"
+            )
         if details:
+            print(
+                f"  finished job seen {1000 * details['finished_seen_after_seconds']:.0f} ms after its final status "
+                "was stored"
+            )
             print(
                 f"  pytoon: render wall {details['render_wall_seconds']:.1f} s, "
                 f"assembly {details['assemble_seconds']:.2f} s, "

@@ -100,7 +100,7 @@ def render_job(args: argparse.Namespace) -> int:
             print(_progress_bar(current, started), end="", file=sys.stderr, flush=True)
 
         try:
-            record = watch_job(record.job_id, embedded.runtime, timeout_seconds=RENDER_TIMEOUT_SECONDS, on_update=show)
+            record = watch_job(record.job_id, embedded.changes, timeout_seconds=RENDER_TIMEOUT_SECONDS, on_update=show)
         except JobNotFinishedError as exc:
             print(f"\nFAILED: {exc}", file=sys.stderr)
             return 1

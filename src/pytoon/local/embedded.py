@@ -31,6 +31,7 @@ from pytoon.aws import client, dynamodb_table, reset_clients
 from pytoon.config import get_settings
 from pytoon.local import moto_seam
 from pytoon.local.lambda_runtime import LocalLambdaRuntime
+from pytoon.local.progress import ChangeSignal
 from pytoon.local.state import pid_alive
 from pytoon.local.template import TEMPLATE_PATH, functions, load_template
 
@@ -47,6 +48,7 @@ IN_MEMORY_WARNING = (
     "are gone, and running jobs are not marked failed."
 )
 STATE_MACHINE_TYPE = "AWS::Serverless::StateMachine"
+DYNAMODB_WRITES = {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"}
 # Scratch folders of embedded stacks live under here, one per process id.
 WORK_ROOT = Path(tempfile.gettempdir()) / "pytoon-work"
 
@@ -142,6 +144,8 @@ class EmbeddedAWS:
     template_path: Path = TEMPLATE_PATH
     listening: socket.socket | None = None
     stack: EmbeddedStack | None = None
+    # Everything that may have changed a job: DynamoDB writes through the endpoint, finished invocations.
+    changes: ChangeSignal = field(default_factory=ChangeSignal)
     _server: moto_seam.MotoHttpServer | None = None
     _runtime: LocalLambdaRuntime | None = None
     _saved_env: dict[str, str | None] = field(default_factory=dict)
@@ -175,11 +179,12 @@ class EmbeddedAWS:
         moto_seam.enable_state_machine_execution()
         moto_seam.import_state_machine_interpreter()
         moto_seam.enable_nested_executions()
-        self._server = moto_seam.MotoHttpServer(listening)
+        self._server = moto_seam.MotoHttpServer(listening, after_request=self._count_job_changes)
         self._server.start()
         reset_clients()
         template = load_template(self.template_path)
         self._runtime = LocalLambdaRuntime(functions(template), self.template_path.parent)
+        self._runtime.add_listener(lambda _name: self.changes.notify())
         self._runtime.install()
         self.stack = self._deploy(template, endpoint)
         self._set_env(
@@ -197,6 +202,10 @@ class EmbeddedAWS:
         )
         get_settings.cache_clear()
         return self.stack
+
+    def _count_job_changes(self, environ: dict[str, Any]) -> None:
+        if environ.get("HTTP_X_AMZ_TARGET", "").rpartition(".")[2] in DYNAMODB_WRITES:
+            self.changes.notify()
 
     def stop(self) -> None:
         if self._runtime is not None:

@@ -9,8 +9,7 @@ As in Lambda, a function's code is imported on its first invoke (its init phase)
 reported as that invocation's function error (`Runtime.ImportModuleError`), not swallowed. Each function
 runs in its own pool of warm execution environments (threads reused across invocations), so per-thread
 state a handler builds once, such as its boto3 table handles, survives between invocations as it does in a
-warm Lambda. Every finished invocation is signalled (`wait_for_invocations`), which is how the CLI sees a
-job change the moment a handler has written it, without polling on a timer.
+warm Lambda. Listeners hear of every finished invocation (embedded AWS counts them as job changes).
 """
 
 from __future__ import annotations
@@ -89,8 +88,6 @@ class LocalLambdaRuntime:
         self._handlers: dict[str, Handler] = {}
         self._load_locks = {name: threading.Lock() for name in self._functions}
         self._environments: dict[str, ThreadPoolExecutor] = {}
-        self._finished = threading.Condition()
-        self.finished_invocations = 0
         self._listeners: list[Callable[[str], None]] = []
 
     def install(self) -> None:
@@ -147,12 +144,6 @@ class LocalLambdaRuntime:
         """Call `listener(function_name)` after every finished invocation (from the invoking thread)."""
         self._listeners.append(listener)
 
-    def wait_for_invocations(self, seen: int, timeout: float) -> int:
-        """Block until more than `seen` invocations have finished, or `timeout` seconds pass; returns the count."""
-        with self._finished:
-            self._finished.wait_for(lambda: self.finished_invocations > seen, timeout=timeout)
-            return self.finished_invocations
-
     def inject_service_errors(self, logical_id: str, count: int = 1) -> None:
         """Make the next `count` invocations of a function fail as a Lambda service fault would."""
         with self._lock:
@@ -186,9 +177,6 @@ class LocalLambdaRuntime:
         try:
             return environments.submit(self._run, definition, arn, event, crash, response_headers).result()
         finally:
-            with self._finished:
-                self.finished_invocations += 1
-                self._finished.notify_all()
             for listener in self._listeners:
                 listener(name)
 

@@ -43,15 +43,23 @@ InvokeFunction = Callable[[Any, Any, Any, Any], bytes]
 class MotoHttpServer:
     """moto's WSGI app served by werkzeug on an already bound, listening socket, in a daemon thread."""
 
-    def __init__(self, listening: socket.socket) -> None:
+    def __init__(self, listening: socket.socket, after_request: Callable[[dict[str, Any]], None]) -> None:
+        """`after_request(environ)` runs once moto has handled each request (its effects are stored)."""
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
         from werkzeug.serving import make_server
+
+        moto_app = DomainDispatcherApplication(create_backend_app)
+
+        def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+            response = moto_app(environ, start_response)
+            after_request(environ)
+            return response
 
         host, port = listening.getsockname()[:2]
         self._server = make_server(
             host,
             port,
-            DomainDispatcherApplication(create_backend_app),
+            app,
             threaded=True,
             request_handler=MotoRequestHandler,
             fd=listening.fileno(),
@@ -118,8 +126,10 @@ def enable_nested_executions() -> None:
         if isinstance(response, dict):
             _to_asl_names(response)
 
-    def call_with_asl_response(self: Any, env: Any, *args: Any, **kwargs: Any) -> None:
-        eval_service_task(self, env, *args, **kwargs)
+    def call_with_asl_response(
+        self: Any, env: Any, resource_runtime_part: Any, normalised_parameters: dict, state_credentials: Any
+    ) -> None:
+        eval_service_task(self, env, resource_runtime_part, normalised_parameters, state_credentials)
         asl_response(self, env.stack[-1])
 
     sfn._normalise_parameters = api_parameters
@@ -160,8 +170,9 @@ def replace_lambda_invoke(invoke: Callable[[str, str, Any, Any, dict[str, Any]],
 
     original: InvokeFunction = LambdaFunction.invoke
 
-    def routed(fn: Any, body: Any, request_headers: Any, response_headers: Any) -> bytes:
-        return invoke(fn.function_name, fn.function_arn, body, request_headers, response_headers)
+    # Named as moto names them, so the contract test reads the same signature while it is installed.
+    def routed(self: Any, body: Any, request_headers: Any, response_headers: Any) -> bytes:
+        return invoke(self.function_name, self.function_arn, body, request_headers, response_headers)
 
     LambdaFunction.invoke = routed  # type: ignore[method-assign]
     return original

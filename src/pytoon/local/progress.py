@@ -1,16 +1,17 @@
 """Following a job on embedded AWS without polling on a timer.
 
-Every job status change is written by a Lambda handler, so the job record is re-read each time the local
-Lambda runtime reports a finished invocation: a finished job is seen as soon as the handler that finished it
-returns. If nothing finishes for FALLBACK_SECONDS, the execution itself is checked, so an execution that
-ends without a handler recording it (a States.Runtime error, a stop) is reported instead of waited on.
+Embedded AWS counts every event that may have changed a job (a DynamoDB write handled by its endpoint, a
+finished Lambda invocation) in a ChangeSignal; the job record is re-read after each, so a finished job is
+seen as soon as its final status is stored. If nothing happens for FALLBACK_SECONDS, the execution itself is
+checked, so an execution that ends without a handler recording it (a States.Runtime error, a stop) is
+reported instead of waited on.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
-from typing import Protocol
 
 from pytoon.aws import client
 from pytoon.aws.executions import execution_arn
@@ -20,10 +21,23 @@ from pytoon.config import get_settings
 FALLBACK_SECONDS = 1.0
 
 
-class InvocationSignal(Protocol):
-    finished_invocations: int
+class ChangeSignal:
+    """A count of events, with a wait for the next one."""
 
-    def wait_for_invocations(self, seen: int, timeout: float) -> int: ...
+    def __init__(self) -> None:
+        self._condition = threading.Condition()
+        self.count = 0
+
+    def notify(self) -> None:
+        with self._condition:
+            self.count += 1
+            self._condition.notify_all()
+
+    def wait(self, seen: int, timeout: float) -> int:
+        """Block until the count passes `seen` or `timeout` seconds pass; returns the count."""
+        with self._condition:
+            self._condition.wait_for(lambda: self.count > seen, timeout=timeout)
+            return self.count
 
 
 class JobNotFinishedError(RuntimeError):
@@ -32,7 +46,7 @@ class JobNotFinishedError(RuntimeError):
 
 def watch_job(
     job_id: str,
-    signal: InvocationSignal,
+    changes: ChangeSignal,
     *,
     timeout_seconds: float,
     on_update: Callable[[JobRecord], None] | None = None,
@@ -41,7 +55,7 @@ def watch_job(
     settings = get_settings()
     jobs = JobRepository.from_settings(settings)
     deadline = time.monotonic() + timeout_seconds
-    seen = signal.finished_invocations
+    seen = changes.count
     record = jobs.get(job_id)
     while True:
         if on_update is not None:
@@ -51,10 +65,10 @@ def watch_job(
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise JobNotFinishedError(f"timed out after {timeout_seconds:.0f}s in {record.status.value}")
-        finished = signal.wait_for_invocations(seen, min(FALLBACK_SECONDS, remaining))
-        if finished == seen:
+        count = changes.wait(seen, min(FALLBACK_SECONDS, remaining))
+        if count == seen:
             _require_running(settings.state_machine_arn, job_id, settings.region, jobs)
-        seen = finished
+        seen = count
         record = jobs.get(job_id)
 
 
