@@ -1,0 +1,191 @@
+"""The least-privilege roles in template.yaml cover what the handlers really do.
+
+moto does not enforce IAM, so a missing grant would only show on AWS, as AccessDenied in the middle of a
+job. Here every AWS call the handlers make during real work (an API upload, a presigned upload that the
+upload notification validates, a whole job with music through the state machine) is recorded with the
+function it ran in, turned into the IAM action and resource AWS would check, and matched against that
+function's statements in the SAM-transformed template.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import io
+import re
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import botocore.client
+import httpx
+import pytest
+from PIL import Image
+from samtranslator.translator.managed_policy_translator import ManagedPolicyLoader
+from samtranslator.translator.transform import transform
+
+from pytoon.aws.storage import ArtifactStore
+from pytoon.config import get_settings
+from pytoon.local.embedded import EmbeddedAWS
+from pytoon.local.template import load_template
+from tests.contract.conftest import StubIam, packaged, role_statements
+from tests.contract.test_least_privilege import symbolic
+from tests.integration.conftest import upload, wait_for_job
+
+pytestmark = pytest.mark.integration
+
+Call = tuple[str, str, str]  # function, IAM action, symbolic resource (TABLE, BUCKET/key, STATE_MACHINE...)
+
+_S3_ACTIONS = {
+    "GetObject": "s3:GetObject",
+    "HeadObject": "s3:GetObject",
+    "PutObject": "s3:PutObject",
+    "CreateMultipartUpload": "s3:PutObject",
+    "UploadPart": "s3:PutObject",
+    "CompleteMultipartUpload": "s3:PutObject",
+    "AbortMultipartUpload": "s3:AbortMultipartUpload",
+    "DeleteObject": "s3:DeleteObject",
+    "ListObjectsV2": "s3:ListBucket",
+}
+_STATES_RESOURCES = {
+    "StartExecution": "STATE_MACHINE",
+    "DescribeExecution": "STATE_MACHINE_EXECUTIONS",
+    "GetExecutionHistory": "STATE_MACHINE_EXECUTIONS",
+    "SendTaskSuccess": "STATE_MACHINE",
+    "SendTaskFailure": "STATE_MACHINE",
+    "SendTaskHeartbeat": "STATE_MACHINE",
+}
+
+
+def _function_of_current_thread() -> str | None:
+    """The function a call runs in: a local Lambda environment thread, or the API server's threads."""
+    name = threading.current_thread().name
+    if match := re.match(r"lambda-([A-Za-z0-9]+)", name):
+        return match[1]
+    if name == "AnyIO worker thread" or name.endswith("(run)"):
+        return "ApiFunction"
+    return None  # the test itself, moto's own threads
+
+
+def _iam_call(service: str, operation: str, params: dict[str, Any]) -> tuple[str, str] | None:
+    if service == "dynamodb":
+        table = params.get("TableName") or next(iter(params.get("RequestItems", {})), "")
+        assert table == get_settings().table_name, (operation, table)
+        return f"dynamodb:{operation}", "TABLE" + (f"/index/{params['IndexName']}" if params.get("IndexName") else "")
+    if service == "s3":
+        key = params.get("Key")
+        return _S3_ACTIONS[operation], "BUCKET" + (f"/{key}" if key else "")
+    if service == "stepfunctions":
+        return f"states:{operation}", _STATES_RESOURCES[operation]
+    if service == "secretsmanager":
+        return f"secretsmanager:{operation}", "SECRET"
+    return None
+
+
+@pytest.fixture
+def recorded_calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[set[Call]]:
+    calls: set[Call] = set()
+    lock = threading.Lock()
+    original = botocore.client.BaseClient._make_api_call
+
+    def record(function: str | None, call: tuple[str, str] | None) -> None:
+        if function is not None and call is not None:
+            with lock:
+                calls.add((function, *call))
+
+    def make_api_call(self: Any, operation: str, params: dict[str, Any]) -> Any:
+        service = self.meta.service_model.service_name
+        record(_function_of_current_thread(), _iam_call(service, operation, params))
+        return original(self, operation, params)
+
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", make_api_call)
+    # Presigned URLs and forms are checked by S3 against the signer's permissions when they are used, and
+    # file transfers run in s3transfer's own threads: both are recorded where the handler asks for them.
+    for method, action in (
+        ("url", "s3:GetObject"),
+        ("presigned_post", "s3:PutObject"),
+        ("download", "s3:GetObject"),
+        ("put_file", "s3:PutObject"),
+    ):
+        monkeypatch.setattr(ArtifactStore, method, _recording(getattr(ArtifactStore, method), action, record))
+    yield calls
+
+
+def _recording(method: Any, action: str, record: Any) -> Any:
+    def wrapper(store: ArtifactStore, key: str, *args: Any, **kwargs: Any) -> Any:
+        record(_function_of_current_thread(), (action, f"BUCKET/{key}"))
+        return method(store, key, *args, **kwargs)
+
+    return wrapper
+
+
+def _grants() -> dict[str, list[tuple[str, str]]]:
+    """function -> [(action, resource pattern)] from the transformed template."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("AWS_DEFAULT_REGION", "us-east-1")
+        resources = transform(packaged(load_template()), {}, ManagedPolicyLoader(StubIam()))["Resources"]
+    grants: dict[str, list[tuple[str, str]]] = {}
+    for function_id, resource in resources.items():
+        if resource["Type"] != "AWS::Lambda::Function":
+            continue
+        role_id = resource["Properties"]["Role"]["Fn::GetAtt"][0]
+        for statement in role_statements(resources, role_id):
+            targets = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+            for action in statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]:
+                grants.setdefault(function_id, []).extend((action, symbolic(t)) for t in targets)
+    return grants
+
+
+def _allowed(grants: list[tuple[str, str]], action: str, resource: str) -> bool:
+    return any(granted == action and fnmatch.fnmatchcase(resource, pattern) for granted, pattern in grants)
+
+
+def _png() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (320, 240), (90, 30, 160)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_every_call_the_handlers_make_is_granted(
+    api: httpx.Client, embedded: EmbeddedAWS, media_dir: Path, recorded_calls: set[Call]
+) -> None:
+    images = [upload(api, media_dir / f"product_{i}.png", "image")["uri"] for i in range(2)]
+    music = upload(api, media_dir / "music.wav", "audio")["uri"]
+    form = api.post(
+        "/api/v1/assets/uploads", json={"filename": "late.png", "content_type": "image/png", "category": "image"}
+    ).json()
+    httpx.post(form["upload_url"], data=form["upload_fields"], files={"file": ("late.png", _png())})
+    assert api.get(form["status_url"]).json()["status"] == "READY"
+    created = api.post(
+        "/api/v1/jobs",
+        json={
+            "preset_id": "product_hero_clean",
+            "prompt": "Every call granted.",
+            "target_duration_seconds": 2,
+            "image_uris": [*images, form["uri"]],
+            "music_uri": music,
+        },
+    )
+    assert created.status_code == 201, created.text
+    job = wait_for_job(api, created.json()["job_id"])
+    assert job["status"] == "DONE", job["error"]
+    # A job whose assembly crashes goes through MarkFailed.
+    embedded.runtime.inject_handler_errors("AssembleFunction", count=1)
+    failing = api.post(
+        "/api/v1/jobs", json={"preset_id": "product_hero_clean", "target_duration_seconds": 1, "image_uris": images}
+    )
+    assert wait_for_job(api, failing.json()["job_id"])["status"] == "FAILED"
+
+    functions_seen = {function for function, _, _ in recorded_calls}
+    assert {
+        "ApiFunction",
+        "UploadValidationFunction",
+        "PlannerFunction",
+        "SegmentRenderFunction",
+        "AudioFunction",
+        "AssembleFunction",
+        "MarkFailedFunction",
+    } <= functions_seen, functions_seen
+    grants = _grants()
+    denied = sorted(c for c in recorded_calls if not _allowed(grants.get(c[0], []), c[1], c[2]))
+    assert denied == [], "calls AWS would refuse (function, action, resource):\n" + "\n".join(map(str, denied))
