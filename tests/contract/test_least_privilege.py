@@ -202,7 +202,11 @@ def test_admin_key_is_generated_unless_given_and_webhook_secrets_start_unusable(
     assert generated["PasswordLength"] >= 32
     for logical_id in ("SoraWebhookSecret", "RemotionWebhookSecret"):
         props = resources[logical_id]["Properties"]
-        assert "SecretString" not in props and props["GenerateSecretString"]["PasswordLength"] >= 32
+        generated = props["GenerateSecretString"]
+        assert "SecretString" not in props and generated["PasswordLength"] >= 32
+        # The placeholder must decode as base64 (what the Standard Webhooks verifier does with a secret), so a
+        # callback before the real secret is stored is refused as unsigned, not crashed on.
+        assert generated["PasswordLength"] % 4 == 0 and generated["ExcludePunctuation"] is True
 
 
 def _refs(node: Any, name: str, path: str = "") -> list[str]:
