@@ -18,7 +18,9 @@ def _plan(**request: object):
 @pytest.mark.parametrize("seconds", [1, 2, 7, 15, 59, 60])
 def test_views_validate_for_every_preset(seconds: int) -> None:
     for preset in all_presets():
-        plan = _plan(preset_id=preset.id, target_duration_seconds=seconds, image_uris=["a.png", "b.png"])
+        # One caption per sentence and at least a second each: short jobs get a one-sentence prompt.
+        prompt = "Meet Aurora. Cold all day. Order now." if seconds >= 3 else "Meet Aurora."
+        plan = _plan(preset_id=preset.id, prompt=prompt, target_duration_seconds=seconds, image_uris=["a.png", "b.png"])
         graph, line = scene_graph(plan), timeline(plan)
         assert len(graph["scenes"]) == len(plan.segments) == len(line["timeline"])
         assert sum(s["duration"] for s in graph["scenes"]) == line["totalDuration"] == seconds * 1000

@@ -18,11 +18,26 @@ from pytoon.config import Settings
 _CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, read_timeout=120)
 
 
+_session_lock = threading.Lock()
+_session: boto3.session.Session | None = None
+
+
+def _shared_session() -> boto3.session.Session:
+    # One session per process: botocore loads each service model once per session, and a fresh session per
+    # client or thread reloads and rescans its data files every time (seconds of CPU over a job). Sessions are
+    # not thread-safe, so every client or resource is created under the lock; the clients themselves are.
+    global _session
+    if _session is None:
+        _session = boto3.session.Session()
+    return _session
+
+
 @cache
 def client(service: str, region: str) -> Any:
     # boto3 honours AWS_ENDPOINT_URL, which is how local mode points every client at embedded AWS.
     config = _s3_config() if service == "s3" else _CONFIG
-    return boto3.session.Session().client(service, region_name=region, config=config)
+    with _session_lock:
+        return _shared_session().client(service, region_name=region, config=config)
 
 
 def _s3_config() -> Config:
@@ -47,14 +62,17 @@ def dynamodb_table(name: str, region: str) -> Any:
     if getattr(_local, "generation", None) != _generation:
         _local.generation, _local.tables = _generation, {}
     if (name, region) not in _local.tables:
-        session = boto3.session.Session()
-        _local.tables[(name, region)] = session.resource("dynamodb", region_name=region, config=_CONFIG).Table(name)
+        with _session_lock:
+            resource = _shared_session().resource("dynamodb", region_name=region, config=_CONFIG)
+        _local.tables[(name, region)] = resource.Table(name)
     return _local.tables[(name, region)]
 
 
 def reset_clients() -> None:
     """Forget cached clients (embedded AWS restarts on a new port in tests)."""
-    global _generation
+    global _generation, _session
+    with _session_lock:
+        _session = None
     client.cache_clear()
     _generation += 1
 
