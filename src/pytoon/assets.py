@@ -14,7 +14,7 @@ from pytoon.aws.assets import AssetRecord, AssetRepository, MediaFacts
 from pytoon.aws.storage import ArtifactStore
 from pytoon.clock import utc_now_iso
 from pytoon.config import Settings, get_settings
-from pytoon.errors import PytoonError
+from pytoon.errors import PytoonError, public_message
 from pytoon.limits import MAX_IMAGE_EDGE, MAX_IMAGE_PIXELS, MAX_UPLOAD_BYTES
 from pytoon.models import AssetCategory, AssetStatus
 
@@ -34,11 +34,6 @@ class AssetRejectedError(PytoonError):
 
 class AssetReferenceError(PytoonError):
     """A job names an asset this tenant does not have ready."""
-
-
-def _without_path(exc: BaseException, path: Path) -> str:
-    """A decoder's message without the temporary file it names (Pillow quotes the path it opened)."""
-    return str(exc).replace(f" '{path}'", "").replace(str(path), "the file")
 
 
 def _inspect_image(path: Path, category: AssetCategory) -> MediaFacts:
@@ -64,9 +59,9 @@ def _inspect_image(path: Path, category: AssetCategory) -> MediaFacts:
     except UnidentifiedImageError as exc:
         raise AssetRejectedError(f"Not {expected}: the content is not a recognised image format") from exc
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise AssetRejectedError(f"Image is too large to decode safely: {_without_path(exc, path)}") from exc
+        raise AssetRejectedError(f"Image is too large to decode safely: {public_message(str(exc))}") from exc
     except (OSError, ValueError, SyntaxError) as exc:
-        reason = _without_path(exc, path)
+        reason = public_message(str(exc))
         raise AssetRejectedError(f"Image could not be decoded (truncated or corrupt): {reason}") from exc
     if category is AssetCategory.MASK and not has_alpha:
         raise AssetRejectedError("Mask must be a PNG with an alpha channel; this PNG has none")

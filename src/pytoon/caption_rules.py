@@ -8,11 +8,19 @@ caption size in the preset's caption width, and no more captions than the job's 
 
 from __future__ import annotations
 
+import unicodedata
+
 from pytoon.limits import MAX_CAPTION_CHARS, MAX_CAPTION_LINES, MIN_CAPTION_SECONDS
 from pytoon.models import Captions
 from pytoon.planner import derived_texts
 from pytoon.presets import UnknownPresetError, get_preset
 from pytoon.render.captions import MIN_SIZE_PX, caption_layout, lines_at_min_size
+
+
+def _visible(character: str) -> bool:
+    # Separators (Z*) and format characters (Cf: joiners, direction marks) draw nothing on their own.
+    category = unicodedata.category(character)
+    return not (category.startswith("Z") or category == "Cf")
 
 
 def labelled_texts(captions: Captions | None, prompt: str, room: int) -> list[tuple[str, str]]:
@@ -39,6 +47,8 @@ def caption_problem(captions: Captions | None, prompt: str, duration_seconds: in
     for label, text in texts:
         if len(text) > MAX_CAPTION_CHARS:
             return f"{label}: at most {MAX_CAPTION_CHARS} characters per caption, got {len(text)}"
+        if not any(_visible(character) for character in text):
+            return f"{label}: has no visible characters (only spaces, joiners or format marks)"
     try:
         layout = caption_layout(get_preset(preset_id).caption_style)
     except UnknownPresetError:

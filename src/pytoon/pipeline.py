@@ -27,7 +27,7 @@ from pytoon.aws.metrics import MetricsStore
 from pytoon.aws.storage import ArtifactStore, ObjectNotFoundError
 from pytoon.clock import seconds_since, utc_now_iso
 from pytoon.config import Settings, get_settings
-from pytoon.errors import InvalidTransitionError, JobNotFoundError, SegmentRenderError
+from pytoon.errors import InvalidTransitionError, JobNotFoundError, SegmentRenderError, public_message
 from pytoon.models import FPS, JobSpec, JobStatus, RenderPlan, SegmentStatus
 from pytoon.observability import logger
 from pytoon.planner import audio_plan, build_plan, effective_motion_profile
@@ -161,11 +161,13 @@ def render_segment(job_id: str, index: int) -> SegmentResult:
             render_segment_file(segment, plan.caption_layout, images, out)
             ctx.store.put_file(key, out, "video/mp4")
     except (FfmpegError, ObjectNotFoundError, OSError, ValueError) as exc:
-        reason = f"segment {index} failed: {exc}"
+        reason = public_message(f"segment {index} failed: {exc}")
         ctx.jobs.update_segment(job_id, index, SegmentStatus.FAILED, error=reason)
         raise SegmentRenderError(reason) from exc
     except Exception as exc:
-        ctx.jobs.update_segment(job_id, index, SegmentStatus.FAILED, error=f"segment {index} failed: {exc}")
+        ctx.jobs.update_segment(
+            job_id, index, SegmentStatus.FAILED, error=public_message(f"segment {index} failed: {exc}")
+        )
         raise
     render_seconds = round(time.monotonic() - started, 3)
     ctx.jobs.update_segment(
@@ -312,7 +314,7 @@ def failure_reason(error: dict[str, Any] | None) -> str:
             message = str(parsed.get("errorMessage") or "") if isinstance(parsed, dict) else cause
         except json.JSONDecodeError:
             message = cause
-    message = message.strip() or name
+    message = public_message(message).strip() or name
     return message if len(message) <= 500 else message[:497] + "..."
 
 

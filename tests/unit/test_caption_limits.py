@@ -174,3 +174,10 @@ def test_shaping_works_without_a_system_libfribidi_as_on_lambda(entry: str) -> N
 def test_a_request_model_error_is_a_validation_error_not_a_crash() -> None:
     with pytest.raises(ValidationError, match="captions.beats\\[1\\]: needs"):
         JobRequest(preset_id="product_hero_clean", captions={"beats": ["ok", "M" * 150]})
+
+
+def test_a_caption_with_nothing_visible_is_refused(client: TestClient) -> None:
+    [error] = body_errors(client, {"captions": {"hook": "\u200d\u200e"}})
+    assert "captions.hook: has no visible characters" in error["msg"]
+    # Joiners and marks inside visible text are kept.
+    assert JobRequest(preset_id="product_hero_clean", captions={"hook": "Family \U0001f468\u200d\U0001f469"})

@@ -9,8 +9,6 @@ guard), validation errors (422, never echoing the input) and anything unexpected
 from __future__ import annotations
 
 import math
-import re
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,7 +24,7 @@ from pytoon.api.schemas import ErrorBody, RateLimitBody, ValidationErrorBody
 from pytoon.assets import AssetReferenceError, AssetRejectedError
 from pytoon.aws.apikeys import RateLimited
 from pytoon.aws.idempotency import IdempotencyConflictError
-from pytoon.errors import JobNotFoundError
+from pytoon.errors import JobNotFoundError, public_message
 from pytoon.presets import UnknownPresetError
 from pytoon.submission import SubmitError
 
@@ -94,14 +92,6 @@ STATUS_DOCS: dict[int, dict[str, Any]] = {
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """The `responses=` of a route or router that can answer these error statuses."""
     return {status: STATUS_DOCS[status] for status in statuses}
-
-
-_TEMP_PATH = re.compile(re.escape(tempfile.gettempdir()) + r"/[^\s'\",;)]*")
-
-
-def public_message(text: str) -> str:
-    """A message fit for a client: temporary file paths (named by decoders in their errors) are hidden."""
-    return _TEMP_PATH.sub("<file>", text)
 
 
 def _domain_handler(mapping: ErrorMapping) -> Callable[[Request, Exception], Any]:
