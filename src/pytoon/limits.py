@@ -27,6 +27,12 @@ MAX_IMAGE_EDGE = 4096
 # Far above any legitimate 4096×4096 image, far below what would exhaust a Lambda's memory.
 MAX_IMAGE_PIXELS = MAX_IMAGE_EDGE * MAX_IMAGE_EDGE
 
+# Any other request body (a job, a presign request, an admin call): a few KB, with ample room.
+MAX_JSON_BODY_BYTES = 64_000
+
+# Failed authentications one source address may make per minute (guessing keys), answered 429 beyond.
+FAILED_AUTH_LIMIT_PER_MINUTE = 30
+
 # A request body sent through API Gateway to Lambda. The gateway base64-encodes binary bodies (4 bytes per 3),
 # and Lambda refuses a synchronous event over 6 MB (6,291,456 bytes), headers and request context included:
 # 4,500,000 bytes become 6,000,000 after encoding and leave ~290 KB for the rest of the event.

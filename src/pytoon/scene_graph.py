@@ -14,9 +14,10 @@ from typing import Any
 
 from jsonschema import Draft7Validator
 
+from pytoon.limits import MAX_DURATION_SECONDS
 from pytoon.models import FPS, Archetype, MotionKind, RenderPlan, SegmentPlan
 
-MAX_TOTAL_MS = 60_000
+MAX_TOTAL_MS = MAX_DURATION_SECONDS * 1000
 _EFFECTS = {
     MotionKind.STATIC: "static",
     MotionKind.ZOOM_IN: "slow_zoom_in",

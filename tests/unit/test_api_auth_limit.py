@@ -6,8 +6,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from pytoon.api.app import create_app
-from pytoon.aws.apikeys import FAILED_AUTH_LIMIT_PER_MINUTE
 from pytoon.config import ApiSettings, SeedKey, get_settings
+from pytoon.limits import FAILED_AUTH_LIMIT_PER_MINUTE
 
 
 @pytest.fixture

@@ -12,10 +12,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from pytoon.api.app import create_app
-from pytoon.api.body import MAX_JSON_BODY_BYTES, BodyGuard, BodyLimit
+from pytoon.api.body import BodyGuard, BodyLimit
 from pytoon.api.routing import strict_loads
 from pytoon.config import ApiSettings
-from pytoon.limits import MAX_INLINE_BODY_BYTES
+from pytoon.limits import MAX_INLINE_BODY_BYTES, MAX_JSON_BODY_BYTES
 
 
 @pytest.fixture(scope="module")

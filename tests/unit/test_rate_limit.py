@@ -12,8 +12,9 @@ import boto3
 import pytest
 from moto.dynamodb.models.table import Table
 
-from pytoon.aws.apikeys import FAILED_AUTH_LIMIT_PER_MINUTE, ApiKeyRecord, ApiKeyRepository, RateLimited
+from pytoon.aws.apikeys import ApiKeyRecord, ApiKeyRepository, RateLimited
 from pytoon.aws.ratelimit import WINDOW_SECONDS
+from pytoon.limits import FAILED_AUTH_LIMIT_PER_MINUTE
 from tests.conftest import REGION
 
 MINUTE = 1_700_000_040  # a calendar-minute boundary (divisible by 60)

@@ -14,8 +14,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-# A JSON request body (a job, a presign request, an admin call) is a few KB; this leaves ample room.
-MAX_JSON_BODY_BYTES = 64_000
+from pytoon.limits import MAX_JSON_BODY_BYTES
 
 
 def _size(limit: int) -> str:

@@ -21,11 +21,11 @@ from pytoon.aws import TableRepository, condition_failed, plain_numbers
 from pytoon.aws.ratelimit import RateLimited as RateLimited  # re-exported: the API catches it from here
 from pytoon.aws.ratelimit import SlidingWindowLimiter
 from pytoon.clock import utc_now_iso
+from pytoon.limits import FAILED_AUTH_LIMIT_PER_MINUTE
 
 DEFAULT_RATE_LIMIT_PER_MINUTE = 60
 # Failed authentications allowed per source address: generous for a client with a mistyped key, and a
 # bound on what a caller cycling through guessed keys costs.
-FAILED_AUTH_LIMIT_PER_MINUTE = 30
 KEY_PREFIX = "ptk_"
 
 
