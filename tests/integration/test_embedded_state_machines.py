@@ -139,7 +139,9 @@ def test_a_production_run_renders_a_job_through_a_nested_render_execution(stack:
     job_id = submit_request(request, tenant_id="runs").job_id
 
     run = _finished_execution(stack, execution_arn(stack.state_machine_arns["ProductionRunStateMachine"], job_id))
-    assert run["status"] == "SUCCEEDED", run
+    if run["status"] != "SUCCEEDED":
+        history = _client(stack, "stepfunctions").get_execution_history(executionArn=run["executionArn"])["events"]
+        raise AssertionError(f"run {run['status']}: {[e for e in history if 'Failed' in e['type']]}")
     output = json.loads(run["output"])
     assert output["render_machine"] == "RenderJobStateMachine"
     assert output["render_status"] == "SUCCEEDED"
