@@ -120,6 +120,19 @@ def test_the_http_server_serves_moto_on_a_socket_bound_beforehand() -> None:
     assert [e.get("HTTP_X_AMZ_TARGET") for e in handled] == ["DynamoDB_20120810.ListTables"]
 
 
+def test_the_dispatcher_still_matches_hosts_through_the_module_list_local_mode_caches() -> None:
+    from moto import backends
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+
+    assert "list_of_moto_modules" in inspect.getsource(DomainDispatcherApplication.get_backend_for_host), (
+        "moto's dispatcher no longer calls backends.list_of_moto_modules(); drop cache_moto_module_list"
+    )
+    moto_seam.cache_moto_module_list()
+    names = backends.list_of_moto_modules()
+    assert {"dynamodb", "s3", "stepfunctions", "awslambda"} <= set(names)
+    assert backends.list_of_moto_modules() is names, "the module list is scanned again on every request"
+
+
 @pytest.mark.parametrize(
     ("module", "name", "expected"),
     [

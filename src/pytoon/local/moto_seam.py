@@ -16,12 +16,16 @@ moves one fails there with a plain message instead of somewhere deep inside a re
   ASL's parameter names (StateMachineArn, Name, Input) to boto3 unchanged, which knows only the API's
   (stateMachineArn, name, input), and reads the API's answers by the ASL's names (ExecutionArn, Output).
   `enable_nested_executions` adds the two renamings AWS applies, on the Step Functions integration only.
+- `moto.backends.list_of_moto_modules()`, which the dispatcher calls on every request to match the Host header
+  and which lists and stats moto's package folder each time (over a millisecond a request): local mode caches
+  its answer, since the installed package does not change while a process runs.
 - Importing the interpreter without moto.batch's package init, which pulls in all of moto.ec2 (about 2.5 s of
   region and instance-type tables) only to name Batch job statuses.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import socket
 import sys
@@ -48,6 +52,7 @@ class MotoHttpServer:
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
         from werkzeug.serving import make_server
 
+        cache_moto_module_list()
         moto_app = DomainDispatcherApplication(create_backend_app)
 
         def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
@@ -75,6 +80,15 @@ class MotoHttpServer:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=10)
+
+
+def cache_moto_module_list() -> None:
+    """Answer `list_of_moto_modules()` from memory after its first scan of moto's package folder."""
+    from moto import backends
+
+    if getattr(backends.list_of_moto_modules, "cache_info", None) is None:
+        names = tuple(backends.list_of_moto_modules())
+        backends.list_of_moto_modules = functools.cache(lambda: names)
 
 
 def enable_state_machine_execution() -> None:
