@@ -31,7 +31,7 @@ def _job(name: str, inputs: Path):
 
 
 def run_pytoon(job_name: str, inputs: Path, out: Path) -> dict:
-    from pytoon.assets import AssetCategory, store_upload
+    from pytoon.assets import AssetCategory, check_upload, store_checked
     from pytoon.aws import client, keys
     from pytoon.aws.executions import execution_arn
     from pytoon.aws.jobs import JobRepository
@@ -44,16 +44,19 @@ def run_pytoon(job_name: str, inputs: Path, out: Path) -> dict:
     from pytoon.submission import JobRequest, submit_request
 
     job = _job(job_name, inputs)
+
+    def check(path: Path, category: AssetCategory):
+        return check_upload(category=category, filename=path.name, data=path.read_bytes())
+
+    # As `pytoon render` does: every upload is validated (decoded in full) at once, while the cloud starts.
+    pool = ThreadPoolExecutor(max_workers=4)
+    image_checks = [pool.submit(check, path, AssetCategory.IMAGE) for path in job.images]
+    audio_checks = [pool.submit(check, path, AssetCategory.AUDIO) for path in (job.music, job.voice)]
+    pool.shutdown(wait=False)
     with EmbeddedAWS() as embedded:
         settings = get_settings()
-
-        def put(path: Path, category: AssetCategory) -> str:
-            return store_upload(tenant_id="bench", category=category, filename=path.name, data=path.read_bytes()).key
-
-        # As `pytoon render` does: every upload is validated (decoded in full) at the same time.
-        with ThreadPoolExecutor(max_workers=4) as pool:
-            images = list(pool.map(put, job.images, [AssetCategory.IMAGE] * len(job.images)))
-            music, voice = pool.map(put, [job.music, job.voice], [AssetCategory.AUDIO] * 2)
+        images = [store_checked(c.result(), "bench").key for c in image_checks]
+        music, voice = (store_checked(c.result(), "bench").key for c in audio_checks)
         request = JobRequest(
             preset_id=PRESET,
             target_duration_seconds=job.seconds,

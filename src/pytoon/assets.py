@@ -6,6 +6,7 @@ import re
 import tempfile
 import uuid
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 from pytoon.audio_headers import AudioHeaderError, inspect_audio
@@ -99,17 +100,38 @@ def safe_filename(name: str) -> str:
     return stem[-100:]
 
 
-def store_upload(
-    *, tenant_id: str, category: AssetCategory, filename: str, data: bytes, settings: Settings | None = None
-) -> AssetRecord:
-    """Validate bytes by content and store them as a READY asset; raise AssetRejectedError otherwise."""
-    settings = settings or get_settings()
+@dataclass(frozen=True)
+class CheckedUpload:
+    """Bytes that passed validation for their category, with the facts validation found."""
+
+    category: AssetCategory
+    filename: str
+    data: bytes
+    facts: MediaFacts
+
+
+def check_upload(*, category: AssetCategory, filename: str, data: bytes) -> CheckedUpload:
+    """Validate bytes by content (no storage needed); raise AssetRejectedError with the reason."""
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "upload"
         path.write_bytes(data)
         facts = inspect_media(path, category)
+    return CheckedUpload(category=category, filename=filename, data=data, facts=facts)
+
+
+def store_upload(
+    *, tenant_id: str, category: AssetCategory, filename: str, data: bytes, settings: Settings | None = None
+) -> AssetRecord:
+    """Validate bytes by content and store them as a READY asset; raise AssetRejectedError otherwise."""
+    return store_checked(check_upload(category=category, filename=filename, data=data), tenant_id, settings)
+
+
+def store_checked(upload: CheckedUpload, tenant_id: str, settings: Settings | None = None) -> AssetRecord:
+    """Store a validated upload as a READY asset of the tenant."""
+    settings = settings or get_settings()
+    category, data, facts = upload.category, upload.data, upload.facts
     asset_id = uuid.uuid4().hex
-    key = keys.upload_key(asset_id, safe_filename(filename))
+    key = keys.upload_key(asset_id, safe_filename(upload.filename))
     now = utc_now_iso()
     record = AssetRecord(
         asset_id=asset_id,

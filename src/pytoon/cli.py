@@ -14,14 +14,14 @@ import sys
 import tempfile
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pytoon.limits import MAX_DURATION_SECONDS, MIN_DURATION_SECONDS
 
 if TYPE_CHECKING:
-    from pytoon.assets import AssetCategory
+    from pytoon.assets import AssetCategory, CheckedUpload
     from pytoon.aws.jobs import JobRecord
 
 LOCAL_TENANT = "local"
@@ -41,10 +41,16 @@ def _progress_bar(record: JobRecord, started: float) -> str:
     return f"\r{bar} {record.progress_pct:5.1f}%  {record.status.value:<18} {time.monotonic() - started:6.1f}s"
 
 
-def _upload(path: Path, category: AssetCategory) -> str:
-    from pytoon.assets import store_upload
+def _check(path: Path, category: AssetCategory) -> CheckedUpload:
+    from pytoon.assets import check_upload
 
-    record = store_upload(tenant_id=LOCAL_TENANT, category=category, filename=path.name, data=path.read_bytes())
+    return check_upload(category=category, filename=path.name, data=path.read_bytes())
+
+
+def _store(check: Future[CheckedUpload]) -> str:
+    from pytoon.assets import store_checked
+
+    record = store_checked(check.result(), LOCAL_TENANT)
     return record.key
 
 
@@ -72,20 +78,22 @@ def render_job(args: argparse.Namespace) -> int:
     output.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     _warn_in_memory()
+    # Validation decodes every file in full (in C, off the GIL): it runs for all files at once while the
+    # embedded cloud starts, which needs none of them.
+    checks = ThreadPoolExecutor(max_workers=4)
+    image_checks = [checks.submit(_check, Path(p), AssetCategory.IMAGE) for p in args.image]
+    music_check = checks.submit(_check, Path(args.music), AssetCategory.AUDIO) if args.music else None
+    voice_check = checks.submit(_check, Path(args.voice), AssetCategory.AUDIO) if args.voice else None
+    checks.shutdown(wait=False)
     with EmbeddedAWS() as embedded:
         settings = get_settings()
-        # Validation decodes every file in full: do it for all of them at once.
-        with ThreadPoolExecutor(max_workers=4) as pool:
-            image_uploads = [pool.submit(_upload, Path(p), AssetCategory.IMAGE) for p in args.image]
-            music_upload = pool.submit(_upload, Path(args.music), AssetCategory.AUDIO) if args.music else None
-            voice_upload = pool.submit(_upload, Path(args.voice), AssetCategory.AUDIO) if args.voice else None
-            try:
-                images = [upload.result() for upload in image_uploads]
-                music = music_upload.result() if music_upload else None
-                voice = voice_upload.result() if voice_upload else None
-            except AssetRejectedError as exc:
-                print(f"input rejected: {exc}", file=sys.stderr)
-                return 2
+        try:
+            images = [_store(check) for check in image_checks]
+            music = _store(music_check) if music_check else None
+            voice = _store(voice_check) if voice_check else None
+        except AssetRejectedError as exc:
+            print(f"input rejected: {exc}", file=sys.stderr)
+            return 2
         request = JobRequest(
             preset_id=args.preset,
             prompt=args.prompt,
