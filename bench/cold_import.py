@@ -29,6 +29,8 @@ API_ENV = {
     "POWERTOOLS_METRICS_NAMESPACE": "Pytoon",
     "AWS_REGION": "us-east-1",
     "AWS_DEFAULT_REGION": "us-east-1",
+    # As in Lambda: tracing is on there, so the X-Ray SDK is part of the cold import.
+    "LAMBDA_TASK_ROOT": str(ROOT / "functions" / "api"),
 }
 
 
