@@ -1,4 +1,4 @@
-"""Which engine renders a segment, under the job's engine policy (DESIGN §7).
+"""Which engine renders a segment, under the job's engine policy.
 
 Only `local_ffmpeg` exists today; the external engines (Runway, Pika, Luma, OpenAI video, Remotion) arrive
 with the V2 scene-graph work behind this same choice. Until one is configured, a policy that requires an

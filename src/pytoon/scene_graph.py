@@ -1,6 +1,6 @@
 """The V2 views of a render plan: the scene graph (what each scene shows) and the timeline (when, in ms).
 
-Every job gets both, whatever surface created it (DESIGN §2): V1 segments and V2 scenes are the same list.
+Every job gets both, whatever surface created it: V1 segments and V2 scenes are the same list.
 Both documents are validated against the JSON Schemas in `pytoon/schemas/` before they are stored, plus the
 cross-field rules a schema cannot express (unique ids, ordering, totals).
 """

@@ -1,4 +1,4 @@
-"""S3 key layout (DESIGN §3): deterministic, so a retried step overwrites rather than duplicates."""
+"""S3 key layout: deterministic, so a retried step overwrites rather than duplicates."""
 
 
 def job_prefix(job_id: str) -> str:
