@@ -46,3 +46,11 @@ MAX_AUDIO_CHANNELS = 8
 # Output is at most 60 s, so ten minutes holds any full song with room to spare and bounds the work of
 # decoding and looping a track.
 MAX_AUDIO_DURATION_SECONDS = 600
+
+# V2 scene graphs. A scene shorter than a second cannot show anything readable, so a job has at most one scene
+# per second of its length.
+MIN_SCENE_MS = 1000
+MAX_SCENES = MAX_DURATION_SECONDS * 1000 // MIN_SCENE_MS
+MAX_MEDIA_PER_JOB = MAX_IMAGES_PER_JOB
+# A V2 job without a target lasts this long per scene (capped at the longest job).
+DEFAULT_SCENE_SECONDS = 5

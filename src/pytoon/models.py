@@ -1,14 +1,15 @@
 """The domain model: one chain from request to frames.
 
-request → JobSpec (preset defaults applied) → RenderPlan (frame-exact segments, caption cues, audio plan)
-→ segment artifacts → output. Everything that crosses a Lambda boundary is one of these models, stored in
-S3 or DynamoDB; Step Functions payloads only carry ids and keys.
+request → JobSpec (preset defaults applied) → SceneGraph (pytoon.scenes) → Timeline (pytoon.timeline, exact
+ms) → RenderPlan (frame-exact segments, caption cues, audio plan) → segment artifacts → output. Everything
+that crosses a Lambda boundary is one of these models, stored in S3 or DynamoDB; Step Functions payloads
+only carry ids and keys.
 """
 
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
@@ -50,6 +51,7 @@ class AssetCategory(StrEnum):
     IMAGE = "image"
     MASK = "mask"
     AUDIO = "audio"
+    VIDEO = "video"
 
 
 class AssetStatus(StrEnum):
@@ -95,6 +97,18 @@ class OverlayFx(_Frozen):
     glow: bool = False
 
 
+HexColour = Annotated[str, Field(pattern=r"^#[0-9a-fA-F]{6}$")]
+
+
+class CardStyle(_Frozen):
+    """A designed card (a scene with no media): a vertical gradient and its text in the preset's font."""
+
+    font: str = "Anton"
+    top: HexColour = "#2c2654"
+    bottom: HexColour = "#0c0c1a"
+    text: HexColour = "#ffffff"
+
+
 class Preset(_Frozen):
     id: str
     name: str
@@ -106,6 +120,9 @@ class Preset(_Frozen):
     transitions: TransitionSpec
     audio: AudioLevels
     overlay_fx: OverlayFx | None = None
+    card: CardStyle = CardStyle()
+    # External engines this preset prefers for generated scenes, best first (tried before the default chain).
+    engine_preferences: list[str] = Field(default_factory=list)
 
 
 def displayable(text: str) -> str:
@@ -135,22 +152,55 @@ class Captions(_Frozen):
         return [t for t in [self.hook, *self.beats, self.cta] if t.strip()]
 
 
+class MediaKind(StrEnum):
+    IMAGE = "image"
+    VIDEO = "video"
+
+
+class MediaRef(_Frozen):
+    """One entry of a job's media list, in order: a stored upload (`key`, kind known) or an https `url`
+    (fetched and validated when the job is planned, which is when its kind becomes known)."""
+
+    key: str | None = None
+    url: str | None = None
+    kind: MediaKind | None = None
+
+
 class JobSpec(_Frozen):
-    """A job request with every default resolved: what the planner needs and nothing else."""
+    """A job request with every default resolved: what the planner needs and nothing else.
+
+    V1 jobs name their images (`image_keys`) and optional captions; V2 jobs give a prompt and an ordered
+    `media` list, or a whole `scene_graph` that is rendered as given. Both become a scene graph.
+    """
 
     job_id: str
     tenant_id: str
+    api_version: Literal[1, 2] = 1
     preset: Preset
     archetype: Archetype
     brand_safe: bool
     engine_policy: EnginePolicy
     prompt: str = ""
+    # The requested length; a supplied scene graph's own durations win (see `duration_ms`).
     target_duration_seconds: int = Field(ge=MIN_DURATION_SECONDS, le=MAX_DURATION_SECONDS)
     image_keys: list[str] = Field(default_factory=list)
     mask_key: str | None = None
     music_key: str | None = None
     voice_key: str | None = None
     captions: Captions | None = None
+    media: list[MediaRef] = Field(default_factory=list)
+    max_scenes: int | None = Field(default=None, ge=1)
+    engine_override: str | None = None
+    voice_script: str | None = None
+    music_name: str | None = None
+    # A supplied scene graph (pytoon.scenes.SceneGraph as JSON), validated at submit.
+    scene_graph: dict[str, Any] | None = None
+
+    @property
+    def duration_ms(self) -> int:
+        if self.scene_graph is not None:
+            return sum(scene["duration"] for scene in self.scene_graph["scenes"])
+        return self.target_duration_seconds * 1000
 
 
 class MotionKind(StrEnum):
@@ -179,19 +229,64 @@ class Motion(_Frozen):
     pan_y_end: float = Field(default=0.0, ge=-1.0, le=1.0)
 
 
-class Visual(_Frozen):
-    """What one segment shows, as a function of the global frame number.
+class TransitionKind(StrEnum):
+    CUT = "cut"
+    FADE = "fade"
+    FADE_BLACK = "fade_black"
+    SWIPE_LEFT = "swipe_left"
+    SWIPE_RIGHT = "swipe_right"
 
-    A visual can be evaluated slightly past its own end: the next segment's crossfade blends it out.
+
+class OverlayKind(StrEnum):
+    PRODUCT_IMAGE = "product_image"
+    LOGO = "logo"
+    TEXT = "text"
+    GRAPHIC = "graphic"
+
+
+OverlayPosition = Literal["center", "top-left", "top-right", "bottom-left", "bottom-right", "custom"]
+
+
+class OverlayPlan(_Frozen):
+    """An image or text drawn over a visual for its whole life.
+
+    Size: `scale` times the kind's base size (see pytoon.render.overlays). Position: an anchor inside the
+    platforms' safe area, or for `custom` the overlay's centre at (`x`, `y`), fractions of the frame.
+    """
+
+    kind: OverlayKind
+    image_key: str | None = None  # every kind but text
+    text: str | None = None  # text overlays
+    position: OverlayPosition = "center"
+    scale: float = Field(default=1.0, ge=0.01, le=2.0)
+    opacity: float = Field(default=1.0, ge=0.0, le=1.0)
+    x: float | None = Field(default=None, ge=0.0, le=1.0)
+    y: float | None = Field(default=None, ge=0.0, le=1.0)
+
+
+class Visual(_Frozen):
+    """What one segment shows, as a function of the global frame number: an image under a moving camera,
+    a video clip, or (with neither) a designed card; then its overlays.
+
+    A visual can be evaluated slightly past its own end: the next segment's transition shows it leaving
+    (a clip then plays on while it has frames, and holds its last one after).
     """
 
     archetype: Archetype
     image_key: str | None
+    clip_key: str | None = None
     motion: Motion
     start_frame: int = Field(ge=0)
     frame_count: int = Field(ge=1)
     card_text: str = ""
+    card: CardStyle = CardStyle()
     overlay_fx: OverlayFx | None = None
+    overlays: list[OverlayPlan] = Field(default_factory=list)
+
+    def asset_keys(self) -> set[str]:
+        """Every stored object this visual is drawn from."""
+        keys = {self.image_key, self.clip_key, *(overlay.image_key for overlay in self.overlays)}
+        return {key for key in keys if key}
 
 
 class CaptionCue(_Frozen):
@@ -225,9 +320,13 @@ class SegmentPlan(_Frozen):
     start_frame: int = Field(ge=0)
     frame_count: int = Field(ge=1)
     visual: Visual
-    # The previous segment's visual and how many frames at this segment's start blend from it.
-    crossfade_from: Visual | None = None
-    crossfade_frames: int = Field(default=0, ge=0)
+    # The transition from the previous segment, drawn on this segment's first `transition_frames` frames:
+    # fades and swipes show `previous` leaving; fade_black's second half rises from black (no `previous`).
+    transition: TransitionKind = TransitionKind.CUT
+    transition_frames: int = Field(default=0, ge=0)
+    previous: Visual | None = None
+    # The first half of a fade_black into the next segment: this segment's last frames darken to black.
+    fade_out_frames: int = Field(default=0, ge=0)
     captions: list[CaptionCue] = Field(default_factory=list)
     engine: str = "local_ffmpeg"
     # Why the engine differs from what the job's policy asked for (None when it does not).
@@ -237,6 +336,10 @@ class SegmentPlan(_Frozen):
     @property
     def duration_seconds(self) -> float:
         return self.frame_count / FPS
+
+    def asset_keys(self) -> set[str]:
+        """Every stored object this segment's frames are drawn from."""
+        return self.visual.asset_keys() | (self.previous.asset_keys() if self.previous else set())
 
 
 class AudioPlan(_Frozen):
