@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -90,6 +90,47 @@ def speech_like(path: Path, seconds: float = 2.0) -> Path:
     """Voice-like: a 180 Hz buzz in 0.5 s bursts every 0.8 s, mono 24 kHz as TTS often is."""
     expression = "0.4*sin(2*PI*180*t)*sin(2*PI*360*t)*lt(mod(t,0.8),0.5)"
     return tone(path, f"aevalsrc='{expression}':s=24000:d={seconds}", seconds, channels=1, rate=24000)
+
+
+# Encoder settings per clip container: near-lossless, so decoded frames keep their colours to a few levels.
+_CLIP_CODECS = {
+    ".mp4": ["-c:v", "libx264", "-preset", "ultrafast", "-crf", "4", "-pix_fmt", "yuv420p", "-movflags", "+faststart"],
+    ".mov": ["-c:v", "libx264", "-preset", "ultrafast", "-crf", "4", "-pix_fmt", "yuv420p", "-f", "mov"],
+    ".webm": ["-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8", "-crf", "4", "-b:v", "0",
+              "-pix_fmt", "yuv420p"],
+}  # fmt: skip
+
+
+def make_test_clip(
+    path: Path,
+    *,
+    seconds: float = 1.0,
+    fps: int = 30,
+    size: tuple[int, int] = (320, 240),
+    colours: Sequence[tuple[int, int, int]] = ((220, 40, 40), (40, 200, 60), (40, 60, 220)),
+    audio: bool = False,
+) -> Path:
+    """A video clip with known frames, encoded with the bundled ffmpeg (H.264 in .mp4/.mov, VP9 in .webm).
+
+    Frame n of the round(seconds * fps) frames is one flat colour, colours[n * len(colours) // frames]: the
+    colours follow each other in runs as equal as the frame count allows (one colour per frame tells every
+    frame apart). `audio` adds a 440 Hz tone (AAC, Opus in WebM) as long as the picture. MP4s are written
+    with their index first, so a cut-off copy still opens and fails only where its frames are missing.
+    """
+    frames = round(seconds * fps)
+    width, height = size
+    palette = np.array(colours, dtype=np.uint8)
+    picture = palette[np.arange(frames) * len(colours) // frames]
+    raw = np.broadcast_to(picture[:, None, None, :], (frames, height, width, 3)).tobytes()
+    sound = ["-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=48000:duration={frames / fps}"] if audio else []
+    audio_codec = (["-c:a", "libopus" if path.suffix == ".webm" else "aac", "-shortest"]) if audio else []
+    run_ffmpeg(
+        ["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}", "-r", str(fps), "-i", "pipe:0",
+         *sound, *_CLIP_CODECS[path.suffix], *audio_codec, "-y", str(path)],
+        input=raw,
+        timeout=120,
+    )  # fmt: skip
+    return path
 
 
 # --- plans ---------------------------------------------------------------------------------------------

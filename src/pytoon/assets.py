@@ -16,7 +16,15 @@ from pytoon.aws.storage import ArtifactStore
 from pytoon.clock import utc_now_iso
 from pytoon.config import Settings, get_settings
 from pytoon.errors import PytoonError, public_message
-from pytoon.limits import MAX_IMAGE_EDGE, MAX_IMAGE_PIXELS, MAX_UPLOAD_BYTES
+from pytoon.limits import (
+    MAX_IMAGE_EDGE,
+    MAX_IMAGE_PIXELS,
+    MAX_UPLOAD_BYTES,
+    MAX_VIDEO_EDGE,
+    MAX_VIDEO_SECONDS,
+    MAX_VIDEO_UPLOAD_BYTES,
+    VIDEO_DECODE_TIMEOUT_SECONDS,
+)
 from pytoon.models import AssetCategory, AssetStatus
 
 # The content type each accepted media type is stored with.
@@ -26,7 +34,21 @@ _CONTENT_TYPES = {
     "webp": "image/webp",
     "mp3": "audio/mpeg",
     "wav": "audio/wav",
+    "mp4": "video/mp4",
+    "mov": "video/quicktime",
+    "webm": "video/webm",
 }
+
+# Video codecs a clip may carry: what phones, cameras, editors and browsers write. Others are refused before
+# any frame is decoded, which keeps ffmpeg's rarely used decoders away from untrusted files.
+ACCEPTED_VIDEO_CODECS = ("h264", "hevc", "vp8", "vp9", "av1", "prores", "mpeg4")
+
+# Video is validated by decoding it with ffmpeg, which runs only where uploads are validated after they land
+# in storage (the upload notification), not in the API function that receives inline uploads.
+INLINE_VIDEO_REASON = (
+    "Video clips are validated after they are stored: request a presigned upload with POST /api/v1/assets/uploads "
+    f"(category video, up to {MAX_VIDEO_UPLOAD_BYTES // (1024 * 1024)}MB) instead"
+)
 
 
 class AssetRejectedError(PytoonError):
@@ -84,14 +106,66 @@ def _inspect_audio(path: Path) -> MediaFacts:
     )
 
 
+def _inspect_video(path: Path) -> MediaFacts:
+    # Imported here: the API function imports this module and never decodes video (it has no ffmpeg).
+    from pytoon.render.probe import MediaProbeError, decode_video, probe_video
+
+    try:
+        clip = probe_video(path)
+    except MediaProbeError as exc:
+        raise AssetRejectedError(f"Not an MP4, MOV or WebM video: {public_message(str(exc))}") from exc
+    if clip.codec not in ACCEPTED_VIDEO_CODECS:
+        accepted = ", ".join(ACCEPTED_VIDEO_CODECS)
+        raise AssetRejectedError(f"Video codec {clip.codec!r} is not accepted; use one of {accepted}")
+    if max(clip.width, clip.height) > MAX_VIDEO_EDGE:
+        raise AssetRejectedError(f"Video dimensions exceed {MAX_VIDEO_EDGE}px limit: {clip.width}x{clip.height}")
+    if clip.duration_seconds is not None and clip.duration_seconds > MAX_VIDEO_SECONDS:
+        raise AssetRejectedError(f"Video is {clip.duration_seconds:.2f} s long; the limit is {MAX_VIDEO_SECONDS} s")
+    try:
+        decoded = decode_video(
+            path, clip.container, max_seconds=MAX_VIDEO_SECONDS, timeout=VIDEO_DECODE_TIMEOUT_SECONDS
+        )
+    except MediaProbeError as exc:
+        reason = public_message(str(exc))
+        raise AssetRejectedError(f"Video could not be decoded (truncated or corrupt): {reason}") from exc
+    if decoded.frames == 0:
+        raise AssetRejectedError("Video could not be decoded: no frame of its video stream decodes")
+    if decoded.seconds > MAX_VIDEO_SECONDS:
+        # The container declared a shorter length (or none) than its frames span.
+        raise AssetRejectedError(f"Video runs past {MAX_VIDEO_SECONDS} s; the limit is {MAX_VIDEO_SECONDS} s")
+    # More than a second short of its declared length (an audio track may outlast the picture a little).
+    if clip.duration_seconds is not None and decoded.seconds + 1.0 < clip.duration_seconds:
+        raise AssetRejectedError(
+            f"Video is truncated: only {decoded.seconds:.2f} s of its declared {clip.duration_seconds:.2f} s decode"
+        )
+    return MediaFacts(
+        type=clip.container,
+        codec=clip.codec,
+        width=clip.width,
+        height=clip.height,
+        duration_seconds=round(clip.duration_seconds or decoded.seconds, 3),
+        fps=clip.fps,
+        has_audio=clip.has_audio,
+    )
+
+
+def max_upload_bytes(category: AssetCategory) -> int:
+    """The largest file of the category accepted (video clips get their own, larger bound)."""
+    return MAX_VIDEO_UPLOAD_BYTES if category is AssetCategory.VIDEO else MAX_UPLOAD_BYTES
+
+
 def inspect_media(path: Path, category: AssetCategory) -> MediaFacts:
+    """The facts of a file of the category, checked by content; AssetRejectedError with the reason otherwise."""
     size = path.stat().st_size
-    if size > MAX_UPLOAD_BYTES:
-        raise AssetRejectedError(f"File exceeds {MAX_UPLOAD_BYTES // (1024 * 1024)}MB limit")
+    limit = max_upload_bytes(category)
+    if size > limit:
+        raise AssetRejectedError(f"File exceeds {limit // (1024 * 1024)}MB limit")
     if size == 0:
         raise AssetRejectedError("File is empty")
     if category is AssetCategory.AUDIO:
         return _inspect_audio(path)
+    if category is AssetCategory.VIDEO:
+        return _inspect_video(path)
     return _inspect_image(path, category)
 
 
@@ -111,7 +185,12 @@ class CheckedUpload:
 
 
 def check_upload(*, category: AssetCategory, filename: str, data: bytes) -> CheckedUpload:
-    """Validate bytes by content (no storage needed); raise AssetRejectedError with the reason."""
+    """Validate bytes by content (no storage needed); raise AssetRejectedError with the reason.
+
+    This is the inline path (the API's multipart route, the CLI): video is refused here, see INLINE_VIDEO_REASON.
+    """
+    if category is AssetCategory.VIDEO:
+        raise AssetRejectedError(INLINE_VIDEO_REASON)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "upload"
         path.write_bytes(data)
@@ -156,6 +235,7 @@ ALLOWED_CONTENT_TYPES: dict[AssetCategory, tuple[str, ...]] = {
     AssetCategory.IMAGE: ("image/png", "image/jpeg", "image/webp"),
     AssetCategory.MASK: ("image/png",),
     AssetCategory.AUDIO: ("audio/mpeg", "audio/wav", "audio/x-wav"),
+    AssetCategory.VIDEO: ("video/mp4", "video/quicktime", "video/webm"),
 }
 
 
@@ -185,7 +265,7 @@ def create_presigned_upload(
     )
     AssetRepository.from_settings(settings).put(record)
     form = ArtifactStore.from_settings(settings).presigned_post(
-        record.key, content_type=content_type, max_bytes=MAX_UPLOAD_BYTES
+        record.key, content_type=content_type, max_bytes=max_upload_bytes(category)
     )
     return record, form
 
@@ -204,11 +284,19 @@ def resolve_asset_keys(
     tenant_id: str, uris: dict[str, AssetCategory], settings: Settings | None = None
 ) -> dict[str, str]:
     """Map each URI a job names (s3://bucket/uploads/..., or the key itself) to a READY asset key of this tenant."""
+    records = resolve_assets(tenant_id, {uri: (category,) for uri, category in uris.items()}, settings)
+    return {uri: record.key for uri, record in records.items()}
+
+
+def resolve_assets(
+    tenant_id: str, uris: dict[str, tuple[AssetCategory, ...]], settings: Settings | None = None
+) -> dict[str, AssetRecord]:
+    """The READY asset of this tenant that each URI names, which must be of one of the given categories."""
     settings = settings or get_settings()
     repo = AssetRepository.from_settings(settings)
     prefix = f"s3://{settings.bucket_name}/"
     resolved = {}
-    for uri, category in uris.items():
+    for uri, categories in uris.items():
         key = uri.removeprefix(prefix)
         asset_id = asset_id_from_key(key)
         record = repo.get(asset_id) if asset_id else None
@@ -216,9 +304,10 @@ def resolve_asset_keys(
             raise AssetReferenceError(f"{uri} is not an uploaded asset of this account")
         if record.status != AssetStatus.READY:
             raise AssetReferenceError(f"{uri} is not ready (status {record.status})")
-        if record.category != category:
-            raise AssetReferenceError(f"{uri} is a {record.category} asset, not {category}")
-        resolved[uri] = key
+        if record.category not in categories:
+            wanted = " or ".join(categories)
+            raise AssetReferenceError(f"{uri} is a {record.category} asset, not {wanted}")
+        resolved[uri] = record
     return resolved
 
 

@@ -54,3 +54,23 @@ MAX_SCENES = MAX_DURATION_SECONDS * 1000 // MIN_SCENE_MS
 MAX_MEDIA_PER_JOB = MAX_IMAGES_PER_JOB
 # A V2 job without a target lasts this long per scene (capped at the longest job).
 DEFAULT_SCENE_SECONDS = 5
+
+# Video clips (uploads and fetched URLs), checked by decoding them with ffmpeg. A clip longer than the longest
+# job could never be shown whole; 4096 px per edge matches images (4K DCI) and bounds each decoded frame.
+MAX_VIDEO_SECONDS = MAX_DURATION_SECONDS
+MAX_VIDEO_EDGE = 4096
+# A minute of phone 4K is 200-400 MB; 200 MB holds a minute of 1080p at a generous rate and a short 4K clip.
+MAX_VIDEO_UPLOAD_BYTES = 200 * 1024 * 1024
+# The whole decode of the longest, largest clip must finish well inside the upload validator's Lambda timeout:
+# past this the clip is refused as too costly to use, not left PENDING.
+VIDEO_DECODE_TIMEOUT_SECONDS = 240
+
+# Media fetched from https URLs (a V2 job's media list). Images and clips are validated exactly like uploads of
+# the same category, and never downloaded past that category's upload size.
+MAX_MEDIA_URL_CHARS = 2048
+MAX_MEDIA_REDIRECTS = 3
+MEDIA_FETCH_CONNECT_SECONDS = 5
+# Longest silence between two reads of the response.
+MEDIA_FETCH_READ_SECONDS = 15
+# The whole fetch, every redirect included: at least 1.7 MB/s for the largest clip.
+MEDIA_FETCH_TOTAL_SECONDS = 120

@@ -19,9 +19,9 @@ from pytoon.local.template import load_template
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = REPO_ROOT / "template.yaml"
 PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
-# The functions that run ffmpeg (render segments, build the soundtrack, assemble), and so get FfmpegLayer.
-# Upload validation reads WAV/MP3 headers in Python, like the API, and needs no ffmpeg.
-FFMPEG_USERS = {"SegmentRenderFunction", "AudioFunction", "AssembleFunction"}
+# The functions that run ffmpeg (render segments, build the soundtrack, assemble, decode uploaded video clips),
+# and so get FfmpegLayer.
+FFMPEG_USERS = {"SegmentRenderFunction", "AudioFunction", "AssembleFunction", "UploadValidationFunction"}
 
 
 @dataclass(frozen=True)

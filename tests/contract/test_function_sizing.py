@@ -36,7 +36,7 @@ def test_api_backed_functions_answer_within_api_gateway_timeout(functions: dict[
         ("SegmentRenderFunction", 3008, 2048),  # the 2-vCPU band for x264; room for sources and the segment
         ("AudioFunction", 1769, 1024),  # one full vCPU for single-threaded ffmpeg audio work; float WAV stems
         ("AssembleFunction", 2048, 4096),  # every segment of a job plus the joined output on /tmp
-        ("UploadValidationFunction", 1024, 1024),  # a 20 MB upload and its decoded image
+        ("UploadValidationFunction", 3008, 1024),  # a 200 MB clip on /tmp, decoded with ffmpeg in time
         ("PlannerFunction", 1024, 512),
     ],
 )

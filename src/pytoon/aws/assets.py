@@ -9,6 +9,9 @@ from pytoon.models import AssetCategory, AssetStatus
 
 
 class MediaFacts(BaseModel):
+    """What validation found in an upload. `type` is the format: png/jpeg/webp, mp3/wav, or a clip's
+    container mp4/mov/webm (whose video codec is `codec`)."""
+
     type: str
     width: int | None = None
     height: int | None = None
@@ -16,6 +19,9 @@ class MediaFacts(BaseModel):
     duration_seconds: float | None = None
     sample_rate: int | None = None
     channels: int | None = None
+    codec: str | None = None
+    fps: float | None = None
+    has_audio: bool | None = None
 
 
 class AssetRecord(BaseModel):
@@ -34,8 +40,9 @@ class AssetRecord(BaseModel):
 class AssetRepository(TableRepository):
     def put(self, record: AssetRecord) -> None:
         item = record.model_dump(mode="json", exclude_none=True)
-        if record.media and record.media.duration_seconds is not None:
-            item["media"]["duration_seconds"] = dynamo_number(record.media.duration_seconds)
+        for name in ("duration_seconds", "fps"):  # DynamoDB stores numbers as decimals, never floats
+            if name in item.get("media", {}):
+                item["media"][name] = dynamo_number(item["media"][name])
         self._table.put_item(Item={"PK": f"ASSET#{record.asset_id}", "SK": "META", **item})
 
     def get(self, asset_id: str) -> AssetRecord | None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
-from pytoon.render.ffmpeg import last_error_lines, media_input, run_ffmpeg
+from pytoon.render.ffmpeg import FfmpegError, last_error_lines, media_input, run_ffmpeg
 
 PROBE_TIMEOUT_S = 30.0
 SCAN_TIMEOUT_S = 120.0
@@ -268,3 +268,152 @@ def parse_ebur128_summary(stderr: str) -> Loudness:
 def _finite(value: str) -> float | None:
     number = float(value)
     return number if math.isfinite(number) else None
+
+
+# --- video clips ---------------------------------------------------------------------------------------
+
+# Containers a clip may come in, told apart by their first bytes (never by name): each is opened with its own
+# demuxer only, so a playlist or concat list dressed up as a clip can never make ffmpeg read other files.
+VIDEO_CONTAINERS = ("mp4", "mov", "webm")
+_DEMUXERS = {"mp4": "mov", "mov": "mov", "webm": "matroska"}
+_FORMAT_WHITELIST = "mov,mp4,m4a,3gp,3g2,mj2,matroska,webm"
+# QuickTime files written before ISO base media (no `ftyp`) start with one of these atoms.
+_QUICKTIME_ATOMS = (b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot")
+# ISO base media brands of still images (HEIF, AVIF): an `ftyp` box, but a picture, not a clip.
+_STILL_IMAGE_BRANDS = (b"mif1", b"msf1", b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"avif", b"avis")
+_EBML_MAGIC = b"\x1a\x45\xdf\xa3"
+_EBML_DOCTYPE = b"\x42\x82"
+_SNIFF_BYTES = 64
+_ROTATION_RE = re.compile(r"displaymatrix: rotation of (-?\d+(?:\.\d+)?) degrees")
+_PROGRESS_RE = re.compile(r"^(frame|out_time_us)=(\d+)$", re.M)
+
+
+class VideoClipFacts(_Facts):
+    """A clip as a player shows it: width and height after its rotation (ffmpeg applies it on decode)."""
+
+    container: str  # one of VIDEO_CONTAINERS
+    codec: str
+    width: int
+    height: int
+    rotation: int = 0  # degrees the stored picture is turned for display
+    duration_seconds: float | None  # the container's, 10 ms resolution; None when it declares none
+    fps: float | None
+    pix_fmt: str | None = None
+    has_audio: bool
+    size_bytes: int
+
+
+class DecodedVideo(_Facts):
+    frames: int
+    seconds: float
+
+
+def sniff_video_container(head: bytes) -> str:
+    """'mp4', 'mov' or 'webm' from a file's first bytes; MediaProbeError saying what it is otherwise."""
+    box = head[4:8]
+    if box == b"ftyp":
+        brand = head[8:12]
+        if brand in _STILL_IMAGE_BRANDS:
+            raise MediaProbeError("the content is a HEIF/AVIF still image, not a video")
+        return "mov" if brand == b"qt  " else "mp4"
+    if box in _QUICKTIME_ATOMS:
+        return "mov"
+    if head.startswith(_EBML_MAGIC):
+        doctype = _ebml_doctype(head)
+        if doctype == b"webm":
+            return "webm"
+        kind = "a Matroska (MKV) file" if doctype == b"matroska" else "an EBML file that is not WebM"
+        raise MediaProbeError(f"the content is {kind}; use MP4, MOV or WebM")
+    raise MediaProbeError("the content is not an MP4, MOV or WebM video")
+
+
+def _ebml_doctype(head: bytes) -> bytes | None:
+    """The DocType string of an EBML header (the element 0x4282 with its variable-length size)."""
+    at = head.find(_EBML_DOCTYPE, len(_EBML_MAGIC))
+    if at < 0 or at + 2 >= len(head):
+        return None
+    first = head[at + 2]
+    length_bytes = 9 - first.bit_length() if first else 9
+    if length_bytes > 8 or at + 2 + length_bytes > len(head):
+        return None
+    size = int.from_bytes(head[at + 2 : at + 2 + length_bytes], "big") & ((1 << (7 * length_bytes)) - 1)
+    start = at + 2 + length_bytes
+    return head[start : start + size]
+
+
+def _clip_input(path: Path, container: str) -> list[str]:
+    return media_input(path, "-f", _DEMUXERS[container], "-format_whitelist", _FORMAT_WHITELIST)
+
+
+def probe_video(path: Path) -> VideoClipFacts:
+    """What a clip declares (container, first video stream, audio present), read without decoding it;
+    MediaProbeError with the reason when it is not a clip ffmpeg can open."""
+    path = Path(path)
+    if not path.is_file():
+        raise MediaProbeError(f"Cannot probe {path.name}: no such file")
+    with path.open("rb") as handle:
+        container = sniff_video_container(handle.read(_SNIFF_BYTES))
+    result = run_ffmpeg(
+        _clip_input(path, container), timeout=PROBE_TIMEOUT_S, check=False, loglevel="info", label="video probe"
+    )
+    stderr = result.stderr.decode("utf-8", "replace")
+    info = parse_probe_output(stderr, size_bytes=path.stat().st_size)
+    if info is None:
+        raise MediaProbeError(f"the {container} container cannot be read: {last_error_lines(stderr, limit=1)}")
+    if info.video is None or not info.video.width or not info.video.height:
+        raise MediaProbeError(f"the {container} file has no video stream")
+    rotation = parse_rotation(stderr)
+    width, height = info.video.width, info.video.height
+    if rotation % 180 == 90:
+        width, height = height, width
+    return VideoClipFacts(
+        container=container,
+        codec=info.video.codec,
+        width=width,
+        height=height,
+        rotation=rotation,
+        duration_seconds=info.duration_seconds,
+        fps=info.video.fps,
+        pix_fmt=info.video.pix_fmt,
+        has_audio=info.audio is not None,
+        size_bytes=info.size_bytes,
+    )
+
+
+def parse_rotation(stderr: str) -> int:
+    """Display rotation of the first video stream, in degrees 0-359 (its side data follows its stream line)."""
+    video = next((m for m in _STREAM_RE.finditer(stderr) if m["kind"] == "Video"), None)
+    if video is None:
+        return 0
+    block = stderr[video.end() :]
+    next_stream = re.search(r"^\s*Stream #", block, re.M)
+    match = _ROTATION_RE.search(block[: next_stream.start()] if next_stream else block)
+    return round(float(match[1])) % 360 if match else 0
+
+
+def decode_video(path: Path, container: str, *, max_seconds: float, timeout: float) -> DecodedVideo:
+    """Decode the first video stream, at most `max_seconds` + 1 s of it, stopping at the first error.
+
+    A clip whose headers look right can still be truncated or corrupt past its first frames; only decoding
+    it shows that. MediaProbeError quotes ffmpeg's error; a decode that outlasts `timeout` is one too.
+    """
+    args = [
+        "-xerror",
+        *_clip_input(Path(path), container),
+        "-map", "0:v:0",
+        "-t", f"{max_seconds + 1:g}",
+        "-f", "null",
+        "-progress", "pipe:1",
+        "-",
+    ]  # fmt: skip
+    try:
+        result = run_ffmpeg(args, timeout=timeout, check=False, label="video decode")
+    except FfmpegError as exc:
+        if "timed out" not in str(exc):  # ffmpeg could not start: a fault here, not in the clip
+            raise
+        raise MediaProbeError(f"decoding took longer than {timeout:g} s") from exc
+    errors = last_error_lines(result.stderr, limit=1)
+    if result.returncode != 0 or errors:
+        raise MediaProbeError(errors or f"ffmpeg exited with status {result.returncode}")
+    progress = dict(_PROGRESS_RE.findall(result.stdout.decode("ascii", "replace")))
+    return DecodedVideo(frames=int(progress.get("frame", 0)), seconds=int(progress.get("out_time_us", 0)) / 1e6)

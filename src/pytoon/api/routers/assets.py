@@ -10,8 +10,7 @@ from pytoon.api.dependencies import Caller, Store
 from pytoon.api.errors import ResourceNotFoundError, error_responses
 from pytoon.api.routing import api_router
 from pytoon.api.schemas import AssetBody, PresignedUploadBody, PresignedUploadRequest, UploadBody
-from pytoon.assets import create_presigned_upload, get_asset, store_upload
-from pytoon.limits import MAX_UPLOAD_BYTES
+from pytoon.assets import create_presigned_upload, get_asset, max_upload_bytes, store_upload
 from pytoon.models import AssetCategory
 
 router = api_router(prefix="/api/v1/assets", tags=["assets"], responses=error_responses(401, 422, 429))
@@ -55,7 +54,7 @@ def presign_upload(body: PresignedUploadRequest, caller: Caller, store: Store) -
         status=record.status,
         upload_url=form["url"],
         upload_fields=form["fields"],
-        max_bytes=MAX_UPLOAD_BYTES,
+        max_bytes=max_upload_bytes(body.category),
         status_url=f"/api/v1/assets/{record.asset_id}",
     )
 

@@ -1,0 +1,413 @@
+"""Media from https URLs (a V2 job's media list): fetched behind SSRF guards, then validated like an upload.
+
+Every hop of a fetch is checked the same way: https only, a host that is a public name or address, every
+address it resolves to public (no private, loopback, link-local/cloud-metadata, CGNAT, multicast or reserved
+ranges, IPv4 or IPv6, embedded IPv4 included), and the connection goes to an address that was checked: the
+pinned network backend below never looks the name up again, so a rebinding DNS answer cannot redirect it.
+TLS still verifies the certificate against the URL's host name, sent as SNI and Host. The body is streamed
+to disk and cut off at the category's upload limit; connect, read and total time are bounded; the file is
+then checked by content exactly as an upload of its category is (`assets.inspect_media`).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import ssl
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpcore
+import httpx
+
+from pytoon.assets import ALLOWED_CONTENT_TYPES, AssetRejectedError, inspect_media, max_upload_bytes
+from pytoon.aws.assets import MediaFacts
+from pytoon.errors import PytoonError, public_message
+from pytoon.limits import (
+    MAX_MEDIA_REDIRECTS,
+    MAX_MEDIA_URL_CHARS,
+    MEDIA_FETCH_CONNECT_SECONDS,
+    MEDIA_FETCH_READ_SECONDS,
+    MEDIA_FETCH_TOTAL_SECONDS,
+)
+from pytoon.models import AssetCategory
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+# (host name, port) -> the addresses it resolves to, as strings. Tests inject one; production uses the system's.
+Resolver = Callable[[str, int], Sequence[str]]
+
+# The content types a URL may serve, and the category its content is then validated as.
+FETCHED_CATEGORIES: dict[str, AssetCategory] = {
+    content_type: category
+    for category in (AssetCategory.IMAGE, AssetCategory.VIDEO)
+    for content_type in ALLOWED_CONTENT_TYPES[category]
+}
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+# Names that never lead to a public host: RFC 6761 loopback names and private-use suffixes.
+_PRIVATE_NAME_SUFFIXES = ("localhost", "local", "internal", "home.arpa")
+
+_LOOPBACK = "a loopback address"
+_FORBIDDEN_NETWORKS: tuple[tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, str], ...] = tuple(
+    (ipaddress.ip_network(network), what)
+    for network, what in (
+        ("0.0.0.0/8", "an unspecified address"),
+        ("10.0.0.0/8", "a private address"),
+        ("100.64.0.0/10", "a carrier-grade NAT address"),
+        ("127.0.0.0/8", _LOOPBACK),
+        ("169.254.0.0/16", "a link-local address (cloud metadata lives there)"),
+        ("172.16.0.0/12", "a private address"),
+        ("192.0.0.0/24", "a reserved address"),
+        ("192.0.2.0/24", "a documentation address"),
+        ("192.88.99.0/24", "a reserved address"),
+        ("192.168.0.0/16", "a private address"),
+        ("198.18.0.0/15", "a benchmarking address"),
+        ("198.51.100.0/24", "a documentation address"),
+        ("203.0.113.0/24", "a documentation address"),
+        ("224.0.0.0/4", "a multicast address"),
+        ("240.0.0.0/4", "a reserved address"),
+        ("::/128", "an unspecified address"),
+        ("::1/128", _LOOPBACK),
+        ("::/96", "an IPv4-compatible address"),
+        ("100::/64", "a discard address"),
+        ("2001::/23", "a reserved address"),
+        ("2001:db8::/32", "a documentation address"),
+        ("fc00::/7", "a private address"),  # unique local; AWS's IPv6 metadata endpoint fd00:ec2::254 is here
+        ("fe80::/10", "a link-local address"),
+        ("fec0::/10", "a site-local address"),
+        ("ff00::/8", "a multicast address"),
+    )
+)
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
+class MediaUrlError(PytoonError):
+    """A media URL refused before anything is fetched; the message says why."""
+
+
+class MediaFetchError(MediaUrlError):
+    """A media URL whose fetch failed, or whose content was refused; the message says why."""
+
+
+@dataclass(frozen=True)
+class FetchedMedia:
+    """A fetched file that passed the same validation as an upload of its category."""
+
+    path: Path
+    category: AssetCategory  # image or video
+    content_type: str
+    size: int
+    facts: MediaFacts
+    url: str  # the URL the file came from, after redirects
+
+
+def forbidden_address(address: IPAddress, *, allow_loopback: bool = False) -> str | None:
+    """What makes an address unfit to fetch from ("a private address", ...), or None for a public one."""
+    embedded = _embedded_ipv4(address)
+    if embedded is not None:
+        return forbidden_address(embedded, allow_loopback=allow_loopback)
+    for network, what in _FORBIDDEN_NETWORKS:
+        if address in network:
+            return None if what == _LOOPBACK and allow_loopback else what
+    # Anything else Python's registry does not call global (new special-purpose ranges included).
+    return None if address.is_global else "a non-public address"
+
+
+def _embedded_ipv4(address: IPAddress) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 one stands for: IPv4-mapped, NAT64 (64:ff9b::/96) or 6to4."""
+    if not isinstance(address, ipaddress.IPv6Address):
+        return None
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address in _NAT64:
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return address.sixtofour
+
+
+def check_media_url(url: str) -> None:
+    """The cheap check a job's media URLs pass at submit time (no DNS lookup): https, a host that is a
+    public name or address, no credentials, at most MAX_MEDIA_URL_CHARS. MediaUrlError says what is wrong."""
+    _checked_url(url, allow_loopback=False)
+
+
+def _checked_url(url: str | httpx.URL, *, allow_loopback: bool) -> httpx.URL:
+    text = str(url)
+    if len(text) > MAX_MEDIA_URL_CHARS:
+        raise MediaUrlError(f"Media URL is longer than {MAX_MEDIA_URL_CHARS} characters")
+    try:
+        parsed = httpx.URL(text)
+    except (httpx.InvalidURL, TypeError, ValueError) as exc:
+        raise MediaUrlError(f"Media URL is not a valid URL: {public_message(str(exc))}") from exc
+    if parsed.scheme != "https":
+        raise MediaUrlError(f"Media URL must use https, not {parsed.scheme or 'no scheme'}")
+    host = _host(parsed)
+    if not host:
+        raise MediaUrlError("Media URL has no host")
+    if parsed.userinfo:
+        raise MediaUrlError("Media URL must not carry a user name or password")
+    literal = _address_literal(host)
+    if literal is not None:
+        if reason := forbidden_address(literal, allow_loopback=allow_loopback):
+            raise MediaUrlError(f"Media URL host {host} is {reason}, which is not allowed")
+        return parsed
+    if "." not in host:
+        raise MediaUrlError(f"Media URL host {host} is not a fully qualified domain name")
+    if any(host == suffix or host.endswith("." + suffix) for suffix in _PRIVATE_NAME_SUFFIXES):
+        raise MediaUrlError(f"Media URL host {host} is a private name, which is not allowed")
+    return parsed
+
+
+def _host(url: httpx.URL) -> str:
+    """The host as resolvers see it: IDNA-encoded, lower case, without a trailing dot or IPv6 brackets."""
+    return url.raw_host.decode("ascii").rstrip(".").lower()
+
+
+def _address_literal(host: str) -> IPAddress | None:
+    """The address a host names literally, including the legacy IPv4 spellings resolvers still accept
+    (`2130706433`, `0x7f.1`, `127.1`): those never reach DNS, so they are checked as addresses."""
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    try:
+        return ipaddress.IPv4Address(socket.inet_aton(host))
+    except OSError:
+        return None
+
+
+def system_resolver(host: str, port: int) -> list[str]:
+    """Every address the system resolver gives for the host, in its order of preference."""
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+def _resolve_checked(url: httpx.URL, resolver: Resolver, *, allow_loopback: bool, deadline: float) -> list[IPAddress]:
+    """The URL host's addresses, each checked; refused when any of them is not public (a name that also
+    points inside cannot be trusted to be connected to its public address)."""
+    host = _host(url)
+    literal = _address_literal(host)
+    if literal is not None:
+        return [literal]  # checked with the URL
+    answers = _within_deadline(lambda: resolver(host, url.port or 443), deadline, f"resolving {host}")
+    addresses = []
+    for answer in answers:
+        try:
+            address = ipaddress.ip_address(answer.split("%", 1)[0])
+        except ValueError as exc:
+            raise MediaFetchError(f"Media URL host {host} resolved to something that is not an address") from exc
+        if reason := forbidden_address(address, allow_loopback=allow_loopback):
+            raise MediaFetchError(f"Media URL host {host} resolves to {reason}, which is not allowed")
+        addresses.append(address)
+    if not addresses:
+        raise MediaFetchError(f"Media URL host {host} has no address")
+    return addresses
+
+
+def _within_deadline(call: Callable[[], Sequence[str]], deadline: float, what: str) -> Sequence[str]:
+    """Run a blocking lookup (getaddrinfo has no timeout of its own) for at most the time left."""
+    outcome: list[Any] = []
+
+    def run() -> None:
+        try:
+            outcome.append(call())
+        except BaseException as exc:  # handed to the caller below
+            outcome.append(exc)
+
+    worker = threading.Thread(target=run, name="media-url-resolve", daemon=True)
+    worker.start()
+    worker.join(max(0.0, deadline - time.monotonic()))
+    if not outcome:
+        raise MediaFetchError(f"Media URL timed out {what}")
+    if isinstance(outcome[0], OSError):
+        raise MediaFetchError(f"Media URL failed {what}: {public_message(str(outcome[0]))}")
+    if isinstance(outcome[0], BaseException):
+        raise outcome[0]
+    return outcome[0]
+
+
+def _remaining(timeout: float | None, deadline: float) -> float:
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise MediaFetchError(f"Media URL took longer than {MEDIA_FETCH_TOTAL_SECONDS} s to fetch")
+    return left if timeout is None else min(timeout, left)
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    """A connection whose every read and write also ends by the fetch's overall deadline."""
+
+    def __init__(self, stream: httpcore.NetworkStream, deadline: float) -> None:
+        self._stream = stream
+        self._deadline = deadline
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._stream.read(max_bytes, _remaining(timeout, self._deadline))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._stream.write(buffer, _remaining(timeout, self._deadline))
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def start_tls(
+        self, ssl_context: ssl.SSLContext, server_hostname: str | None = None, timeout: float | None = None
+    ) -> httpcore.NetworkStream:
+        tls = self._stream.start_tls(ssl_context, server_hostname, _remaining(timeout, self._deadline))
+        return _DeadlineStream(tls, self._deadline)
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._stream.get_extra_info(info)
+
+
+class _PinnedBackend(httpcore.NetworkBackend):
+    """Connects a request for `host` to the checked addresses only (in order), never resolving the name."""
+
+    def __init__(self, host: bytes, addresses: Sequence[IPAddress], deadline: float) -> None:
+        self._host = host
+        self._addresses = addresses
+        self._deadline = deadline
+        self._system = httpcore.SyncBackend()
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.NetworkStream:
+        if host.encode("ascii") != self._host:
+            raise MediaFetchError("Media URL fetch tried to reach a host it did not check")
+        failure: Exception | None = None
+        for address in self._addresses:
+            try:
+                stream = self._system.connect_tcp(str(address), port, _remaining(timeout, self._deadline))
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                failure = exc
+                continue
+            return _DeadlineStream(stream, self._deadline)
+        assert failure is not None
+        raise failure
+
+    def connect_unix_socket(self, *args: Any, **kwargs: Any) -> httpcore.NetworkStream:
+        raise MediaFetchError("Media URL fetches use TCP only")
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+
+def fetch_media(
+    url: str,
+    dest_dir: Path,
+    *,
+    resolver: Resolver = system_resolver,
+    allow_loopback: bool = False,
+    ssl_context: ssl.SSLContext | None = None,
+) -> FetchedMedia:
+    """Download an image or video clip from an https URL into `dest_dir` and validate it like an upload.
+
+    `allow_loopback` is for tests that serve media on this machine: it admits loopback addresses only (every
+    other private range stays refused); `ssl_context` lets them trust their own certificate. Raises
+    MediaUrlError for a refused URL and MediaFetchError (a subclass) for a failed fetch or refused content.
+    """
+    deadline = time.monotonic() + MEDIA_FETCH_TOTAL_SECONDS
+    context = ssl_context or httpx.create_ssl_context()
+    current = _checked_url(url, allow_loopback=allow_loopback)
+    for _hop in range(MAX_MEDIA_REDIRECTS + 1):
+        addresses = _resolve_checked(current, resolver, allow_loopback=allow_loopback, deadline=deadline)
+        location = _get(current, addresses, context, deadline, Path(dest_dir))
+        if isinstance(location, FetchedMedia):
+            return location
+        current = _checked_url(current.join(location), allow_loopback=allow_loopback)
+    raise MediaFetchError(f"Media URL redirected more than {MAX_MEDIA_REDIRECTS} times")
+
+
+def _get(
+    url: httpx.URL, addresses: Sequence[IPAddress], context: ssl.SSLContext, deadline: float, dest_dir: Path
+) -> FetchedMedia | str:
+    """One request: the fetched media, or the Location it redirects to."""
+    backend = _PinnedBackend(url.raw_host, addresses, deadline)
+    target = httpcore.URL(scheme=b"https", host=url.raw_host, port=url.port, target=url.raw_path)
+    headers = [
+        (b"Host", url.netloc),
+        (b"User-Agent", b"pytoon-media-fetch"),
+        (b"Accept", ", ".join(FETCHED_CATEGORIES).encode()),
+        (b"Accept-Encoding", b"identity"),  # sizes count bytes on disk; a compressed body could expand past them
+    ]
+    timeouts = {
+        "connect": MEDIA_FETCH_CONNECT_SECONDS,
+        "read": MEDIA_FETCH_READ_SECONDS,
+        "write": MEDIA_FETCH_READ_SECONDS,
+        "pool": MEDIA_FETCH_CONNECT_SECONDS,
+    }
+    try:
+        with (
+            httpcore.ConnectionPool(ssl_context=context, network_backend=backend, retries=0) as pool,
+            pool.stream("GET", target, headers=headers, extensions={"timeout": timeouts}) as response,
+        ):
+            if response.status in _REDIRECTS:
+                location = _header(response, b"location")
+                if not location:
+                    raise MediaFetchError(f"Media URL answered HTTP {response.status} without a Location")
+                return location
+            if response.status != 200:
+                raise MediaFetchError(f"Media URL answered HTTP {response.status}")
+            return _download(url, response, dest_dir, deadline)
+    except httpcore.TimeoutException as exc:
+        raise MediaFetchError(f"Media URL timed out ({_plain(exc) or type(exc).__name__})") from exc
+    except httpcore.ConnectError as exc:
+        raise MediaFetchError(f"Media URL could not be reached: {_plain(exc)}") from exc
+    except (httpcore.NetworkError, httpcore.ProtocolError) as exc:
+        raise MediaFetchError(f"Media URL connection failed: {_plain(exc) or type(exc).__name__}") from exc
+
+
+def _plain(exc: Exception) -> str:
+    return public_message(str(exc))
+
+
+def _header(response: httpcore.Response, name: bytes) -> str:
+    for key, value in response.headers:
+        if key.lower() == name:
+            return value.decode("latin-1").strip()
+    return ""
+
+
+def _download(url: httpx.URL, response: httpcore.Response, dest_dir: Path, deadline: float) -> FetchedMedia:
+    content_type = _header(response, b"content-type").split(";", 1)[0].strip().lower()
+    category = FETCHED_CATEGORIES.get(content_type)
+    if category is None:
+        accepted = ", ".join(FETCHED_CATEGORIES)
+        raise MediaFetchError(f"Media URL serves {content_type or 'no content type'}; accepted: {accepted}")
+    encoding = _header(response, b"content-encoding").lower()
+    if encoding not in ("", "identity"):
+        raise MediaFetchError(f"Media URL serves {encoding}-encoded content; only uncompressed bodies are accepted")
+    limit = max_upload_bytes(category)
+    too_large = f"Media URL serves more than the {limit // (1024 * 1024)}MB {category} limit"
+    declared = _header(response, b"content-length")
+    if declared.isdigit() and int(declared) > limit:
+        raise MediaFetchError(too_large)
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    handle = tempfile.NamedTemporaryFile(dir=dest_dir, prefix="media-", delete=False)  # noqa: SIM115
+    path = Path(handle.name)
+    try:
+        size = 0
+        with handle:
+            for chunk in response.iter_stream():
+                size += len(chunk)
+                if size > limit:
+                    raise MediaFetchError(too_large)  # stop reading: nothing past the limit is downloaded
+                _remaining(None, deadline)
+                handle.write(chunk)
+        if size == 0:
+            raise MediaFetchError("Media URL served an empty body")
+        try:
+            facts = inspect_media(path, category)
+        except AssetRejectedError as exc:
+            raise MediaFetchError(f"Media URL content refused: {exc}") from exc
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    return FetchedMedia(path=path, category=category, content_type=content_type, size=size, facts=facts, url=str(url))
