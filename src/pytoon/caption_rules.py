@@ -11,7 +11,7 @@ from __future__ import annotations
 import unicodedata
 
 from pytoon.limits import MAX_CAPTION_CHARS, MAX_CAPTION_LINES, MIN_CAPTION_SECONDS
-from pytoon.models import Captions
+from pytoon.models import CaptionLayout, Captions
 from pytoon.planner import derived_texts
 from pytoon.presets import UnknownPresetError, get_preset
 from pytoon.render.captions import MIN_SIZE_PX, caption_layout, lines_at_min_size
@@ -44,20 +44,25 @@ def caption_problem(captions: Captions | None, prompt: str, duration_seconds: in
             f"{source}: {len(texts)} captions cannot all be shown in {duration_seconds} s; at most {capacity} "
             f"(each caption stays on screen at least {MIN_CAPTION_SECONDS} s)"
         )
-    for label, text in texts:
-        if len(text) > MAX_CAPTION_CHARS:
-            return f"{label}: at most {MAX_CAPTION_CHARS} characters per caption, got {len(text)}"
-        if not any(_visible(character) for character in text):
-            return f"{label}: has no visible characters (only spaces, joiners or format marks)"
     try:
         layout = caption_layout(get_preset(preset_id).caption_style)
     except UnknownPresetError:
+        layout = None
+    return next((p for label, text in texts if (p := text_problem(label, text, layout))), None)
+
+
+def text_problem(label: str, text: str, layout: CaptionLayout | None) -> str | None:
+    """Why one caption cannot be shown (too long, nothing visible, too many lines in `layout`), or None."""
+    if len(text) > MAX_CAPTION_CHARS:
+        return f"{label}: at most {MAX_CAPTION_CHARS} characters per caption, got {len(text)}"
+    if not any(_visible(character) for character in text):
+        return f"{label}: has no visible characters (only spaces, joiners or format marks)"
+    if layout is None:
         return None
-    for label, text in texts:
-        lines = lines_at_min_size(text, layout)
-        if lines > MAX_CAPTION_LINES:
-            return (
-                f"{label}: needs {lines} lines at the smallest caption size ({MIN_SIZE_PX} px) in this preset; "
-                f"at most {MAX_CAPTION_LINES} fit, shorten it"
-            )
+    lines = lines_at_min_size(text, layout)
+    if lines > MAX_CAPTION_LINES:
+        return (
+            f"{label}: needs {lines} lines at the smallest caption size ({MIN_SIZE_PX} px) in this preset; "
+            f"at most {MAX_CAPTION_LINES} fit, shorten it"
+        )
     return None

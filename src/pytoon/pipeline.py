@@ -30,13 +30,14 @@ from pytoon.config import Settings, get_settings
 from pytoon.errors import InvalidTransitionError, JobNotFoundError, SegmentRenderError, public_message
 from pytoon.models import FPS, JobSpec, JobStatus, RenderPlan, SegmentStatus
 from pytoon.observability import logger
-from pytoon.planner import audio_plan, build_plan, effective_motion_profile
+from pytoon.chain import plan_render, plan_scene_graph
+from pytoon.planner import audio_plan, effective_motion_profile
 from pytoon.render.assemble import OutputFacts, assemble_output
 from pytoon.render.audio import AudioFacts, build_audio
 from pytoon.render.captions import cues_to_srt
 from pytoon.render.ffmpeg import FfmpegError, ffmpeg_version
 from pytoon.render.segment import render_segment as render_segment_file
-from pytoon.scene_graph import scene_graph, timeline
+from pytoon.scene_planner import PlannedMedia
 
 
 class JobRef(BaseModel):
@@ -106,15 +107,22 @@ def _ctx() -> _Context:
     return _Context(get_settings())
 
 
+def resolve_media(ctx: _Context, spec: JobSpec) -> list[PlannedMedia]:
+    """The job's media list as stored keys with their kinds (uploads were checked when the job was made)."""
+    return [PlannedMedia(key=ref.key, kind=ref.kind) for ref in spec.media if ref.key and ref.kind]
+
+
 def plan_job(job_id: str) -> PlanResult:
+    """Scene graph (stored as soon as it is made), then timeline and frame-exact plan, then the segments."""
     ctx = _ctx()
-    ctx.jobs.transition(job_id, JobStatus.PLANNING)
     spec = JobSpec.model_validate(ctx.store.get_json(keys.spec_key(job_id)))
-    plan = build_plan(spec)
-    ctx.store.put_json(keys.scene_graph_key(job_id), scene_graph(plan))
-    ctx.store.put_json(keys.timeline_key(job_id), timeline(plan))
+    graph, planner = plan_scene_graph(spec, resolve_media(ctx, spec))
+    ctx.store.put_json(keys.scene_graph_key(job_id), graph.document())
+    ctx.jobs.transition(job_id, JobStatus.PLANNING, segment_count=len(graph.scenes), planner=planner.value)
+    timeline, plan = plan_render(spec, graph)
+    ctx.store.put_json(keys.timeline_key(job_id), timeline.document())
     ctx.store.put_json(keys.plan_key(job_id), plan.model_dump(mode="json"))
-    ctx.jobs.put_segments(job_id, plan.segments)
+    ctx.jobs.put_segments(job_id, plan.segments, graph.scenes)
     fallbacks = [s.fallback_reason for s in plan.segments if s.fallback_reason]
     ctx.jobs.transition(
         job_id,
@@ -123,8 +131,10 @@ def plan_job(job_id: str) -> PlanResult:
         fallback_used=bool(fallbacks),
         fallback_reason=fallbacks[0] if fallbacks else None,
     )
-    for _ in fallbacks:
-        ctx.metrics.increment("pytoon_fallback_total", type="engine_fallback")
+    for segment, scene in zip(plan.segments, graph.scenes, strict=True):
+        if segment.fallback_reason:
+            asked = scene.media.engine if spec.api_version == 2 and scene.media.engine else spec.engine_policy.value
+            ctx.metrics.increment("pytoon_fallback_total", type="engine_fallback", engine=asked, reason="unavailable")
     ctx.jobs.raise_progress(job_id, PROGRESS_PLANNED)
     return PlanResult(job_id=job_id, segments=[SegmentRef(job_id=job_id, index=s.index) for s in plan.segments])
 
@@ -155,8 +165,7 @@ def render_segment(job_id: str, index: int) -> SegmentResult:
     started = time.monotonic()
     try:
         with ctx.scratch(f"{job_id}/seg_{index:03d}") as work:
-            image_keys = {v.image_key for v in (segment.visual, segment.crossfade_from) if v and v.image_key}
-            images = {k: ctx.store.download(k, work / "inputs" / k.replace("/", "_")) for k in image_keys}
+            images = {k: ctx.store.download(k, work / "inputs" / k.replace("/", "_")) for k in segment.asset_keys()}
             out = work / f"seg_{index:03d}.mp4"
             render_segment_file(segment, plan.caption_layout, images, out)
             ctx.store.put_file(key, out, "video/mp4")
@@ -179,6 +188,8 @@ def render_segment(job_id: str, index: int) -> SegmentResult:
         render_seconds=render_seconds,
     )
     ctx.metrics.observe("pytoon_segment_render_seconds", render_seconds, engine=segment.engine)
+    if plan.spec.api_version == 2:
+        ctx.metrics.observe("pytoon_v2_scene_render_seconds", render_seconds, engine=segment.engine)
     _update_render_progress(ctx, job_id)
     return SegmentResult(job_id=job_id, index=index, key=key, skipped=False)
 
@@ -192,7 +203,7 @@ def build_job_audio(job_id: str) -> AudioResult:
     with ctx.scratch(f"{job_id}/audio") as work:
         sources = [k for k in (plan.music_key, plan.voice_key) if k]
         files = {k: ctx.store.download(k, work / "inputs" / k.replace("/", "_")) for k in sources}
-        facts = build_audio(plan, files, float(spec.target_duration_seconds), work / "audio.m4a")
+        facts = build_audio(plan, files, spec.duration_ms / 1000, work / "audio.m4a")
         ctx.store.put_file(keys.audio_key(job_id), facts.path, "audio/mp4")
     ctx.store.put_json(keys.audio_facts_key(job_id), facts.model_dump(mode="json", exclude={"path"}))
     return AudioResult(job_id=job_id, key=keys.audio_key(job_id), **facts.loudness.model_dump())
@@ -267,7 +278,8 @@ def build_metadata(plan: RenderPlan, *, segments: list[SegmentRecord], facts: Ou
                 "frames": p.frame_count,
                 "image": p.visual.image_key,
                 "motion": p.visual.motion.kind.value,
-                "crossfade_frames": p.crossfade_frames,
+                "transition_in": p.transition.value,
+                "transition_frames": p.transition_frames,
                 "engine": by_index[p.index].engine_used,
                 "render_seconds": by_index[p.index].render_seconds,
                 "attempts": by_index[p.index].attempts,

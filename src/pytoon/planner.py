@@ -1,7 +1,8 @@
-"""JobSpec → RenderPlan: frame-exact segments, motion, transitions, caption cues and the audio plan.
+"""Timeline → RenderPlan: frame-exact segments, camera motion, transitions, caption cues and the audio plan.
 
-The plan is deterministic for a given spec, so a retried planner writes the same plan and a retried
-segment renders the same frames.
+The plan is deterministic for a given timeline, so a retried planner writes the same plan and a retried
+segment renders the same frames. It also holds the V1 rules the V1 scene graph is made with: segments of
+about three seconds and captions as contiguous cues over the whole video.
 """
 
 from __future__ import annotations
@@ -10,8 +11,9 @@ import hashlib
 import json
 import math
 import re
+from collections.abc import Sequence
 
-from pytoon.engines import choose_engine
+from pytoon.engines import EngineChoice
 from pytoon.limits import MAX_CAPTIONS_PER_JOB, MIN_CAPTION_SECONDS
 from pytoon.models import (
     FPS,
@@ -23,12 +25,14 @@ from pytoon.models import (
     Motion,
     MotionKind,
     MotionProfile,
+    OverlayPlan,
     RenderPlan,
     SegmentPlan,
-    TransitionSpec,
+    TransitionKind,
     Visual,
 )
 from pytoon.render.captions import caption_layout
+from pytoon.timeline import Timeline, VideoTrack, frames
 
 SEGMENT_SECONDS = 3
 MAX_SEGMENTS = 60
@@ -69,8 +73,14 @@ def segment_frame_counts(total_frames: int, image_count: int) -> list[int]:
 
 
 def motion_for(profile: MotionProfile, index: int) -> Motion:
-    travel, pan, kinds = _PROFILES[profile]
-    kind = kinds[index % len(kinds)]
+    """A V1 segment's camera: the profile's moves, cycled segment by segment."""
+    kinds = _PROFILES[profile][2]
+    return motion_of(kinds[index % len(kinds)], profile)
+
+
+def motion_of(kind: MotionKind, profile: MotionProfile) -> Motion:
+    """A camera move of the given kind, with the travel of the motion profile."""
+    travel, pan, _ = _PROFILES[profile]
     # Pans need some zoom to have room to move; they hold a steady zoom in the middle of the travel.
     held = 1.0 + travel
     match kind:
@@ -86,7 +96,10 @@ def motion_for(profile: MotionProfile, index: int) -> Motion:
             return Motion(kind=kind, zoom_start=held, zoom_end=held, pan_x_start=pan, pan_x_end=-pan)
         case MotionKind.PAN_RIGHT:
             return Motion(kind=kind, zoom_start=held, zoom_end=held, pan_x_start=-pan, pan_x_end=pan)
-    return Motion(kind=MotionKind.STATIC, zoom_start=1.0, zoom_end=1.0)
+    return STILL
+
+
+STILL = Motion(kind=MotionKind.STATIC, zoom_start=1.0, zoom_end=1.0)
 
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
@@ -127,12 +140,6 @@ def caption_cues(captions: Captions, total_frames: int) -> list[CaptionCue]:
     ]
 
 
-def crossfade_frames(transition: TransitionSpec) -> int:
-    if transition.type == "cut":
-        return 0
-    return int(transition.duration_ms * FPS / 1000 + 0.5)
-
-
 def _spec_hash(payload: dict) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -154,68 +161,113 @@ def effective_motion_profile(spec: JobSpec) -> MotionProfile:
     return "smooth" if spec.brand_safe and profile == "chaotic" else profile
 
 
-def build_plan(spec: JobSpec) -> RenderPlan:
+def caption_at_starts(cues: Sequence[CaptionCue], frame_counts: Sequence[int]) -> list[str]:
+    """The caption on screen at the first frame of each segment ("" where none is)."""
+    texts, start = [], 0
+    for count in frame_counts:
+        texts.append(next((c.text for c in cues if c.start_frame <= start < c.end_frame), ""))
+        start += count
+    return texts
+
+
+def v1_caption_cues(spec: JobSpec) -> list[CaptionCue]:
+    """A V1 job's captions (its own, else the prompt's sentences) as contiguous cues over the whole video."""
     total_frames = spec.target_duration_seconds * FPS
-    counts = segment_frame_counts(total_frames, len(spec.image_keys))
-    room = total_frames // MIN_CUE_FRAMES
-    captions = spec.captions if spec.captions is not None else derive_captions(spec.prompt, room)
-    cues = caption_cues(captions, total_frames)
-    layout = caption_layout(spec.preset.caption_style)
-    overlay_fx = spec.preset.overlay_fx if spec.archetype is Archetype.OVERLAY else None
-    # A card without an image still says something when the job has no captions to show.
-    card_text = spec.prompt.strip()[:80] if not cues else ""
-    fade = crossfade_frames(spec.preset.transitions)
+    captions = (
+        spec.captions if spec.captions is not None else derive_captions(spec.prompt, total_frames // MIN_CUE_FRAMES)
+    )
+    return caption_cues(captions, total_frames)
+
+
+def _visual(track: VideoTrack, overlays: list[VideoTrack], spec: JobSpec, start: int, count: int) -> Visual:
     profile = effective_motion_profile(spec)
-    engine = choose_engine(spec.engine_policy)
+    return Visual(
+        archetype=spec.archetype,
+        image_key=track.asset if track.kind == "image" else None,
+        clip_key=track.asset if track.kind == "video" else None,
+        motion=motion_of(MotionKind(track.effect), profile) if track.kind == "image" and track.effect else STILL,
+        start_frame=start,
+        frame_count=count,
+        card_text=track.text or "" if track.kind == "card" else "",
+        card=spec.preset.card,
+        overlay_fx=spec.preset.overlay_fx if spec.archetype is Archetype.OVERLAY else None,
+        overlays=[
+            OverlayPlan(
+                kind=overlay.kind,
+                image_key=overlay.asset,
+                text=overlay.text,
+                position=overlay.transform.position if overlay.transform else "center",
+                scale=overlay.transform.scale if overlay.transform and overlay.transform.scale else 1.0,
+                opacity=overlay.transform.opacity
+                if overlay.transform and overlay.transform.opacity is not None
+                else 1.0,
+                x=overlay.transform.x if overlay.transform else None,
+                y=overlay.transform.y if overlay.transform else None,
+            )
+            for overlay in overlays
+        ],
+    )
+
+
+def build_plan(spec: JobSpec, timeline: Timeline, engines: Sequence[EngineChoice]) -> RenderPlan:
+    """The frame-exact render plan of a timeline: one segment per scene. `engines[i]` is how scene i is made."""
+    layout = caption_layout(spec.preset.caption_style)
+    cues = [
+        CaptionCue(index=i + 1, start_frame=frames(c.start), end_frame=frames(c.end), text=c.text)
+        for i, c in enumerate(timeline.tracks.captions)
+    ]
+    entries = timeline.timeline
+    visuals = []
+    for entry in entries:
+        start, end = frames(entry.start), frames(entry.end)
+        base, *overlays = timeline.layers(entry.scene_id)
+        visuals.append(_visual(base, overlays, spec, start, end - start))
 
     segments: list[SegmentPlan] = []
-    start = 0
-    previous: Visual | None = None
-    for index, count in enumerate(counts):
-        image_key = spec.image_keys[index % len(spec.image_keys)] if spec.image_keys else None
-        visual = Visual(
-            archetype=spec.archetype,
-            image_key=image_key,
-            motion=motion_for(profile, index),
-            start_frame=start,
-            frame_count=count,
-            card_text=card_text if image_key is None else "",
-            overlay_fx=overlay_fx,
+    for index, (entry, visual) in enumerate(zip(entries, visuals, strict=True)):
+        incoming = entries[index - 1].transition if index else None
+        kind = incoming.type if incoming else TransitionKind.CUT
+        length = frames(incoming.duration) if incoming else 0
+        following = entry.transition
+        fade_out = frames(following.duration) // 2 if following and following.type is TransitionKind.FADE_BLACK else 0
+        transition_frames = length - length // 2 if kind is TransitionKind.FADE_BLACK else length
+        previous = (
+            visuals[index - 1]
+            if kind in (TransitionKind.FADE, TransitionKind.SWIPE_LEFT, TransitionKind.SWIPE_RIGHT) and length
+            else None
         )
-        fade_in = min(fade, count // 2, previous.frame_count // 2) if previous else 0
-        seg_cues = [c for c in cues if c.start_frame < start + count and c.end_frame > start]
-        body = {
+        start, stop = visual.start_frame, visual.start_frame + visual.frame_count
+        # A card that already shows its caption does not burn it in a second time (the SRT still has it).
+        seg_cues = [
+            c
+            for c in cues
+            if c.start_frame < stop and c.end_frame > start and not (visual.card_text and c.text in visual.card_text)
+        ]
+        fields = {
             "index": index,
             "start_frame": start,
-            "frame_count": count,
-            "visual": visual.model_dump(mode="json"),
-            "crossfade_from": previous.model_dump(mode="json") if fade_in else None,
-            "crossfade_frames": fade_in,
-            "captions": [c.model_dump(mode="json") for c in seg_cues],
-            "layout": layout.model_dump(mode="json"),
-            "engine": engine.engine,
+            "frame_count": visual.frame_count,
+            "visual": visual,
+            "transition": kind if length else TransitionKind.CUT,
+            "transition_frames": transition_frames,
+            "previous": previous,
+            "fade_out_frames": fade_out,
+            "captions": seg_cues,
+            "engine": engines[index].engine,
+            "fallback_reason": engines[index].fallback_reason,
         }
-        segments.append(
-            SegmentPlan(
-                index=index,
-                start_frame=start,
-                frame_count=count,
-                visual=visual,
-                crossfade_from=previous if fade_in else None,
-                crossfade_frames=fade_in,
-                captions=seg_cues,
-                engine=engine.engine,
-                fallback_reason=engine.fallback_reason,
-                spec_hash=_spec_hash(body),
-            )
-        )
-        previous = visual
-        start += count
+        body = {
+            name: value.model_dump(mode="json") if hasattr(value, "model_dump") else value
+            for name, value in fields.items()
+        }
+        body["captions"] = [c.model_dump(mode="json") for c in seg_cues]
+        body["layout"] = layout.model_dump(mode="json")
+        segments.append(SegmentPlan(**fields, spec_hash=_spec_hash(body)))
 
     return RenderPlan(
         job_id=spec.job_id,
         spec=spec,
-        total_frames=total_frames,
+        total_frames=frames(timeline.total_duration),
         segments=segments,
         captions=cues,
         caption_layout=layout,

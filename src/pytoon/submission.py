@@ -1,4 +1,5 @@
-"""Turning a V1 job request into a stored JobSpec, a job record and a started RenderJob execution.
+"""Turning a job request (V1, or V2 from pytoon.v2_jobs) into a stored JobSpec, a job record and a started
+RenderJob execution.
 
 `submit_request` is the one way in, for the API, the CLI and the benchmark alike.
 """
@@ -8,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -21,6 +23,9 @@ from pytoon.errors import PytoonError
 from pytoon.limits import MAX_DURATION_SECONDS, MAX_IMAGES_PER_JOB, MAX_PROMPT_CHARS, MIN_DURATION_SECONDS
 from pytoon.models import FPS, Archetype, AssetCategory, Captions, EnginePolicy, JobSpec, JobStatus, displayable
 from pytoon.presets import get_preset
+
+if TYPE_CHECKING:
+    from pytoon.v2_jobs import V2JobRequest
 
 
 class JobRequest(BaseModel):
@@ -95,13 +100,28 @@ def asset_references(request: JobRequest) -> dict[str, AssetCategory]:
     return references
 
 
-def request_hash(request: JobRequest) -> str:
+def request_hash(request: BaseModel) -> str:
     """The same body (after defaults) always hashes the same, however its JSON was written."""
     return hashlib.sha256(json.dumps(request.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
 
 
+def build_spec(request: JobRequest | V2JobRequest, *, tenant_id: str, settings: Settings) -> tuple[JobSpec, int]:
+    """The resolved spec of a request and how many segments (scenes) it will have."""
+    # Imported here: asset validation (Pillow) and planning are not needed to import the API.
+    from pytoon.assets import resolve_asset_keys
+    from pytoon.planner import segment_frame_counts
+    from pytoon.v2_jobs import check_captions, resolve_v2_spec
+
+    if isinstance(request, JobRequest):
+        asset_keys = resolve_asset_keys(tenant_id, asset_references(request), settings)
+        spec = resolve_spec(request, job_id=new_job_id(), tenant_id=tenant_id, asset_keys=asset_keys)
+        return spec, len(segment_frame_counts(spec.target_duration_seconds * FPS, len(spec.image_keys)))
+    spec = resolve_v2_spec(request, job_id=new_job_id(), tenant_id=tenant_id, settings=settings)
+    return spec, check_captions(spec)
+
+
 def submit_request(
-    request: JobRequest,
+    request: JobRequest | V2JobRequest,
     *,
     tenant_id: str,
     idempotency_key: str | None = None,
@@ -115,17 +135,11 @@ def submit_request(
     simultaneous requests get one job between them, never a "not found". A render that cannot start releases
     the claim (SubmitError), so the same request may be retried.
     """
-    # Imported here: asset validation (Pillow) and planning are not needed to import the API.
-    from pytoon.assets import resolve_asset_keys
-    from pytoon.planner import segment_frame_counts
-
     settings = settings or get_settings()
     if not settings.state_machine_arn:
         raise SubmitError("PYTOON_STATE_MACHINE_ARN is not configured")
-    asset_keys = resolve_asset_keys(tenant_id, asset_references(request), settings)
-    spec = resolve_spec(request, job_id=new_job_id(), tenant_id=tenant_id, asset_keys=asset_keys)
+    spec, segments = build_spec(request, tenant_id=tenant_id, settings=settings)
     jobs = JobRepository.from_settings(settings)
-    segments = len(segment_frame_counts(spec.target_duration_seconds * FPS, len(spec.image_keys)))
     record = jobs.create(spec, segment_count=segments)
     claims = IdempotencyStore.from_settings(settings)
     if idempotency_key:
@@ -155,6 +169,8 @@ def _start(spec: JobSpec, jobs: JobRepository, settings: Settings) -> None:
     assert settings.state_machine_arn
     metrics = MetricsStore.from_settings(settings)
     metrics.increment("pytoon_render_jobs_total", archetype=spec.archetype.value, preset=spec.preset.id)
+    if spec.api_version == 2:
+        metrics.increment("pytoon_v2_jobs_total", preset=spec.preset.id)
     try:
         ArtifactStore.from_settings(settings).put_json(keys.spec_key(spec.job_id), spec.model_dump(mode="json"))
         start_render_execution(settings.state_machine_arn, spec.job_id, settings.region)

@@ -9,7 +9,7 @@ import av
 import numpy as np
 
 from pytoon.models import FPS, Captions
-from pytoon.planner import build_plan
+from pytoon.chain import plan_documents
 from pytoon.render.assemble import assemble_output
 from pytoon.render.audio import build_audio
 from pytoon.render.captions import cues_to_srt
@@ -37,7 +37,7 @@ def test_burned_captions_change_exactly_at_the_srt_times(tmp_path: Path) -> None
         target_duration_seconds=3,
         captions=Captions(hook="First thing", beats=["Second thing"], cta="Last thing"),
     )
-    plan = build_plan(spec)
+    plan = plan_documents(spec).plan
     plan = plan.model_copy(
         update={
             "segments": [

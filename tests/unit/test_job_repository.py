@@ -8,7 +8,7 @@ import pytest
 from pytoon.aws.jobs import JobRepository
 from pytoon.errors import InvalidTransitionError, JobNotFoundError
 from pytoon.models import JobStatus, SegmentStatus
-from pytoon.planner import build_plan
+from pytoon.chain import plan_documents
 from tests.factories import make_spec
 
 
@@ -68,9 +68,10 @@ def test_progress_never_goes_backwards(repo: JobRepository) -> None:
 
 
 def test_segments_are_recorded_and_done_is_final(repo: JobRepository) -> None:
-    plan = build_plan(_spec())
+    planned = plan_documents(_spec())
+    plan = planned.plan
     repo.create(plan.spec, segment_count=len(plan.segments))
-    repo.put_segments("job1", plan.segments)
+    repo.put_segments("job1", plan.segments, planned.scene_graph.scenes)
     assert [s.status for s in repo.segments("job1")] == [SegmentStatus.PENDING] * len(plan.segments)
     repo.update_segment("job1", 0, SegmentStatus.RUNNING)
     repo.update_segment("job1", 0, SegmentStatus.DONE, artifact_key="k", render_seconds=1.25)
@@ -84,5 +85,5 @@ def test_segments_are_recorded_and_done_is_final(repo: JobRepository) -> None:
         1,
     )
     # Re-planning the same spec keeps finished work.
-    repo.put_segments("job1", plan.segments)
+    repo.put_segments("job1", plan.segments, planned.scene_graph.scenes)
     assert repo.segments("job1")[0].status is SegmentStatus.DONE

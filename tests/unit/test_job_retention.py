@@ -11,7 +11,7 @@ import pytest
 from pytoon.aws.jobs import JobRepository
 from pytoon.config import ConfigError, Settings, get_settings
 from pytoon.models import JobStatus
-from pytoon.planner import build_plan
+from pytoon.chain import plan_documents
 from tests.factories import make_spec
 
 DAY = 24 * 3600
@@ -27,7 +27,8 @@ def test_meta_and_segment_items_expire_retention_days_after_creation(moto_table:
     repo = JobRepository.from_settings(settings)
     spec = make_spec(prompt="One. Two. Three.", target_duration_seconds=9, image_uris=["a.png", "b.png", "c.png"])
     record = repo.create(spec, segment_count=3)
-    repo.put_segments("job1", build_plan(spec).segments)
+    planned = plan_documents(spec)
+    repo.put_segments("job1", planned.plan.segments, planned.scene_graph.scenes)
 
     [meta] = _stored(moto_table, "META")
     created = datetime.fromisoformat(record.created_at.replace("Z", "+00:00")).timestamp()

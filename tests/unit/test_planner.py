@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from pytoon.models import FPS, Captions, MotionKind
-from pytoon.planner import build_plan, caption_cues, derive_captions, motion_for, segment_frame_counts
+from pytoon.chain import plan_documents
+from pytoon.models import FPS, Captions, MotionKind, TransitionKind
+from pytoon.planner import caption_cues, derive_captions, motion_for, segment_frame_counts
 from pytoon.presets import all_presets, get_preset
 from tests.factories import make_spec
 
@@ -16,7 +17,7 @@ def _spec(**request: object):
 
 @pytest.mark.parametrize("seconds", [1, 2, 4, 7, 10, 15, 31, 60])
 def test_segments_cover_the_target_exactly(seconds: int) -> None:
-    plan = build_plan(_spec(target_duration_seconds=seconds))
+    plan = plan_documents(_spec(target_duration_seconds=seconds)).plan
     assert plan.total_frames == seconds * FPS
     assert sum(s.frame_count for s in plan.segments) == seconds * FPS
     starts = [s.start_frame for s in plan.segments]
@@ -26,13 +27,13 @@ def test_segments_cover_the_target_exactly(seconds: int) -> None:
 
 def test_every_image_is_used_in_order_and_cycles() -> None:
     images = [f"uploads/{i:032x}/p{i}.png" for i in range(3)]
-    plan = build_plan(_spec(target_duration_seconds=15, image_uris=images))
+    plan = plan_documents(_spec(target_duration_seconds=15, image_uris=images)).plan
     assert [s.visual.image_key for s in plan.segments] == images + images[:2]
 
 
 def test_more_images_than_segments_adds_segments() -> None:
     images = [f"uploads/{i:032x}/p{i}.png" for i in range(8)]
-    plan = build_plan(_spec(target_duration_seconds=10, image_uris=images))
+    plan = plan_documents(_spec(target_duration_seconds=10, image_uris=images)).plan
     assert [s.visual.image_key for s in plan.segments] == images
 
 
@@ -42,13 +43,13 @@ def test_segment_count_caps() -> None:
 
 
 def test_crossfade_comes_from_the_previous_visual_and_cut_has_none() -> None:
-    fade = build_plan(_spec(target_duration_seconds=9))
-    assert fade.segments[0].crossfade_from is None
+    fade = plan_documents(_spec(target_duration_seconds=9)).plan
+    assert fade.segments[0].previous is None and fade.segments[0].transition is TransitionKind.CUT
     for prev, seg in zip(fade.segments, fade.segments[1:], strict=False):
-        assert seg.crossfade_from == prev.visual
-        assert seg.crossfade_frames == 5  # 150 ms at 30 fps, rounded
-    cut = build_plan(_spec(preset_id="meme_fast", target_duration_seconds=9))
-    assert all(s.crossfade_frames == 0 and s.crossfade_from is None for s in cut.segments)
+        assert seg.previous == prev.visual
+        assert (seg.transition, seg.transition_frames) == (TransitionKind.FADE, 5)  # 150 ms at 30 fps, rounded
+    cut = plan_documents(_spec(preset_id="meme_fast", target_duration_seconds=9)).plan
+    assert all(s.transition_frames == 0 and s.previous is None for s in cut.segments)
 
 
 def test_motion_profiles_differ() -> None:
@@ -94,9 +95,9 @@ def test_request_values_beat_preset_defaults() -> None:
 
 
 def test_plan_is_deterministic_and_hashes_change_with_content() -> None:
-    a, b = build_plan(_spec(prompt="One. Two.")), build_plan(_spec(prompt="One. Two."))
+    a, b = plan_documents(_spec(prompt="One. Two.")).plan, plan_documents(_spec(prompt="One. Two.")).plan
     assert a == b
-    c = build_plan(_spec(prompt="One. Three."))
+    c = plan_documents(_spec(prompt="One. Three.")).plan
     # Only segments that show the changed caption change: unchanged work is reused on a re-plan.
     assert a.segments[0].spec_hash == c.segments[0].spec_hash
     assert a.segments[2].spec_hash != c.segments[2].spec_hash
@@ -105,22 +106,25 @@ def test_plan_is_deterministic_and_hashes_change_with_content() -> None:
 def test_all_eight_presets_plan() -> None:
     assert len(all_presets()) == 8
     for preset in all_presets():
-        plan = build_plan(_spec(preset_id=preset.id, prompt="Hello there. Buy now."))
+        plan = plan_documents(_spec(preset_id=preset.id, prompt="Hello there. Buy now.")).plan
         assert plan.caption_layout.position == preset.caption_style.position
         assert plan.audio.music_level_db == preset.audio.music_level_db
 
 
 def test_brand_safe_jobs_never_get_chaotic_motion() -> None:
-    chaotic = build_plan(_spec(preset_id="meme_fast", target_duration_seconds=9))
-    tamed = build_plan(_spec(preset_id="meme_fast", target_duration_seconds=9, brand_safe=True))
+    images = ["a.png"]
+    chaotic = plan_documents(_spec(preset_id="meme_fast", target_duration_seconds=9, image_uris=images)).plan
+    tamed = plan_documents(
+        _spec(preset_id="meme_fast", target_duration_seconds=9, brand_safe=True, image_uris=images)
+    ).plan
     assert [s.visual.motion for s in tamed.segments] == [motion_for("smooth", i) for i in range(3)]
     assert [s.visual.motion for s in chaotic.segments] == [motion_for("chaotic", i) for i in range(3)]
 
 
 def test_api_only_without_an_external_engine_falls_back_and_says_so() -> None:
-    local = build_plan(_spec(engine_policy="local_preferred"))
+    local = plan_documents(_spec(engine_policy="local_preferred")).plan
     assert {(s.engine, s.fallback_reason) for s in local.segments} == {("local_ffmpeg", None)}
-    api = build_plan(_spec(engine_policy="api_only"))
+    api = plan_documents(_spec(engine_policy="api_only")).plan
     assert all(s.engine == "local_ffmpeg" and "api_only" in (s.fallback_reason or "") for s in api.segments)
 
 
@@ -130,7 +134,7 @@ def test_every_preset_and_duration_plans_exactly_the_target_frames() -> None:
             for images in (0, 1, 7):
                 uris = [f"uploads/{i:032x}/p.png" for i in range(images)]
                 spec = _spec(preset_id=preset.id, prompt="A.", target_duration_seconds=seconds, image_uris=uris)
-                plan = build_plan(spec)
+                plan = plan_documents(spec).plan
                 assert sum(s.frame_count for s in plan.segments) == seconds * FPS
-                assert all(s.crossfade_frames <= s.frame_count // 2 for s in plan.segments)
+                assert all(s.transition_frames <= s.frame_count // 2 for s in plan.segments)
                 assert plan.captions[0].start_frame == 0 and plan.captions[-1].end_frame == seconds * FPS

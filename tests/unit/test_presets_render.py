@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from pytoon.models import Captions
-from pytoon.planner import build_plan
+from pytoon.chain import plan_documents
 from pytoon.presets import all_presets
 from pytoon.render.assemble import assemble_output
 from pytoon.render.audio import build_audio
@@ -57,7 +57,7 @@ def _render(preset_id: str, images: tuple[str, ...] = ("red", "blue"), seconds: 
         image_uris=list(images),
         captions=Captions(hook=CAPTION),
     )
-    plan = build_plan(spec)
+    plan = plan_documents(spec).plan
     segment_files = []
     for segment in plan.segments:
         out = root / f"seg_{segment.index:03d}.mp4"

@@ -24,9 +24,13 @@ from pytoon.api.schemas import ErrorBody, RateLimitBody, ValidationErrorBody
 from pytoon.assets import AssetReferenceError, AssetRejectedError
 from pytoon.aws.apikeys import RateLimited
 from pytoon.aws.idempotency import IdempotencyConflictError
+from pytoon.content_rules import ContentRefusedError
 from pytoon.errors import JobNotFoundError, public_message
 from pytoon.presets import UnknownPresetError
+from pytoon.scene_planner import ScenePlanningError
+from pytoon.scenes import SceneGraphError
 from pytoon.submission import SubmitError
+from pytoon.v2_jobs import V2RequestError
 
 # Seconds a client should wait before retrying a render that could not start.
 SUBMIT_RETRY_AFTER_SECONDS = 5
@@ -58,6 +62,10 @@ def _retry_after(exc: Exception) -> dict[str, str]:
 
 ERROR_TABLE: dict[type[Exception], ErrorMapping] = {
     UnknownPresetError: ErrorMapping(400),
+    V2RequestError: ErrorMapping(400),
+    ScenePlanningError: ErrorMapping(400),
+    SceneGraphError: ErrorMapping(400),
+    ContentRefusedError: ErrorMapping(400),
     AssetReferenceError: ErrorMapping(400),
     AssetRejectedError: ErrorMapping(400),
     AuthenticationError: ErrorMapping(401),

@@ -19,6 +19,7 @@ from pytoon.clock import utc_now_iso
 from pytoon.config import DEFAULT_ARTIFACT_RETENTION_DAYS, Settings
 from pytoon.errors import InvalidTransitionError, JobNotFoundError
 from pytoon.models import Archetype, JobSpec, JobStatus, SegmentPlan, SegmentStatus
+from pytoon.scenes import Scene
 
 # Which statuses a job may be in when it enters each status (re-entering the same one makes retries idempotent).
 _ALLOWED_FROM: dict[JobStatus, tuple[JobStatus, ...]] = {
@@ -43,6 +44,7 @@ PROGRESS_DONE = 100.0
 class JobRecord(BaseModel):
     job_id: str
     tenant_id: str
+    api_version: int = 1
     status: JobStatus
     archetype: Archetype
     preset_id: str
@@ -55,6 +57,8 @@ class JobRecord(BaseModel):
     captions_key: str | None = None
     fallback_used: bool = False
     fallback_reason: str | None = None
+    # How the scene graph was made: v1_rules, rules, supplied (or by an LLM), once planned.
+    planner: str | None = None
     error: str | None = None
     created_at: str
     updated_at: str
@@ -71,6 +75,11 @@ class SegmentRecord(BaseModel):
     spec_hash: str
     render_seconds: float | None = None
     attempts: int = 0
+    # The scene this segment renders (every segment is one scene).
+    description: str | None = None
+    media_type: str | None = None
+    planned_engine: str | None = None
+    fallback_reason: str | None = None
     updated_at: str
 
 
@@ -114,6 +123,7 @@ class JobRepository(TableRepository):
         record = JobRecord(
             job_id=spec.job_id,
             tenant_id=spec.tenant_id,
+            api_version=spec.api_version,
             status=JobStatus.QUEUED,
             archetype=spec.archetype,
             preset_id=spec.preset.id,
@@ -189,15 +199,16 @@ class JobRepository(TableRepository):
             if not condition_failed(exc):
                 raise
 
-    def put_segments(self, job_id: str, plans: list[SegmentPlan]) -> None:
-        """Record planned segments; a re-planned job keeps segments whose spec is unchanged and DONE."""
+    def put_segments(self, job_id: str, plans: list[SegmentPlan], scenes: list[Scene]) -> None:
+        """Record planned segments (scene i is segment i); a re-planned job keeps segments whose spec is
+        unchanged and DONE."""
         existing = {s.index: s for s in self.segments(job_id)}
         now = utc_now_iso()
         # Segments expire with their job (its META's expires_at; from now, should the META be gone).
         job = self._table.get_item(Key={"PK": _job_pk(job_id), "SK": "META"}, ConsistentRead=True).get("Item", {})
         expires_at = int(job["expires_at"]) if "expires_at" in job else self._expires_at(now)
         with self._table.batch_writer() as batch:
-            for plan in plans:
+            for plan, scene in zip(plans, scenes, strict=True):
                 prior = existing.get(plan.index)
                 if prior and prior.spec_hash == plan.spec_hash:
                     continue
@@ -207,6 +218,10 @@ class JobRepository(TableRepository):
                     duration_seconds=plan.duration_seconds,
                     frame_count=plan.frame_count,
                     spec_hash=plan.spec_hash,
+                    description=scene.description,
+                    media_type=scene.media.type,
+                    planned_engine=plan.engine,
+                    fallback_reason=plan.fallback_reason,
                     updated_at=now,
                 )
                 item = record.model_dump(mode="json", exclude_none=True)

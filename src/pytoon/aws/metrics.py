@@ -24,10 +24,13 @@ COUNTERS: dict[str, tuple[str, tuple[str, ...]]] = {
     "pytoon_render_jobs_total": ("Jobs submitted", ("archetype", "preset")),
     "pytoon_render_success_total": ("Successful renders", ("archetype",)),
     "pytoon_render_failure_total": ("Failed renders", ("archetype", "reason")),
-    "pytoon_fallback_total": ("Fallback events", ("type",)),
+    # engine: the engine that was asked for; reason: a short code (the full reason is on the job).
+    "pytoon_fallback_total": ("Fallback events", ("type", "engine", "reason")),
+    "pytoon_v2_jobs_total": ("V2 jobs submitted", ("preset",)),
 }
 HISTOGRAMS: dict[str, tuple[str, tuple[str, ...], tuple[float, ...]]] = {
     "pytoon_segment_render_seconds": ("Segment render time", ("engine",), (1, 5, 10, 20, 30, 60, 120, 300)),
+    "pytoon_v2_scene_render_seconds": ("V2 scene render time", ("engine",), (1, 5, 10, 20, 30, 60, 120, 300)),
     "pytoon_job_total_seconds": ("Total job time", ("archetype",), (10, 30, 60, 120, 300, 600)),
 }
 QUEUE_DEPTH = "pytoon_queue_depth"
