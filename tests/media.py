@@ -22,6 +22,7 @@ from pytoon.models import (
     OverlayFx,
     RenderPlan,
     SegmentPlan,
+    TransitionKind,
     Visual,
 )
 from pytoon.presets import get_preset
@@ -159,15 +160,23 @@ def segment(
     *,
     previous: Visual | None = None,
     crossfade: int = 0,
+    transition: TransitionKind | None = None,
+    fade_out: int = 0,
     captions: list[CaptionCue] | None = None,
 ) -> SegmentPlan:
+    """A segment showing `vis`; `crossfade` frames of transition from `previous` (a fade unless `transition`
+    says otherwise), `fade_out` frames darkening into a fade_black."""
+    if transition is None:
+        transition = TransitionKind.FADE if crossfade else TransitionKind.CUT
     return SegmentPlan(
         index=index,
         start_frame=vis.start_frame,
         frame_count=vis.frame_count,
         visual=vis,
-        crossfade_from=previous,
-        crossfade_frames=crossfade,
+        transition=transition,
+        transition_frames=crossfade,
+        previous=previous,
+        fade_out_frames=fade_out,
         captions=captions or [],
         spec_hash=f"test-{index}",
     )
@@ -248,13 +257,11 @@ def video_stream(path: Path) -> VideoStream:
         )
 
 
-def graph_frames(
-    plan: SegmentPlan, layout: CaptionLayout, image_files: Mapping[str, Path], work: Path
-) -> list[np.ndarray]:
+def graph_frames(plan: SegmentPlan, layout: CaptionLayout, files: Mapping[str, Path], work: Path) -> list[np.ndarray]:
     """The segment's frames straight from its ffmpeg graph, before x264 (which would blur exact comparisons):
     RGB arrays (H, W, 3) from the graph's yuv420p by the exact BT.709 limited-range inverse."""
     work.mkdir(parents=True, exist_ok=True)
-    command = segment_command(plan, layout, image_files, work)
+    command = segment_command(plan, layout, files, work)
     raw = run_ffmpeg([*command, "-pix_fmt", "yuv420p", "-f", "rawvideo", "pipe:1"], timeout=120).stdout
     return [_bt709_to_rgb(planes) for planes in np.frombuffer(raw, np.uint8).reshape(-1, 1920 * 3 // 2, 1080)]
 

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageOps
 
-from pytoon.models import HEIGHT, WIDTH, Archetype, Motion, OverlayFx, Visual
+from pytoon.models import HEIGHT, WIDTH, Archetype, CardStyle, Motion, OverlayFx, Visual
 from pytoon.render.captions import fit_text
 from pytoon.render.text import TextStyle
 
@@ -36,10 +36,8 @@ IMAGE_FORMATS = ["PNG", "JPEG", "WEBP"]
 # picture in steps of at most 1/(2 * SUPERSAMPLE) frame pixel.
 SUPERSAMPLE = 2
 
-# Styled cards (no image, or behind a cut-out product): a vertical gradient between two dark tones.
-CARD_TOP = (44, 38, 84)
-CARD_BOTTOM = (12, 12, 26)
-CARD_FONT = "Anton"
+# Styled cards (no image, or behind a cut-out product): a vertical gradient between the two colours of the
+# visual's CardStyle (the preset's), its text in the CardStyle's font and colour.
 CARD_TEXT_MAX_PX, CARD_TEXT_MIN_PX = 132, 56
 # Card text sits in the upper-middle band so a centred caption below it never collides with it.
 CARD_TEXT_CENTRE_Y, CARD_TEXT_WIDTH, CARD_TEXT_MAX_LINES = 0.25 * HEIGHT, 0.84 * WIDTH, 3
@@ -212,16 +210,22 @@ def contain_size(image_size: tuple[int, int], box: tuple[float, float]) -> tuple
     return max(1, round(image_size[0] * scale)), max(1, round(image_size[1] * scale))
 
 
-def gradient_card(size: tuple[int, int] = FRAME_SIZE) -> Image.Image:
+def hex_colour(value: str) -> tuple[int, int, int]:
+    """'#rrggbb' (CardStyle's colours) as an RGB tuple."""
+    return int(value[1:3], 16), int(value[3:5], 16), int(value[5:7], 16)
+
+
+def gradient_card(style: CardStyle, size: tuple[int, int] = FRAME_SIZE) -> Image.Image:
     ramp = np.linspace(0.0, 1.0, size[1], dtype=np.float32)[:, None]
-    column = np.array(CARD_TOP, np.float32) * (1 - ramp) + np.array(CARD_BOTTOM, np.float32) * ramp
+    top, bottom = (np.array(hex_colour(c), np.float32) for c in (style.top, style.bottom))
+    column = top * (1 - ramp) + bottom * ramp
     strip = Image.fromarray(np.round(column).astype(np.uint8)[:, None, :].repeat(1, axis=1), "RGB")
     return strip.resize(size, Image.Resampling.NEAREST)
 
 
-def cutout_on_card(image: Image.Image, size: tuple[int, int]) -> Image.Image:
-    """A transparent product shot, contain-fitted and centred on a dark card of the given size."""
-    card = gradient_card(size)
+def cutout_on_card(image: Image.Image, style: CardStyle, size: tuple[int, int]) -> Image.Image:
+    """A transparent product shot, contain-fitted and centred on a card of the given size."""
+    card = gradient_card(style, size)
     product = scale_to(image, contain_size(image.size, (size[0] * CUTOUT_MAX_W, size[1] * CUTOUT_MAX_H)))
     card.paste(product, ((size[0] - product.width) // 2, (size[1] - product.height) // 2), product)
     return card
@@ -238,7 +242,7 @@ class KenBurnsVisual(PreparedVisual):
         size = self.picture_size()
         image = load_image(image_file, size[1])
         if image.mode == "RGBA":
-            self.film(Picture(cutout_on_card(image, size), size, Image.Resampling.LANCZOS))
+            self.film(Picture(cutout_on_card(image, visual.card, size), size, Image.Resampling.LANCZOS))
         else:
             # Covering `size`: the closest zoom samples at least one source pixel per frame pixel.
             self.film(Picture(image, cover_size(image.size, size), Image.Resampling.LANCZOS))
@@ -254,7 +258,7 @@ class OverlayVisual(PreparedVisual):
     def __init__(self, visual: Visual, image_file: Path, frames: range) -> None:
         super().__init__(visual, frames)
         image = load_image(image_file, max(PRODUCT_MAX_W * WIDTH, PRODUCT_MAX_H * HEIGHT))
-        background = blurred_background(image, max_zoom(visual.motion))
+        background = blurred_background(image, max_zoom(visual.motion), hex_colour(visual.card.bottom))
         enlarge = BG_DOWNSCALE * SUPERSAMPLE if self.moving else 1
         self.film(
             Picture(background, (background.width * enlarge, background.height * enlarge), Image.Resampling.BILINEAR)
@@ -269,9 +273,10 @@ class OverlayVisual(PreparedVisual):
             self.sprite = None
 
 
-def blurred_background(image: Image.Image, zoom: float) -> Image.Image:
-    """Cover-fit, heavily blurred and darkened, computed once at a fraction of the frame size."""
-    flat = image if image.mode == "RGB" else flatten(image, CARD_BOTTOM)
+def blurred_background(image: Image.Image, zoom: float, matte: tuple[int, int, int]) -> Image.Image:
+    """Cover-fit, heavily blurred and darkened, computed once at a fraction of the frame size (a cut-out's
+    transparent parts over `matte`)."""
+    flat = image if image.mode == "RGB" else flatten(image, matte)
     small = scale_to(flat, cover_size(flat.size, (WIDTH * zoom / BG_DOWNSCALE, HEIGHT * zoom / BG_DOWNSCALE)))
     blurred = small.filter(ImageFilter.GaussianBlur(BG_BLUR_RADIUS))
     return blurred.point(lambda v: round(v * BG_BRIGHTNESS))
@@ -325,36 +330,38 @@ def _glow_colour(product: Image.Image) -> tuple[int, int, int]:
 
 
 class CardVisual(PreparedVisual):
-    """A styled card: dark gradient plus optional large text. It has no camera: always still."""
+    """A designed card: the CardStyle's gradient plus optional large text. It has no camera: always still."""
 
     def __init__(self, visual: Visual, frames: range) -> None:
         super().__init__(visual, frames)
         self.moving = False
-        self.source = gradient_card()
+        self.source = gradient_card(visual.card)
         if visual.card_text.strip():
-            draw_card_text(self.source, visual.card_text)
+            draw_card_text(self.source, visual.card_text, visual.card)
 
 
-def draw_card_text(card: Image.Image, text: str) -> None:
-    """Large centred text in the card font (with the caption fallbacks), wrapped in up to 3 lines, shrunk to fit."""
+def draw_card_text(card: Image.Image, text: str, style: CardStyle) -> None:
+    """Large centred text in the card's font and colour (with the caption fallbacks, outlined in black),
+    wrapped in up to 3 lines, shrunk to fit."""
+    font, colour = style.font, hex_colour(style.text)
 
     def stroke(size: int) -> int:
         return max(2, size // 24)
 
     def measure_at(size: int) -> Callable[[str], float]:
-        style = TextStyle.for_text(CARD_FONT, size, text)
-        return lambda line: style.measure(line) + 2 * stroke(size)
+        text_style = TextStyle.for_text(font, size, text)
+        return lambda line: text_style.measure(line) + 2 * stroke(size)
 
     sizes = range(CARD_TEXT_MAX_PX, CARD_TEXT_MIN_PX - 1, -4)
     size, lines = fit_text(text, sizes, measure_at, CARD_TEXT_WIDTH, CARD_TEXT_MAX_LINES)
-    style, line_height = TextStyle.for_text(CARD_FONT, size, text), round(size * 1.18)
-    ascent, descent = style.metrics(lines)
+    text_style, line_height = TextStyle.for_text(font, size, text), round(size * 1.18)
+    ascent, descent = text_style.metrics(lines)
     draw = ImageDraw.Draw(card)
     top = CARD_TEXT_CENTRE_Y - len(lines) * line_height / 2
     for i, line in enumerate(lines):
         baseline = top + (i + 0.5) * line_height + (ascent - descent) / 2
-        x = (WIDTH - style.measure(line)) / 2
-        style.draw_line(draw, x, baseline, line, fill=(255, 255, 255), stroke=stroke(size), stroke_fill=(0, 0, 0))
+        x = (WIDTH - text_style.measure(line)) / 2
+        text_style.draw_line(draw, x, baseline, line, fill=colour, stroke=stroke(size), stroke_fill=(0, 0, 0))
 
 
 def prepare_visual(visual: Visual, image_file: Path | None, frames: range | None = None) -> PreparedVisual:
