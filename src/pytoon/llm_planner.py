@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -36,6 +37,7 @@ from pytoon.limits import (
     MIN_SCENE_MS,
 )
 from pytoon.models import MediaKind, OverlayKind, displayable
+from pytoon.presets import UnknownPresetError, get_preset
 from pytoon.scenes import MAX_TOTAL_MS, SceneGraph, SceneGraphError, parse_scene_graph, schema_validator
 
 ENV_BASE_URL = "PYTOON_PLANNER_LLM_BASE_URL"
@@ -55,6 +57,7 @@ MAX_ANSWER_BYTES = 1024 * 1024
 MAX_REASON_PART_CHARS = 200
 MAX_PROBLEMS_SHOWN = 3
 
+_ERROR_CODE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 # Scene-graph fields the job's own request decides, never the planner: external engines follow the job's engine
 # policy, and the soundtrack comes from its music and voice uploads.
@@ -166,6 +169,15 @@ class LlmPlanRequest(BaseModel):
     scene_count: int = Field(ge=1, le=MAX_SCENES)
     # The scene texts the rule planner split out, in order: hints for the captions.
     scene_texts: tuple[str, ...] = ()
+
+    @field_validator("preset_id")
+    @classmethod
+    def _known_preset(cls, value: str) -> str:
+        try:
+            get_preset(value)  # captions are checked in its caption width
+        except UnknownPresetError as exc:
+            raise ValueError(str(exc)) from None
+        return value
 
     @model_validator(mode="after")
     def _scenes_fit(self) -> LlmPlanRequest:
@@ -337,7 +349,7 @@ def _before(deadline: float, timeout_seconds: float, call: Callable[[], _T]) -> 
     def run() -> None:
         try:
             result.set_result(call())
-        except BaseException as exc:  # handed to the caller, which maps it
+        except Exception as exc:  # handed to the caller, which maps it
             result.set_exception(exc)
 
     threading.Thread(target=run, name="llm-planner-call", daemon=True).start()
@@ -394,7 +406,7 @@ def _http_error(response: _Response) -> LlmPlannerError:
         code = json.loads(response.body)["error"]["code"]
     except (ValueError, KeyError, TypeError):
         code = None
-    known = isinstance(code, str) and len(code) <= 64 and code.replace("_", "").replace("-", "").isalnum()
+    known = isinstance(code, str) and _ERROR_CODE.fullmatch(code)
     return LlmPlannerError(f"LLM planner HTTP {response.status}" + (f" ({code})" if known else ""))
 
 
@@ -405,20 +417,20 @@ def _no_constants(name: str) -> None:
 def _answer_document(response: _Response) -> Any:
     """The scene graph document the model answered, from the chat completion."""
     try:
-        completion = json.loads(response.body)
-        choice = completion["choices"][0]
+        choice = json.loads(response.body)["choices"][0]
         message = choice["message"]
     except (ValueError, KeyError, IndexError, TypeError):
-        raise LlmPlannerError("LLM planner response is not a chat completion") from None
-    refusal = message.get("refusal") if isinstance(message, dict) else None
-    if refusal:
-        raise LlmPlannerError(f"LLM planner refused: {_clip(str(refusal))}")
+        message = None
+    if not isinstance(message, dict):
+        raise LlmPlannerError("LLM planner response is not a chat completion")
+    if message.get("refusal"):
+        raise LlmPlannerError(f"LLM planner refused: {_clip(str(message['refusal']))}")
     finish = choice.get("finish_reason")
     if finish == "length":
         raise LlmPlannerError("LLM planner answer cut off (finish_reason length)")
     if finish == "content_filter":
         raise LlmPlannerError("LLM planner answer withheld by the provider's content filter")
-    content = message.get("content") if isinstance(message, dict) else None
+    content = message.get("content")
     if not isinstance(content, str) or not content.strip():
         raise LlmPlannerError("LLM planner answer is empty")
     try:
@@ -460,7 +472,6 @@ def _text_problems(where: str, text: str, caption_layout: Any | None) -> list[st
 
 
 def _caption_layout(preset_id: str) -> Any:
-    from pytoon.presets import get_preset
     from pytoon.render.captions import caption_layout
 
     return caption_layout(get_preset(preset_id).caption_style)

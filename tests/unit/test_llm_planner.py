@@ -261,6 +261,15 @@ def test_empty_answer(fake: FakeOpenAIChat) -> None:
     assert _reason(fake) == "LLM planner answer is empty"
 
 
+def test_response_that_is_not_a_chat_completion() -> None:
+    # A proxy's page in front of the provider; the caller's own client (here over an in-memory transport) is used.
+    page = httpx.MockTransport(lambda request: httpx.Response(200, text="<html>Gateway login</html>"))
+    config = LlmPlannerConfig(base_url="https://llm.example.com/v1", model="m", api_key="k")
+    with httpx.Client(transport=page) as client, pytest.raises(LlmPlannerError) as raised:
+        plan_with_llm(REQUEST, config, client=client)
+    assert raised.value.reason == "LLM planner response is not a chat completion"
+
+
 def test_oversized_answer(fake: FakeOpenAIChat) -> None:
     fake.answer("x" * (1024 * 1024 + 1))
     assert _reason(fake) == "LLM planner response larger than 1024 KiB"
@@ -430,6 +439,11 @@ def test_malformed_configuration_names_the_variable(
         llm_planner_config()
     assert message in str(raised.value)
     assert "sk-live-secret" not in str(raised.value)
+
+
+def test_request_names_a_known_preset() -> None:
+    with pytest.raises(ValueError, match="Unknown preset: nope"):
+        LlmPlanRequest.model_validate(REQUEST.model_dump() | {"preset_id": "nope"})
 
 
 def test_request_rejects_more_scenes_than_its_length_holds() -> None:
