@@ -7,11 +7,16 @@ pinned network backend below never looks the name up again, so a rebinding DNS a
 TLS still verifies the certificate against the URL's host name, sent as SNI and Host. The body is streamed
 to disk and cut off at the category's upload limit; connect, read and total time are bounded; the file is
 then checked by content exactly as an upload of its category is (`assets.inspect_media`).
+
+A URL is parsed once, strictly (plain ASCII, no credentials), and the request is built from the parts that
+were checked, so no second parser can read another host out of it. The API imports this module for
+`check_media_url`; httpcore (httpx's connection layer) is imported only when something is fetched.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 import ssl
 import tempfile
@@ -21,9 +26,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import httpcore
-import httpx
+from urllib.parse import urljoin, urlsplit
 
 from pytoon.assets import ALLOWED_CONTENT_TYPES, AssetRejectedError, inspect_media, max_upload_bytes
 from pytoon.aws.assets import MediaFacts
@@ -50,6 +53,9 @@ FETCHED_CATEGORIES: dict[str, AssetCategory] = {
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 # Names that never lead to a public host: RFC 6761 loopback names and private-use suffixes.
 _PRIVATE_NAME_SUFFIXES = ("localhost", "local", "internal", "home.arpa")
+_LABEL = r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?"
+_HOST_NAME_RE = re.compile(rf"(?=.{{1,253}}$)(?:{_LABEL}\.)*{_LABEL}")
+_HTTPS_PORT = 443
 
 _LOOPBACK = "a loopback address"
 _FORBIDDEN_NETWORKS: tuple[tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, str], ...] = tuple(
@@ -128,42 +134,69 @@ def _embedded_ipv4(address: IPAddress) -> ipaddress.IPv4Address | None:
     return address.sixtofour
 
 
+@dataclass(frozen=True)
+class _Target:
+    """A checked https URL, in the parts its request is built from."""
+
+    host: str  # lower case; a name in IDNA (punycode) form, or an address without brackets
+    port: int | None  # as written; None means 443
+    path: str  # path and query: the request target
+
+    @property
+    def authority(self) -> str:
+        """The Host header: the host (an IPv6 address in brackets) and a port other than 443."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return host if self.port in (None, _HTTPS_PORT) else f"{host}:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return f"https://{self.authority}{self.path}"
+
+
 def check_media_url(url: str) -> None:
     """The cheap check a job's media URLs pass at submit time (no DNS lookup): https, a host that is a
-    public name or address, no credentials, at most MAX_MEDIA_URL_CHARS. MediaUrlError says what is wrong."""
+    public name or address, no credentials, plain ASCII, at most MAX_MEDIA_URL_CHARS characters.
+    MediaUrlError says what is wrong."""
     _checked_url(url, allow_loopback=False)
 
 
-def _checked_url(url: str | httpx.URL, *, allow_loopback: bool) -> httpx.URL:
-    text = str(url)
-    if len(text) > MAX_MEDIA_URL_CHARS:
+def _checked_url(url: str, *, allow_loopback: bool) -> _Target:
+    if not isinstance(url, str) or not url:
+        raise MediaUrlError("Media URL is empty")
+    if len(url) > MAX_MEDIA_URL_CHARS:
         raise MediaUrlError(f"Media URL is longer than {MAX_MEDIA_URL_CHARS} characters")
+    # URL parsers disagree about spaces, control characters, backslashes and non-ASCII text: none may appear.
+    if not url.isascii() or "\\" in url or any(ord(char) <= 0x20 or ord(char) == 0x7F for char in url):
+        raise MediaUrlError(
+            "Media URL must be plain ASCII without spaces, control characters or backslashes "
+            "(percent-encode them; write international host names in punycode)"
+        )
     try:
-        parsed = httpx.URL(text)
-    except (httpx.InvalidURL, TypeError, ValueError) as exc:
-        raise MediaUrlError(f"Media URL is not a valid URL: {public_message(str(exc))}") from exc
-    if parsed.scheme != "https":
-        raise MediaUrlError(f"Media URL must use https, not {parsed.scheme or 'no scheme'}")
-    host = _host(parsed)
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise MediaUrlError(f"Media URL is not a valid URL: {exc}") from exc
+    if parts.scheme != "https":
+        raise MediaUrlError(f"Media URL must use https, not {parts.scheme or 'no scheme'}")
+    if "@" in parts.netloc:
+        raise MediaUrlError("Media URL must not carry a user name or password")
+    host = (parts.hostname or "").rstrip(".")
     if not host:
         raise MediaUrlError("Media URL has no host")
-    if parsed.userinfo:
-        raise MediaUrlError("Media URL must not carry a user name or password")
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    target = _Target(host=host, port=port, path=path)
     literal = _address_literal(host)
     if literal is not None:
         if reason := forbidden_address(literal, allow_loopback=allow_loopback):
             raise MediaUrlError(f"Media URL host {host} is {reason}, which is not allowed")
-        return parsed
+        return target
+    if not _HOST_NAME_RE.fullmatch(host):
+        raise MediaUrlError(f"Media URL host {host} is not a valid host name")
     if "." not in host:
         raise MediaUrlError(f"Media URL host {host} is not a fully qualified domain name")
     if any(host == suffix or host.endswith("." + suffix) for suffix in _PRIVATE_NAME_SUFFIXES):
         raise MediaUrlError(f"Media URL host {host} is a private name, which is not allowed")
-    return parsed
-
-
-def _host(url: httpx.URL) -> str:
-    """The host as resolvers see it: IDNA-encoded, lower case, without a trailing dot or IPv6 brackets."""
-    return url.raw_host.decode("ascii").rstrip(".").lower()
+    return target
 
 
 def _address_literal(host: str) -> IPAddress | None:
@@ -185,18 +218,18 @@ def system_resolver(host: str, port: int) -> list[str]:
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
-def _resolve_checked(url: httpx.URL, resolver: Resolver, *, allow_loopback: bool, deadline: float) -> list[IPAddress]:
-    """The URL host's addresses, each checked; refused when any of them is not public (a name that also
-    points inside cannot be trusted to be connected to its public address)."""
-    host = _host(url)
-    literal = _address_literal(host)
+def _resolve_checked(target: _Target, resolver: Resolver, *, allow_loopback: bool, deadline: float) -> list[IPAddress]:
+    """The host's addresses, each checked; refused when any of them is not public (a name that also points
+    inside cannot be trusted to be connected to its public address)."""
+    literal = _address_literal(target.host)
     if literal is not None:
         return [literal]  # checked with the URL
-    answers = _within_deadline(lambda: resolver(host, url.port or 443), deadline, f"resolving {host}")
+    host = target.host
+    answers = _within_deadline(lambda: resolver(host, target.port or _HTTPS_PORT), deadline, f"resolving {host}")
     addresses = []
     for answer in answers:
         try:
-            address = ipaddress.ip_address(answer.split("%", 1)[0])
+            address = ipaddress.ip_address(answer)
         except ValueError as exc:
             raise MediaFetchError(f"Media URL host {host} resolved to something that is not an address") from exc
         if reason := forbidden_address(address, allow_loopback=allow_loopback):
@@ -236,10 +269,17 @@ def _remaining(timeout: float | None, deadline: float) -> float:
     return left if timeout is None else min(timeout, left)
 
 
-class _DeadlineStream(httpcore.NetworkStream):
-    """A connection whose every read and write also ends by the fetch's overall deadline."""
+def _remaining(timeout: float | None, deadline: float) -> float:
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise MediaFetchError(f"Media URL took longer than {MEDIA_FETCH_TOTAL_SECONDS} s to fetch")
+    return left if timeout is None else min(timeout, left)
 
-    def __init__(self, stream: httpcore.NetworkStream, deadline: float) -> None:
+
+class _DeadlineStream:
+    """An httpcore network stream whose every read and write also ends by the fetch's overall deadline."""
+
+    def __init__(self, stream: Any, deadline: float) -> None:
         self._stream = stream
         self._deadline = deadline
 
@@ -254,7 +294,7 @@ class _DeadlineStream(httpcore.NetworkStream):
 
     def start_tls(
         self, ssl_context: ssl.SSLContext, server_hostname: str | None = None, timeout: float | None = None
-    ) -> httpcore.NetworkStream:
+    ) -> _DeadlineStream:
         tls = self._stream.start_tls(ssl_context, server_hostname, _remaining(timeout, self._deadline))
         return _DeadlineStream(tls, self._deadline)
 
@@ -262,10 +302,13 @@ class _DeadlineStream(httpcore.NetworkStream):
         return self._stream.get_extra_info(info)
 
 
-class _PinnedBackend(httpcore.NetworkBackend):
-    """Connects a request for `host` to the checked addresses only (in order), never resolving the name."""
+class _PinnedBackend:
+    """An httpcore network backend that connects a request for `host` to the checked addresses only, in
+    order, and never resolves the name."""
 
-    def __init__(self, host: bytes, addresses: Sequence[IPAddress], deadline: float) -> None:
+    def __init__(self, host: str, addresses: Sequence[IPAddress], deadline: float) -> None:
+        import httpcore
+
         self._host = host
         self._addresses = addresses
         self._deadline = deadline
@@ -278,8 +321,10 @@ class _PinnedBackend(httpcore.NetworkBackend):
         timeout: float | None = None,
         local_address: str | None = None,
         socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.NetworkStream:
-        if host.encode("ascii") != self._host:
+    ) -> _DeadlineStream:
+        import httpcore
+
+        if host != self._host:
             raise MediaFetchError("Media URL fetch tried to reach a host it did not check")
         failure: Exception | None = None
         for address in self._addresses:
@@ -292,7 +337,7 @@ class _PinnedBackend(httpcore.NetworkBackend):
         assert failure is not None
         raise failure
 
-    def connect_unix_socket(self, *args: Any, **kwargs: Any) -> httpcore.NetworkStream:
+    def connect_unix_socket(self, *args: Any, **kwargs: Any) -> _DeadlineStream:
         raise MediaFetchError("Media URL fetches use TCP only")
 
     def sleep(self, seconds: float) -> None:
@@ -314,25 +359,32 @@ def fetch_media(
     MediaUrlError for a refused URL and MediaFetchError (a subclass) for a failed fetch or refused content.
     """
     deadline = time.monotonic() + MEDIA_FETCH_TOTAL_SECONDS
-    context = ssl_context or httpx.create_ssl_context()
+    if ssl_context is None:
+        import httpx  # httpx's CA bundle (certifi), the same trust every other client of the package uses
+
+        ssl_context = httpx.create_ssl_context()
     current = _checked_url(url, allow_loopback=allow_loopback)
     for _hop in range(MAX_MEDIA_REDIRECTS + 1):
         addresses = _resolve_checked(current, resolver, allow_loopback=allow_loopback, deadline=deadline)
-        location = _get(current, addresses, context, deadline, Path(dest_dir))
-        if isinstance(location, FetchedMedia):
-            return location
-        current = _checked_url(current.join(location), allow_loopback=allow_loopback)
+        outcome = _get(current, addresses, ssl_context, deadline, Path(dest_dir))
+        if isinstance(outcome, FetchedMedia):
+            return outcome
+        current = _checked_url(urljoin(current.url, outcome), allow_loopback=allow_loopback)
     raise MediaFetchError(f"Media URL redirected more than {MAX_MEDIA_REDIRECTS} times")
 
 
 def _get(
-    url: httpx.URL, addresses: Sequence[IPAddress], context: ssl.SSLContext, deadline: float, dest_dir: Path
+    target: _Target, addresses: Sequence[IPAddress], context: ssl.SSLContext, deadline: float, dest_dir: Path
 ) -> FetchedMedia | str:
     """One request: the fetched media, or the Location it redirects to."""
-    backend = _PinnedBackend(url.raw_host, addresses, deadline)
-    target = httpcore.URL(scheme=b"https", host=url.raw_host, port=url.port, target=url.raw_path)
+    import httpcore
+
+    backend = _PinnedBackend(target.host, addresses, deadline)
+    request_url = httpcore.URL(
+        scheme=b"https", host=target.host.encode("ascii"), port=target.port, target=target.path.encode("ascii")
+    )
     headers = [
-        (b"Host", url.netloc),
+        (b"Host", target.authority.encode("ascii")),
         (b"User-Agent", b"pytoon-media-fetch"),
         (b"Accept", ", ".join(FETCHED_CATEGORIES).encode()),
         (b"Accept-Encoding", b"identity"),  # sizes count bytes on disk; a compressed body could expand past them
@@ -346,7 +398,7 @@ def _get(
     try:
         with (
             httpcore.ConnectionPool(ssl_context=context, network_backend=backend, retries=0) as pool,
-            pool.stream("GET", target, headers=headers, extensions={"timeout": timeouts}) as response,
+            pool.stream("GET", request_url, headers=headers, extensions={"timeout": timeouts}) as response,
         ):
             if response.status in _REDIRECTS:
                 location = _header(response, b"location")
@@ -355,7 +407,7 @@ def _get(
                 return location
             if response.status != 200:
                 raise MediaFetchError(f"Media URL answered HTTP {response.status}")
-            return _download(url, response, dest_dir, deadline)
+            return _download(target, response, dest_dir, deadline)
     except httpcore.TimeoutException as exc:
         raise MediaFetchError(f"Media URL timed out ({_plain(exc) or type(exc).__name__})") from exc
     except httpcore.ConnectError as exc:
@@ -368,14 +420,14 @@ def _plain(exc: Exception) -> str:
     return public_message(str(exc))
 
 
-def _header(response: httpcore.Response, name: bytes) -> str:
+def _header(response: Any, name: bytes) -> str:
     for key, value in response.headers:
         if key.lower() == name:
             return value.decode("latin-1").strip()
     return ""
 
 
-def _download(url: httpx.URL, response: httpcore.Response, dest_dir: Path, deadline: float) -> FetchedMedia:
+def _download(target: _Target, response: Any, dest_dir: Path, deadline: float) -> FetchedMedia:
     content_type = _header(response, b"content-type").split(";", 1)[0].strip().lower()
     category = FETCHED_CATEGORIES.get(content_type)
     if category is None:
@@ -410,4 +462,4 @@ def _download(url: httpx.URL, response: httpcore.Response, dest_dir: Path, deadl
     except BaseException:
         path.unlink(missing_ok=True)
         raise
-    return FetchedMedia(path=path, category=category, content_type=content_type, size=size, facts=facts, url=str(url))
+    return FetchedMedia(path=path, category=category, content_type=content_type, size=size, facts=facts, url=target.url)

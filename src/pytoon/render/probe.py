@@ -412,8 +412,10 @@ def decode_video(path: Path, container: str, *, max_seconds: float, timeout: flo
         if "timed out" not in str(exc):  # ffmpeg could not start: a fault here, not in the clip
             raise
         raise MediaProbeError(f"decoding took longer than {timeout:g} s") from exc
-    errors = last_error_lines(result.stderr, limit=1)
-    if result.returncode != 0 or errors:
-        raise MediaProbeError(errors or f"ffmpeg exited with status {result.returncode}")
+    # The first error is the cause (-xerror stops there); what follows is ffmpeg winding down its pipeline.
+    lines = result.stderr.decode("utf-8", "replace").splitlines()
+    first_error = next((cleaned for line in lines if (cleaned := last_error_lines(line, limit=1))), "")
+    if result.returncode != 0 or first_error:
+        raise MediaProbeError(first_error or f"ffmpeg exited with status {result.returncode}")
     progress = dict(_PROGRESS_RE.findall(result.stdout.decode("ascii", "replace")))
     return DecodedVideo(frames=int(progress.get("frame", 0)), seconds=int(progress.get("out_time_us", 0)) / 1e6)
