@@ -14,7 +14,7 @@ from enum import StrEnum
 from pytoon.engines import choose_engine, choose_scene_engine
 from pytoon.models import FPS, JobSpec, RenderPlan
 from pytoon.planner import build_plan, caption_at_starts, segment_frame_counts, v1_caption_cues
-from pytoon.scene_planner import PlannedMedia, v1_scene_graph, v2_scene_graph
+from pytoon.scene_planner import PlannedMedia, durations_ms, fit_frames, v1_scene_graph, v2_scene_graph
 from pytoon.scenes import SceneGraph
 from pytoon.timeline import Timeline, build_timeline
 
@@ -22,6 +22,7 @@ from pytoon.timeline import Timeline, build_timeline
 class PlannerKind(StrEnum):
     V1 = "v1_rules"
     RULES = "rules"
+    LLM = "llm"
     SUPPLIED = "supplied"
 
 
@@ -33,14 +34,58 @@ class PlannedJob:
     planner: PlannerKind
 
 
-def plan_scene_graph(spec: JobSpec, media: Sequence[PlannedMedia]) -> tuple[SceneGraph, PlannerKind]:
+@dataclass(frozen=True)
+class PlannedGraph:
+    graph: SceneGraph
+    planner: PlannerKind
+    # Why a configured LLM planner's answer was not used (the rules planned the job instead).
+    planner_fallback_reason: str | None = None
+
+
+def plan_scene_graph(spec: JobSpec, media: Sequence[PlannedMedia], *, use_llm: bool = False) -> PlannedGraph:
+    """The job's scene graph. With `use_llm` and an LLM planner configured, it is asked first; anything it
+    gets wrong falls back to the rule planner, with the reason."""
     if spec.api_version == 1:
         cues = v1_caption_cues(spec)
         counts = segment_frame_counts(spec.target_duration_seconds * FPS, len(spec.image_keys))
-        return v1_scene_graph(spec, caption_at_starts(cues, counts)), PlannerKind.V1
+        return PlannedGraph(v1_scene_graph(spec, caption_at_starts(cues, counts)), PlannerKind.V1)
+    rules = v2_scene_graph(spec, media)
     if spec.scene_graph is not None:
-        return v2_scene_graph(spec, media), PlannerKind.SUPPLIED
-    return v2_scene_graph(spec, media), PlannerKind.RULES
+        return PlannedGraph(rules, PlannerKind.SUPPLIED)
+    if not use_llm:
+        return PlannedGraph(rules, PlannerKind.RULES)
+    from pytoon.llm_planner import LlmPlannerError, llm_planner_config
+
+    try:
+        config = llm_planner_config()
+        if config is None:
+            return PlannedGraph(rules, PlannerKind.RULES)
+        return PlannedGraph(_ask_llm(spec, media, rules, config), PlannerKind.LLM)
+    except (LlmPlannerError, ValueError) as exc:
+        return PlannedGraph(rules, PlannerKind.RULES, getattr(exc, "reason", None) or f"LLM planner not used: {exc}")
+
+
+def _ask_llm(spec: JobSpec, media: Sequence[PlannedMedia], rules: SceneGraph, config: object) -> SceneGraph:
+    from pytoon.llm_planner import LlmPlanRequest, PlanMedia, plan_with_llm
+
+    unique = list({item.key: item for item in media}.values())
+    request = LlmPlanRequest(
+        prompt=spec.prompt,
+        brand_safe=spec.brand_safe,
+        preset_id=spec.preset.id,
+        media=tuple(PlanMedia(key=item.key, kind=item.kind) for item in unique),
+        total_ms=spec.target_duration_seconds * 1000,
+        scene_count=len(rules.scenes),
+        scene_texts=tuple(scene.caption for scene in rules.scenes),
+    )
+    graph = plan_with_llm(request, config)  # type: ignore[arg-type]
+    # The model's durations are proportions: fitted to the job's exact frames.
+    frame_counts = fit_frames([scene.duration for scene in graph.scenes], spec.target_duration_seconds * FPS)
+    scenes = [
+        scene.model_copy(update={"duration": duration})
+        for scene, duration in zip(graph.scenes, durations_ms(frame_counts), strict=True)
+    ]
+    return graph.model_copy(update={"scenes": scenes, "global_audio": rules.global_audio})
 
 
 def plan_render(spec: JobSpec, graph: SceneGraph) -> tuple[Timeline, RenderPlan]:
@@ -56,6 +101,6 @@ def plan_render(spec: JobSpec, graph: SceneGraph) -> tuple[Timeline, RenderPlan]
 
 def plan_documents(spec: JobSpec, media: Sequence[PlannedMedia] = ()) -> PlannedJob:
     """The scene graph, timeline and render plan of a job whose media are resolved to stored keys."""
-    graph, planner = plan_scene_graph(spec, media)
-    timeline, plan = plan_render(spec, graph)
-    return PlannedJob(graph, timeline, plan, planner)
+    planned = plan_scene_graph(spec, media)
+    timeline, plan = plan_render(spec, planned.graph)
+    return PlannedJob(planned.graph, timeline, plan, planned.planner)

@@ -29,6 +29,8 @@ MAX_IMAGE_PIXELS = MAX_IMAGE_EDGE * MAX_IMAGE_EDGE
 
 # Any other request body (a job, a presign request, an admin call): a few KB, with ample room.
 MAX_JSON_BODY_BYTES = 64_000
+# A V2 job may carry a whole scene graph: 60 scenes with overlays and long captions fit with room to spare.
+MAX_V2_JOB_BODY_BYTES = 512_000
 
 # Failed authentications one source address may make per minute (guessing keys), answered 429 beyond.
 FAILED_AUTH_LIMIT_PER_MINUTE = 30

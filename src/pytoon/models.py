@@ -46,6 +46,21 @@ class JobStatus(StrEnum):
     def terminal(self) -> bool:
         return self in (JobStatus.DONE, JobStatus.FAILED)
 
+    @property
+    def v2(self) -> str:
+        """The same status as the V2 API spells it (one lifecycle, two spellings)."""
+        return _V2_STATUS[self]
+
+
+_V2_STATUS = {
+    JobStatus.QUEUED: "planning_scenes",
+    JobStatus.PLANNING: "building_timeline",
+    JobStatus.RENDERING_SEGMENTS: "rendering_scenes",
+    JobStatus.ASSEMBLING: "composing",
+    JobStatus.DONE: "done",
+    JobStatus.FAILED: "failed",
+}
+
 
 class AssetCategory(StrEnum):
     IMAGE = "image"

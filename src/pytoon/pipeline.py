@@ -25,12 +25,12 @@ from pytoon.aws import keys
 from pytoon.aws.jobs import PROGRESS_DONE, PROGRESS_PLANNED, PROGRESS_RENDERED, JobRepository, SegmentRecord
 from pytoon.aws.metrics import MetricsStore
 from pytoon.aws.storage import ArtifactStore, ObjectNotFoundError
+from pytoon.chain import plan_render, plan_scene_graph
 from pytoon.clock import seconds_since, utc_now_iso
 from pytoon.config import Settings, get_settings
 from pytoon.errors import InvalidTransitionError, JobNotFoundError, SegmentRenderError, public_message
-from pytoon.models import FPS, JobSpec, JobStatus, RenderPlan, SegmentStatus
+from pytoon.models import FPS, AssetCategory, JobSpec, JobStatus, MediaKind, RenderPlan, SegmentStatus
 from pytoon.observability import logger
-from pytoon.chain import plan_render, plan_scene_graph
 from pytoon.planner import audio_plan, effective_motion_profile
 from pytoon.render.assemble import OutputFacts, assemble_output
 from pytoon.render.audio import AudioFacts, build_audio
@@ -107,18 +107,50 @@ def _ctx() -> _Context:
     return _Context(get_settings())
 
 
-def resolve_media(ctx: _Context, spec: JobSpec) -> list[PlannedMedia]:
-    """The job's media list as stored keys with their kinds (uploads were checked when the job was made)."""
-    return [PlannedMedia(key=ref.key, kind=ref.kind) for ref in spec.media if ref.key and ref.kind]
+def resolve_media(ctx: _Context, spec: JobSpec) -> tuple[JobSpec, list[PlannedMedia]]:
+    """The job's media as stored keys with their kinds: uploads were checked when the job was made; https
+    URLs (in the media list or a supplied scene graph) are fetched, validated like uploads and stored under
+    the job. Returns the spec with a supplied scene graph's URLs replaced by those keys."""
+    from pytoon.media_fetch import fetch_media
+
+    urls = [ref.url for ref in spec.media if ref.url]
+    if spec.scene_graph is not None:
+        for scene in spec.scene_graph["scenes"]:
+            assets = [scene["media"].get("asset"), *(o["asset"] for o in scene.get("overlays", []))]
+            urls += [a for a in assets if a and a.lower().startswith("https://")]
+    fetched: dict[str, PlannedMedia] = {}
+    with ctx.scratch(f"{spec.job_id}/media") as work:
+        for number, url in enumerate(dict.fromkeys(urls)):
+            media = fetch_media(url, work / str(number))
+            key = keys.fetched_media_key(spec.job_id, number, media.path.suffix)
+            ctx.store.put_file(key, media.path, media.content_type)
+            kind = MediaKind.VIDEO if media.category is AssetCategory.VIDEO else MediaKind.IMAGE
+            fetched[url] = PlannedMedia(key=key, kind=kind)
+    planned = [fetched[ref.url] if ref.url else PlannedMedia(key=ref.key or "", kind=ref.kind or MediaKind.IMAGE)
+               for ref in spec.media]  # fmt: skip
+    if spec.scene_graph is not None and fetched:
+        text = json.dumps(spec.scene_graph)
+        for url, media in fetched.items():
+            text = text.replace(json.dumps(url), json.dumps(media.key))
+        spec = spec.model_copy(update={"scene_graph": json.loads(text)})
+    return spec, planned
 
 
 def plan_job(job_id: str) -> PlanResult:
     """Scene graph (stored as soon as it is made), then timeline and frame-exact plan, then the segments."""
     ctx = _ctx()
     spec = JobSpec.model_validate(ctx.store.get_json(keys.spec_key(job_id)))
-    graph, planner = plan_scene_graph(spec, resolve_media(ctx, spec))
+    spec, media = resolve_media(ctx, spec)
+    planned = plan_scene_graph(spec, media, use_llm=True)
+    graph = planned.graph
     ctx.store.put_json(keys.scene_graph_key(job_id), graph.document())
-    ctx.jobs.transition(job_id, JobStatus.PLANNING, segment_count=len(graph.scenes), planner=planner.value)
+    ctx.jobs.transition(
+        job_id,
+        JobStatus.PLANNING,
+        segment_count=len(graph.scenes),
+        planner=planned.planner.value,
+        planner_fallback_reason=planned.planner_fallback_reason,
+    )
     timeline, plan = plan_render(spec, graph)
     ctx.store.put_json(keys.timeline_key(job_id), timeline.document())
     ctx.store.put_json(keys.plan_key(job_id), plan.model_dump(mode="json"))

@@ -215,7 +215,7 @@ def check_captions(spec: JobSpec) -> int:
     from pytoon.timeline import build_timeline
 
     media = [PlannedMedia(key=ref.key or ref.url or "", kind=ref.kind or MediaKind.IMAGE) for ref in spec.media]
-    graph, _ = plan_scene_graph(spec, media)
+    graph = plan_scene_graph(spec, media).graph
     layout = caption_layout(spec.preset.caption_style)
     for cue in build_timeline(graph, spec).tracks.captions:
         problem = text_problem(f"scene {cue.scene_id} caption {cue.text[:40]!r}", cue.text, layout)

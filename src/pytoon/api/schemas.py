@@ -59,6 +59,48 @@ class JobBody(BaseModel):
     updated_at: str
 
 
+class V2JobCreated(BaseModel):
+    job_id: str
+    status: str
+    scene_count: int
+
+
+class V2SceneBody(BaseModel):
+    scene_id: int
+    status: str
+    description: str | None
+    media_type: str | None
+    engine_used: str | None
+    fallback_used: bool
+    fallback_reason: str | None
+    render_duration_ms: int | None
+
+
+class V2JobBody(BaseModel):
+    job_id: str
+    version: int
+    status: str
+    preset_id: str
+    progress_pct: float
+    scene_count: int
+    scenes: list[V2SceneBody]
+    output_uri: str | None
+    thumbnail_uri: str | None
+    captions_uri: str | None
+    metadata_uri: str | None
+    output_url: str | None
+    thumbnail_url: str | None
+    captions_url: str | None
+    metadata_url: str | None
+    planner: str | None
+    planner_fallback_reason: str | None
+    fallback_used: bool
+    fallback_reason: str | None
+    error: str | None
+    created_at: str
+    updated_at: str
+
+
 class SegmentBody(BaseModel):
     index: int
     status: str

@@ -59,6 +59,7 @@ class JobRecord(BaseModel):
     fallback_reason: str | None = None
     # How the scene graph was made: v1_rules, rules, supplied (or by an LLM), once planned.
     planner: str | None = None
+    planner_fallback_reason: str | None = None
     error: str | None = None
     created_at: str
     updated_at: str

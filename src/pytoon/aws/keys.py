@@ -51,3 +51,8 @@ def metadata_key(job_id: str) -> str:
 
 def upload_key(upload_id: str, filename: str) -> str:
     return f"uploads/{upload_id}/{filename}"
+
+
+def fetched_media_key(job_id: str, number: int, suffix: str) -> str:
+    """A media file a job named by https URL, fetched and validated when the job was planned."""
+    return f"jobs/{job_id}/media/{number:02d}{suffix}"

@@ -18,7 +18,7 @@ from pytoon.submission import JobRequest, submit_request
 router = api_router(prefix="/api/v1/jobs", tags=["jobs"], responses=error_responses(401, 422, 429))
 
 
-def _tenant_job(jobs: JobRepository, job_id: str, tenant_id: str) -> JobRecord:
+def tenant_job(jobs: JobRepository, job_id: str, tenant_id: str) -> JobRecord:
     record = jobs.get(job_id)
     # Another tenant's job is indistinguishable from a job that does not exist.
     if record.tenant_id != tenant_id:
@@ -74,12 +74,12 @@ def create_job(
 
 @router.get("/{job_id}", response_model=JobBody, responses=error_responses(404))
 def get_job(job_id: str, caller: Caller, jobs: Jobs, store: Store) -> JobBody:
-    return _job_body(_tenant_job(jobs, job_id, caller.tenant_id), store)
+    return _job_body(tenant_job(jobs, job_id, caller.tenant_id), store)
 
 
 @router.get("/{job_id}/segments", response_model=SegmentsBody, responses=error_responses(404))
 def get_segments(job_id: str, caller: Caller, jobs: Jobs, store: Store) -> SegmentsBody:
-    _tenant_job(jobs, job_id, caller.tenant_id)
+    tenant_job(jobs, job_id, caller.tenant_id)
     return SegmentsBody(
         job_id=job_id,
         segments=[
