@@ -192,10 +192,10 @@ def _checked_url(url: str, *, allow_loopback: bool) -> _Target:
         return target
     if not _HOST_NAME_RE.fullmatch(host):
         raise MediaUrlError(f"Media URL host {host} is not a valid host name")
-    if "." not in host:
-        raise MediaUrlError(f"Media URL host {host} is not a fully qualified domain name")
     if any(host == suffix or host.endswith("." + suffix) for suffix in _PRIVATE_NAME_SUFFIXES):
         raise MediaUrlError(f"Media URL host {host} is a private name, which is not allowed")
+    if "." not in host:  # a single label is completed by the resolver's search domains: an inside name
+        raise MediaUrlError(f"Media URL host {host} is not a fully qualified domain name")
     return target
 
 
@@ -262,17 +262,15 @@ def _within_deadline(call: Callable[[], Sequence[str]], deadline: float, what: s
     return outcome[0]
 
 
-def _remaining(timeout: float | None, deadline: float) -> float:
-    left = deadline - time.monotonic()
-    if left <= 0:
-        raise MediaFetchError(f"Media URL took longer than {MEDIA_FETCH_TOTAL_SECONDS} s to fetch")
-    return left if timeout is None else min(timeout, left)
+def _too_slow() -> MediaFetchError:
+    return MediaFetchError(f"Media URL took longer than {MEDIA_FETCH_TOTAL_SECONDS} s to fetch")
 
 
 def _remaining(timeout: float | None, deadline: float) -> float:
+    """A socket operation's timeout, shortened to what is left of the whole fetch."""
     left = deadline - time.monotonic()
     if left <= 0:
-        raise MediaFetchError(f"Media URL took longer than {MEDIA_FETCH_TOTAL_SECONDS} s to fetch")
+        raise _too_slow()
     return left if timeout is None else min(timeout, left)
 
 
@@ -409,6 +407,8 @@ def _get(
                 raise MediaFetchError(f"Media URL answered HTTP {response.status}")
             return _download(target, response, dest_dir, deadline)
     except httpcore.TimeoutException as exc:
+        if time.monotonic() >= deadline:  # the socket's timeout was cut short to end the whole fetch on time
+            raise _too_slow() from exc
         raise MediaFetchError(f"Media URL timed out ({_plain(exc) or type(exc).__name__})") from exc
     except httpcore.ConnectError as exc:
         raise MediaFetchError(f"Media URL could not be reached: {_plain(exc)}") from exc

@@ -26,6 +26,7 @@ from pytoon.aws.apikeys import RateLimited
 from pytoon.aws.idempotency import IdempotencyConflictError
 from pytoon.content_rules import ContentRefusedError
 from pytoon.errors import JobNotFoundError, public_message
+from pytoon.media_fetch import MediaUrlError
 from pytoon.presets import UnknownPresetError
 from pytoon.scene_planner import ScenePlanningError
 from pytoon.scenes import SceneGraphError
@@ -68,6 +69,7 @@ ERROR_TABLE: dict[type[Exception], ErrorMapping] = {
     ContentRefusedError: ErrorMapping(400),
     AssetReferenceError: ErrorMapping(400),
     AssetRejectedError: ErrorMapping(400),
+    MediaUrlError: ErrorMapping(400),
     AuthenticationError: ErrorMapping(401),
     ResourceNotFoundError: ErrorMapping(404),
     # Its message names the id; the answer is the same whether the job is missing or another tenant's.
