@@ -26,7 +26,7 @@ from pytoon.models import (
     Visual,
 )
 from pytoon.presets import get_preset
-from pytoon.render.ffmpeg import run_ffmpeg
+from pytoon.render.ffmpeg import media_input, output_target, run_ffmpeg
 from pytoon.render.segment import segment_command
 
 # --- synthetic inputs ----------------------------------------------------------------------------------
@@ -122,13 +122,18 @@ def make_test_clip(
     width, height = size
     palette = np.array(colours, dtype=np.uint8)
     picture = palette[np.arange(frames) * len(colours) // frames]
-    raw = np.broadcast_to(picture[:, None, None, :], (frames, height, width, 3)).tobytes()
+    return encode_clip(path, np.broadcast_to(picture[:, None, None, :], (frames, height, width, 3)), fps, audio)
+
+
+def encode_clip(path: Path, pictures: np.ndarray, fps: int, audio: bool = False) -> Path:
+    """RGB frames (n, height, width, 3) encoded as a clip by its extension (see make_test_clip)."""
+    frames, height, width, _ = pictures.shape
     sound = ["-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=48000:duration={frames / fps}"] if audio else []
     audio_codec = (["-c:a", "libopus" if path.suffix == ".webm" else "aac", "-shortest"]) if audio else []
     run_ffmpeg(
         ["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}", "-r", str(fps), "-i", "pipe:0",
          *sound, *_CLIP_CODECS[path.suffix], *audio_codec, "-y", str(path)],
-        input=raw,
+        input=pictures.tobytes(),
         timeout=120,
     )  # fmt: skip
     return path
@@ -316,3 +321,52 @@ def audio_stream(path: Path) -> AudioStream:
 def save_png(frame: np.ndarray, path: Path) -> Path:
     Image.fromarray(frame).save(path)
     return path
+
+
+# --- clips ---------------------------------------------------------------------------------------------
+
+CLIP_BITS = 7  # frames numbered 0..127
+CLIP_ONE, CLIP_ZERO = (230, 200, 40), (40, 70, 200)  # yellow and blue: no black anywhere in a clip frame
+
+
+def counter_clip(
+    path: Path,
+    frames: int = 48,
+    *,
+    fps: int = 24,
+    size: tuple[int, int] = (640, 360),
+    audio: bool = False,
+    rotation: int = 0,
+) -> Path:
+    """An MP4 (H.264) clip whose frame i shows i in binary: CLIP_BITS horizontal bands, most significant on top,
+    yellow for 1 and blue for 0, over the whole width (so any centre crop keeps every band), with a thin red
+    vertical line at 40 % and 60 % of the width. `audio` adds a sine track; `rotation` stores the picture
+    turned by that many degrees with a display matrix that turns it back (as phones record)."""
+    w, h = size
+    pictures = np.empty((frames, h, w, 3), np.uint8)
+    band = np.minimum(np.arange(h) * CLIP_BITS // h, CLIP_BITS - 1)
+    for i in range(frames):
+        bits = np.array([(i >> (CLIP_BITS - 1 - b)) & 1 for b in range(CLIP_BITS)], bool)[band]
+        pictures[i] = np.where(bits[:, None, None], CLIP_ONE, CLIP_ZERO)
+        for fraction in (0.4, 0.6):
+            x = round(fraction * w)
+            pictures[i, :, x - 2 : x + 2] = (220, 30, 30)
+    if not rotation:
+        return encode_clip(path, pictures, fps, audio)
+    stored = encode_clip(
+        path.with_suffix(".stored.mp4"), np.ascontiguousarray(np.rot90(pictures, rotation // 90, (1, 2))), fps, audio
+    )
+    run_ffmpeg(
+        ["-display_rotation", str(-rotation), *media_input(stored), "-c", "copy", "-y", output_target(path)], timeout=60
+    )
+    stored.unlink()
+    return path
+
+
+def clip_frame_number(frame: np.ndarray) -> int:
+    """The number counter_clip drew on a frame, read from the middle of each band (any cover fit of the clip
+    keeps the bands' full height)."""
+    h = frame.shape[0]
+    rows = [round((b + 0.5) * h / CLIP_BITS) for b in range(CLIP_BITS)]
+    bits = [int(frame[row, frame.shape[1] // 4 : -frame.shape[1] // 4, 0].mean() > 135) for row in rows]
+    return int("".join(map(str, bits)), 2)
