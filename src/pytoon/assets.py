@@ -28,7 +28,7 @@ from pytoon.limits import (
 from pytoon.models import AssetCategory, AssetStatus
 
 # The content type each accepted media type is stored with.
-_CONTENT_TYPES = {
+CONTENT_TYPES = {
     "png": "image/png",
     "jpeg": "image/jpeg",
     "webp": "image/webp",
@@ -226,7 +226,7 @@ def store_checked(upload: CheckedUpload, tenant_id: str, settings: Settings | No
     # The record goes first: the object's upload notification then finds it READY and has nothing to do.
     AssetRepository.from_settings(settings).put(record)
     ArtifactStore.from_settings(settings).put_bytes(
-        key, data, _CONTENT_TYPES.get(facts.type, "application/octet-stream")
+        key, data, CONTENT_TYPES.get(facts.type, "application/octet-stream")
     )
     return record
 

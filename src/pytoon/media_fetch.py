@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-from pytoon.assets import ALLOWED_CONTENT_TYPES, AssetRejectedError, inspect_media, max_upload_bytes
+from pytoon.assets import ALLOWED_CONTENT_TYPES, CONTENT_TYPES, AssetRejectedError, inspect_media, max_upload_bytes
 from pytoon.aws.assets import MediaFacts
 from pytoon.errors import PytoonError, public_message
 from pytoon.limits import (
@@ -103,9 +103,9 @@ class MediaFetchError(MediaUrlError):
 class FetchedMedia:
     """A fetched file that passed the same validation as an upload of its category."""
 
-    path: Path
+    path: Path  # named by what validation found: media-….png, .jpeg, .webp, .mp4, .mov or .webm
     category: AssetCategory  # image or video
-    content_type: str
+    content_type: str  # of the validated content (a server may label a JPEG image/png; the content decides)
     size: int
     facts: MediaFacts
     url: str  # the URL the file came from, after redirects
@@ -462,4 +462,7 @@ def _download(target: _Target, response: Any, dest_dir: Path, deadline: float) -
     except BaseException:
         path.unlink(missing_ok=True)
         raise
-    return FetchedMedia(path=path, category=category, content_type=content_type, size=size, facts=facts, url=target.url)
+    named = path.rename(path.with_suffix(f".{facts.type}"))
+    return FetchedMedia(
+        path=named, category=category, content_type=CONTENT_TYPES[facts.type], size=size, facts=facts, url=target.url
+    )

@@ -88,9 +88,9 @@ def _certificates(folder: Path) -> tuple[Path, Path, bytes]:
     return cert_file, key_file, ca.public_bytes(serialization.Encoding.PEM)
 
 
-def _png_bytes() -> bytes:
+def _image_bytes(kind: str = "PNG") -> bytes:
     buffer = io.BytesIO()
-    Image.new("RGB", (64, 48), (200, 30, 30)).save(buffer, format="PNG")
+    Image.new("RGB", (64, 48), (200, 30, 30)).save(buffer, format=kind)
     return buffer.getvalue()
 
 
@@ -99,7 +99,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MediaServer]:
     folder = tmp_path_factory.mktemp("tls")
     cert_file, key_file, ca_pem = _certificates(folder)
     clip = make_test_clip(folder / "clip.mp4", seconds=1, fps=10, size=(96, 64)).read_bytes()
-    png = _png_bytes()
+    png = _image_bytes()
     state = MediaServer(port=0, client_context=ssl.create_default_context(cadata=ca_pem.decode()))
 
     def body(content_type: str, data: bytes, **headers: str) -> Callable[[BaseHTTPRequestHandler], None]:
@@ -152,6 +152,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MediaServer]:
     routes = {
         "/photo.png": body("image/png", png),
         "/clip.mp4": body("video/mp4; charset=binary", clip),
+        "/mislabelled.png": body("image/png", _image_bytes("JPEG")),
         "/page.html": body("text/html", b"<html>hello</html>"),
         "/fake.png": body("image/png", b"<html>not a picture</html>"),
         "/squeezed.png": body("image/png", png, Content_Encoding="gzip"),
@@ -226,9 +227,10 @@ def test_loopback_is_refused_by_default(server: MediaServer, tmp_path: Path) -> 
 def test_with_the_allowance_an_image_and_a_clip_are_fetched_and_validated(server: MediaServer, tmp_path: Path) -> None:
     resolver = CountingResolver()
     image = _fetch(server, "/photo.png", tmp_path, resolver)
-    assert (image.category, image.content_type, image.size) == (AssetCategory.IMAGE, "image/png", len(_png_bytes()))
+    assert (image.category, image.content_type, image.size) == (AssetCategory.IMAGE, "image/png", len(_image_bytes()))
     assert image.facts.model_dump(exclude_none=True) == {"type": "png", "width": 64, "height": 48, "has_alpha": False}
-    assert image.path.read_bytes() == _png_bytes() and image.path.parent == tmp_path
+    assert image.path.read_bytes() == _image_bytes() and image.path.parent == tmp_path
+    assert image.path.suffix == ".png"
     # One lookup, through the injected resolver: the connection went to the address it returned (the system
     # resolver knows no such name), while TLS and HTTP named the URL's host.
     assert resolver.calls == [HOST]
@@ -236,7 +238,7 @@ def test_with_the_allowance_an_image_and_a_clip_are_fetched_and_validated(server
     assert server.sni[-1] == HOST
 
     clip = _fetch(server, "/clip.mp4", tmp_path)
-    assert (clip.category, clip.content_type) == (AssetCategory.VIDEO, "video/mp4")
+    assert (clip.category, clip.content_type, clip.path.suffix) == (AssetCategory.VIDEO, "video/mp4", ".mp4")
     assert clip.facts.model_dump(exclude_none=True) == {
         "type": "mp4",
         "codec": "h264",
@@ -246,6 +248,11 @@ def test_with_the_allowance_an_image_and_a_clip_are_fetched_and_validated(server
         "fps": 10.0,
         "has_audio": False,
     }
+
+
+def test_the_content_decides_the_type_a_fetched_image_is_stored_as(server: MediaServer, tmp_path: Path) -> None:
+    image = _fetch(server, "/mislabelled.png", tmp_path)
+    assert (image.content_type, image.path.suffix, image.facts.type) == ("image/jpeg", ".jpeg", "jpeg")
 
 
 def test_the_certificate_is_checked_against_the_urls_host(server: MediaServer, tmp_path: Path) -> None:
