@@ -128,7 +128,8 @@ def v2_scene_count(prompt: str, media_count: int, max_scenes: int | None) -> int
     """How many scenes a V2 prompt job has: its scene texts merged to `max_scenes`, or one per media file
     when there are more files."""
     texts = scene_texts(prompt)
-    cap = min(max_scenes or MAX_SCENES, MAX_SCENES)
+    # Without max_scenes every sentence is a scene: more than fit is refused (by v2_duration_seconds), not merged.
+    cap = max_scenes or max(len(texts), media_count, 1)
     if media_count > cap:
         raise ScenePlanningError(
             f"{media_count} media files need {media_count} scenes, but max_scenes allows {cap}; "
@@ -140,7 +141,7 @@ def v2_scene_count(prompt: str, media_count: int, max_scenes: int | None) -> int
 def v2_duration_seconds(requested: int | None, scene_count: int) -> int:
     """The job's length: as requested, else DEFAULT_SCENE_SECONDS per scene (at most the longest job)."""
     length = requested if requested is not None else min(MAX_DURATION_SECONDS, DEFAULT_SCENE_SECONDS * scene_count)
-    if scene_count * MIN_SCENE_MS > length * 1000:
+    if scene_count * MIN_SCENE_MS > length * 1000 or scene_count > MAX_SCENES:
         raise ScenePlanningError(
             f"{scene_count} scenes cannot fit in {length} s (each scene lasts at least {MIN_SCENE_MS // 1000} s); "
             "set max_scenes to merge sentences, or ask for a longer video"

@@ -21,7 +21,14 @@ TEMPLATE_PATH = REPO_ROOT / "template.yaml"
 PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
 # The functions that run ffmpeg (render segments, build the soundtrack, assemble, decode uploaded video clips),
 # and so get FfmpegLayer.
-FFMPEG_USERS = {"SegmentRenderFunction", "AudioFunction", "AssembleFunction", "UploadValidationFunction"}
+# The planner validates https media a V2 job names (video clips are decoded).
+FFMPEG_USERS = {
+    "SegmentRenderFunction",
+    "AudioFunction",
+    "AssembleFunction",
+    "UploadValidationFunction",
+    "PlannerFunction",
+}
 
 
 @dataclass(frozen=True)

@@ -56,13 +56,18 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
         "dynamodb:Query": {TABLE},
         "dynamodb:BatchWriteItem": {TABLE},  # the segment records
         "s3:GetObject": {job_file("spec.json")},
-        "s3:PutObject": {job_file("plan.json"), job_file("scene_graph.json"), job_file("timeline.json")},
+        "s3:PutObject": {
+            job_file("plan.json"),
+            job_file("scene_graph.json"),
+            job_file("timeline.json"),
+            job_file("media/*"),  # https media, fetched and validated
+        },
         "s3:ListBucket": {BUCKET},
     },
     "SegmentRenderFunction": {
         "dynamodb:UpdateItem": {TABLE},
         "dynamodb:Query": {TABLE},
-        "s3:GetObject": {job_file("plan.json"), job_file("segments/*"), UPLOADS},
+        "s3:GetObject": {job_file("plan.json"), job_file("segments/*"), job_file("media/*"), UPLOADS},
         "s3:PutObject": {job_file("segments/*")},
         "s3:AbortMultipartUpload": {job_file("segments/*")},
         "s3:ListBucket": {BUCKET},

@@ -149,7 +149,7 @@ def test_supplied_scene_graph_renders_every_transition_and_overlay(
     assert stored["scenes"][2]["overlays"][0]["asset"].startswith("uploads/")
     timeline = api.get(f"/api/v2/jobs/{created['job_id']}/timeline").json()
     assert timeline["totalDuration"] == 9000
-    transitions = [e["transition"] and e["transition"]["type"] for e in timeline["timeline"]]
+    transitions = [e.get("transition") and e["transition"]["type"] for e in timeline["timeline"]]
     assert transitions == ["fade", "fade_black", "swipe_left", "swipe_right", "cut", None]
 
     video = _download(job["output_url"], tmp_path / "graph.mp4")
@@ -161,7 +161,7 @@ def test_supplied_scene_graph_renders_every_transition_and_overlay(
     assert frames[boundary[2] - 1].mean() < 20 and frames[boundary[2]].mean() < 20
     assert frames[60].mean() > 40
     save_png(frames[boundary[2]], LOOK / "fade_black_boundary.png")
-    # swipe_right into scene 4 (blue) from scene 3 (red): the blue part of a row grows from one side.
+    # swipe_left from scene 3 (red) into scene 4 (blue): the blue part of a row grows as it slides in.
     row = 1500
     blue_share = [
         float((frames[boundary[3] + k][row, :, 2] > frames[boundary[3] + k][row, :, 0] + 40).mean()) for k in range(12)
