@@ -20,10 +20,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from reference import CAPTIONS, PRESET, reference_jobs  # noqa: E402
 
 from pytoon.fonts import font_path  # noqa: E402
-from pytoon.models import FPS  # noqa: E402
-from pytoon.planner import crossfade_frames  # noqa: E402
+from pytoon.models import (
+    FPS,  # noqa: E402
+    TransitionKind,  # noqa: E402
+)
 from pytoon.presets import get_preset  # noqa: E402
 from pytoon.render.ffmpeg import run_ffmpeg, segment_encoder_args  # noqa: E402
+from pytoon.timeline import frames as frames_of_ms  # noqa: E402
+from pytoon.timeline import transition_ms  # noqa: E402
 
 
 def _job(name: str, inputs: Path):
@@ -110,12 +114,7 @@ def run_steps_alone(job_name: str, inputs: Path, out: Path) -> dict:
     plan = RenderPlan.model_validate_json(out.with_name("pytoon.plan.json").read_text())
     job = _job(job_name, inputs)
     by_name = {p.name: p for p in job.images}
-    files = {
-        visual.image_key: by_name[visual.image_key.rsplit("/", 1)[1]]
-        for segment in plan.segments
-        for visual in (segment.visual, segment.crossfade_from)
-        if visual and visual.image_key
-    }
+    files = {key: by_name[key.rsplit("/", 1)[1]] for segment in plan.segments for key in segment.asset_keys()}
     segment_seconds = []
     for segment in plan.segments:
         started = time.monotonic()
@@ -132,7 +131,7 @@ def run_ffmpeg_command(job_name: str, inputs: Path, out: Path) -> dict:
     job = _job(job_name, inputs)
     preset = get_preset(PRESET)
     count = job.seconds // 3
-    overlap = crossfade_frames(preset.transitions) / FPS
+    overlap = frames_of_ms(transition_ms(TransitionKind.FADE, preset.transitions)) / FPS
     args: list[str] = []
     for i in range(count):
         length = 3 + (overlap if i < count - 1 else 0)

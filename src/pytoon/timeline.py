@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from pytoon.models import FPS, CaptionCue, JobSpec, MotionKind, OverlayKind, TransitionKind
+from pytoon.models import FPS, CaptionCue, JobSpec, MotionKind, OverlayKind, TransitionKind, TransitionSpec
 from pytoon.scene_planner import caption_parts
 from pytoon.scenes import MAX_TOTAL_MS, Scene, SceneGraph, SceneGraphError, _Document, schema_problems
 
@@ -140,12 +140,12 @@ def motion_kind(effect: str | None, camera_motion: str | None, index: int) -> Mo
     return MotionKind.ZOOM_IN if index % 2 == 0 else MotionKind.ZOOM_OUT
 
 
-def transition_ms(kind: TransitionKind, spec: JobSpec) -> int:
+def transition_ms(kind: TransitionKind, preset: TransitionSpec) -> int:
+    """How long a transition takes: a fade follows the preset's crossfade, the others their own lengths."""
     match kind:
         case TransitionKind.CUT:
             return 0
         case TransitionKind.FADE:
-            preset = spec.preset.transitions
             return preset.duration_ms if preset.type == "crossfade" and preset.duration_ms else DEFAULT_FADE_MS
         case TransitionKind.FADE_BLACK:
             return FADE_BLACK_MS
@@ -172,7 +172,9 @@ def build_timeline(graph: SceneGraph, spec: JobSpec, job_captions: Sequence[Capt
         if not last:
             following = bounds[index + 2] - end
             # A transition takes at most half of either scene it joins.
-            length = min(frames(transition_ms(scene.transition, spec)), (end - start) // 2, following // 2)
+            length = min(
+                frames(transition_ms(scene.transition, spec.preset.transitions)), (end - start) // 2, following // 2
+            )
             kind = scene.transition if length else TransitionKind.CUT
             transition = Transition(type=kind, duration=ms(end) - ms(end - length))
         entries.append(TimelineEntry(scene_id=scene.id, start=ms(start), end=ms(end), transition=transition))
