@@ -145,7 +145,14 @@ def test_supplied_scene_graph_renders_every_transition_and_overlay(
     job = _finished(api, created["job_id"])
     assert job["planner"] == "supplied"
     stored = api.get(f"/api/v2/jobs/{created['job_id']}/scene-graph").json()
-    assert [s["transition"] for s in stored["scenes"]] == ["fade", "fade_black", "swipe_left", "swipe_right", "cut", "fade"]
+    assert [s["transition"] for s in stored["scenes"]] == [
+        "fade",
+        "fade_black",
+        "swipe_left",
+        "swipe_right",
+        "cut",
+        "fade",
+    ]
     assert stored["scenes"][2]["overlays"][0]["asset"].startswith("uploads/")
     timeline = api.get(f"/api/v2/jobs/{created['job_id']}/timeline").json()
     assert timeline["totalDuration"] == 9000
@@ -178,7 +185,11 @@ def test_supplied_scene_graph_renders_every_transition_and_overlay(
         ({}, 400, "prompt is required"),
         ({"prompt": "Show it naked on the beach."}, 400, "content rules"),
         ({"prompt": "Hello.", "preset_id": "nope"}, 400, "Unknown preset"),
-        ({"prompt": "Hello.", "media_files": ["uploads/0123456789abcdef0123456789abcdef/x.png"]}, 400, "not an uploaded"),
+        (
+            {"prompt": "Hello.", "media_files": ["uploads/0123456789abcdef0123456789abcdef/x.png"]},
+            400,
+            "not an uploaded",
+        ),
         ({"prompt": "Hello.", "media_files": ["http://example.com/a.png"]}, 400, "https"),
         ({"prompt": "Hello.", "media_files": ["https://169.254.169.254/latest"]}, 400, "address"),
         ({"prompt": " ".join(f"Sentence {i}." for i in range(70))}, 400, "cannot fit"),

@@ -8,8 +8,8 @@ from pathlib import Path
 import av
 import numpy as np
 
-from pytoon.models import FPS, Captions
 from pytoon.chain import plan_documents
+from pytoon.models import FPS, Captions
 from pytoon.render.assemble import assemble_output
 from pytoon.render.audio import build_audio
 from pytoon.render.captions import cues_to_srt

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 
 from pytoon.aws.jobs import JobRepository
+from pytoon.chain import plan_documents
 from pytoon.errors import InvalidTransitionError, JobNotFoundError
 from pytoon.models import JobStatus, SegmentStatus
-from pytoon.chain import plan_documents
 from tests.factories import make_spec
 
 

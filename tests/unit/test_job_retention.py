@@ -9,9 +9,9 @@ import boto3
 import pytest
 
 from pytoon.aws.jobs import JobRepository
+from pytoon.chain import plan_documents
 from pytoon.config import ConfigError, Settings, get_settings
 from pytoon.models import JobStatus
-from pytoon.chain import plan_documents
 from tests.factories import make_spec
 
 DAY = 24 * 3600

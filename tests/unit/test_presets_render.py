@@ -14,8 +14,8 @@ import av
 import numpy as np
 import pytest
 
-from pytoon.models import Captions
 from pytoon.chain import plan_documents
+from pytoon.models import Captions
 from pytoon.presets import all_presets
 from pytoon.render.assemble import assemble_output
 from pytoon.render.audio import build_audio
