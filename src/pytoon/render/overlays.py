@@ -5,8 +5,8 @@ An overlay's size is its `scale` times its kind's base size:
   product_image  contain-fitted in PRODUCT_BOX (60 % of the frame width, 42 % of its height: OVERLAY's product box)
   logo           contain-fitted in LOGO_BOX (a square of 22 % of the frame width: the logo's longer side)
   graphic        contain-fitted in GRAPHIC_BOX (the whole frame)
-  text           TEXT_BASE_PX font size, drawn by the caption machinery (every script, emoji, outlined), wrapped
-                 to the safe area's width and shrunk like a caption
+  text           TEXT_BASE_PX font size, drawn by the caption machinery (every script, emoji, white outlined in
+                 black), wrapped to the safe area's width and shrunk like a caption; placed by its ink
 
 and never larger than the frame (a graphic at scale > 1 stays the whole frame). `opacity` scales the
 picture's alpha (a transparent PNG keeps its own transparency on top of that).
@@ -62,7 +62,9 @@ def overlay_picture(overlay: OverlayPlan, image_file: Path | None, font: str) ->
             raise ValueError("A text overlay needs text")
         size = max(TEXT_MIN_PX, round(TEXT_BASE_PX * overlay.scale))
         layout = CaptionLayout(font=font, size_px=size, position="center", safe_margin_px=0, boxed=False)
-        picture, _ = render_caption_image(text, layout)
+        lettering, _ = render_caption_image(text, layout)
+        # Trimmed to its ink (the caption's line boxes leave room above and below): anchors place the letters.
+        picture = lettering.crop(lettering.getchannel("A").getbbox())
     else:
         if image_file is None:
             raise ValueError(f"A {overlay.kind.value} overlay needs an image")
