@@ -232,10 +232,11 @@ def test_fallback_capitals_match_the_meme_font_height() -> None:
 
 
 def test_card_text_uses_the_same_fallbacks() -> None:
+    from pytoon.models import CardStyle
     from pytoon.render.frames import draw_card_text
 
     card = Image.new("RGB", (1080, 1920), (20, 20, 40))
-    draw_card_text(card, "新品 Новинка 🔥")
+    draw_card_text(card, "新品 Новинка 🔥", CardStyle())
     band = np.asarray(card)[300:700].astype(int)
     assert ((band.max(axis=-1) - band.min(axis=-1)) > 80).sum() > 1000  # the emoji, in colour
     assert (band.min(axis=-1) > 230).sum() > 5000  # white text

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image, UnidentifiedImageError
 
-from pytoon.models import Archetype, CaptionStyle, MotionKind, OverlayFx, SegmentPlan, Visual
+from pytoon.models import Archetype, CaptionStyle, CardStyle, MotionKind, OverlayFx, SegmentPlan, Visual
 from pytoon.render.captions import caption_layout
 from pytoon.render.frames import (
     PRODUCT_CENTRE_Y,
@@ -22,7 +22,7 @@ from pytoon.render.frames import (
     prepare_visual,
 )
 from pytoon.render.segment import render_segment
-from tests.media import cutout_png, graph_frames, motion, product_photo, segment, textured_image, visual
+from tests.media import cutout_png, graph_frames, motion, product_photo, save_png, segment, textured_image, visual
 
 RED = np.array([200, 60, 80])
 LAYOUT = caption_layout(CaptionStyle(font="Inter", size_rules="auto", position="lower_third", safe_margin_px=120))
@@ -155,6 +155,29 @@ def test_cards_are_styled_never_flat_black(tmp_path: Path) -> None:
     assert (text_band.min(axis=-1) > 240).sum() > 5_000  # large white lettering
     plain = rgb(frames_of(visual(Archetype.PRODUCT_HERO, image_key=None), None, tmp_path / "plain")[0])
     assert plain.min() > 5 and (plain.min(axis=-1) > 240).sum() == 0
+
+
+def test_cards_and_cutout_backdrops_use_the_visuals_card_style(tmp_path: Path) -> None:
+    style = CardStyle(font="Archivo Black", top="#c01830", bottom="#102a80", text="#ffe030")
+    card = rgb(frames_of(visual(image_key=None, card_text="Big summer sale", card=style), None, tmp_path / "card")[0])
+    save_png(card.astype(np.uint8), Path("/tmp/renderer-look/card_custom_style.png"))
+    assert card[2, 2] == pytest.approx([192, 24, 48], abs=3) and card[-3, 2] == pytest.approx([16, 42, 128], abs=3)
+    assert card[960, 2] == pytest.approx([(192 + 16) / 2, (24 + 42) / 2, (48 + 128) / 2], abs=3)  # a straight ramp
+    text_band = card[int(0.1 * 1920) : int(0.4 * 1920)]
+    lettering = (np.abs(text_band - [255, 224, 48]).max(axis=-1) < 20).sum()
+    assert lettering > 5_000  # the text in the style's colour
+    default = rgb(frames_of(visual(image_key=None, card_text="Big summer sale"), None, tmp_path / "default")[0])
+    assert (np.abs(default[int(0.1 * 1920) : int(0.4 * 1920)] - [255, 224, 48]).max(axis=-1) < 20).sum() == 0
+    assert not np.array_equal(default[200:700], card[200:700])  # another font draws other letters
+    # A cut-out product sits on the same card.
+    cutout = rgb(
+        frames_of(
+            visual(card=style, motion=motion(MotionKind.STATIC, zoom=(1.0, 1.0))),
+            cutout_png(tmp_path / "c.png"),
+            tmp_path / "cut",
+        )[0]
+    )
+    assert cutout[2, 2] == pytest.approx([192, 24, 48], abs=3)
 
 
 def test_images_are_upright_per_exif_and_only_known_formats_open(tmp_path: Path) -> None:
