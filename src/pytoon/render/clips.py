@@ -10,7 +10,11 @@ Clip frame j (its 30 fps timeline: frame 0 is the clip's first frame) shows on g
   -> scale to 1080x1920, BT.709 limited range, 4:2:0
 
 The crop comes before the scale, so only the part that is shown is resampled; a 1080x1920 clip is not
-resampled at all. The clip's audio, subtitles and data streams are not even read.
+resampled at all. The clip's audio, subtitles and data streams are not even read, and decoding stops
+with the last frame wanted. A clip visual has no camera (its `motion` does not apply: the footage moves
+on its own) and its archetype does not change how it is drawn. Colours are converted by matrix and range
+to BT.709 limited range (an untagged clip is read as BT.601, as ffmpeg does); HDR transfer curves (PQ,
+HLG) are not tone-mapped.
 """
 
 from __future__ import annotations
