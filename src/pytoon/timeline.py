@@ -240,33 +240,21 @@ def _visual_track(graph: SceneGraph, index: int, text: str) -> VideoTrack:
 
 
 def _audio_tracks(spec: JobSpec, total: int) -> list[AudioTrack]:
+    """The music bed and the voiceover, each from its file or, without one, what it is made from."""
     from pytoon.planner import audio_plan
 
     plan = audio_plan(spec)
-    tracks = []
-    if plan.music_key or spec.music_name:
-        tracks.append(
-            AudioTrack(
-                type="music",
-                file=plan.music_key,
-                source=None if plan.music_key else spec.music_name,
-                start=0,
-                end=total,
-                volume=_volume(plan.music_level_db),
-            )
+    sources = [
+        ("music", plan.music_key, spec.music_name, plan.music_level_db),
+        ("voiceover", plan.voice_key, spec.voice_script, plan.voice_level_db),
+    ]
+    return [
+        AudioTrack(
+            type=kind, file=file, source=None if file else made_from, start=0, end=total, volume=_volume(level_db)
         )
-    if plan.voice_key or spec.voice_script:
-        tracks.append(
-            AudioTrack(
-                type="voiceover",
-                file=plan.voice_key,
-                source=None if plan.voice_key else spec.voice_script,
-                start=0,
-                end=total,
-                volume=_volume(plan.voice_level_db),
-            )
-        )
-    return tracks
+        for kind, file, made_from, level_db in sources
+        if file or made_from
+    ]
 
 
 def check_timeline(timeline: Timeline) -> None:

@@ -192,4 +192,5 @@ def test_engine_fallback_is_reported_on_the_job_and_its_metadata(api: httpx.Clie
     metadata = httpx.get(job["metadata_url"]).raise_for_status().json()
     assert metadata["fallback_used"] is True
     assert all(s["fallback_used"] and s["engine"] == "local_ffmpeg" for s in metadata["segments"])
-    assert 'pytoon_fallback_total{type="engine_fallback"}' in httpx.get(f"{api.base_url}/metrics").text
+    fallback = 'pytoon_fallback_total{engine="api_only",reason="unavailable",type="engine_fallback"}'
+    assert fallback in httpx.get(f"{api.base_url}/metrics").text

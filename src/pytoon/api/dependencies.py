@@ -6,7 +6,7 @@ import hmac
 from functools import cache
 from typing import Annotated
 
-from fastapi import Depends, Request, Security
+from fastapi import Depends, Header, Request, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.security import APIKeyHeader
 
@@ -69,6 +69,9 @@ def authenticate(
 
 
 Caller = Annotated[ApiKeyRecord, Depends(authenticate)]
+IdempotencyKey = Annotated[
+    str | None, Header(max_length=255, description="Repeat a request safely: the same key returns the same job")
+]
 
 
 def require_admin(admin_key: Annotated[str | None, Security(admin_key_header)]) -> None:

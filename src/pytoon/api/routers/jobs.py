@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import Header
-
-from pytoon.api.dependencies import Caller, Jobs, Store
+from pytoon.api.dependencies import Caller, IdempotencyKey, Jobs, Store
 from pytoon.api.errors import error_responses
 from pytoon.api.routing import api_router
 from pytoon.api.schemas import JobBody, JobCreated, SegmentBody, SegmentsBody
@@ -26,13 +22,17 @@ def tenant_job(jobs: JobRepository, job_id: str, tenant_id: str) -> JobRecord:
     return record
 
 
+def artifact_links(record: JobRecord, store: ArtifactStore) -> dict[str, str | None]:
+    """`*_uri` (s3://) and fetchable `*_url` of each artifact a job has so far (None until it exists)."""
+    links: dict[str, str | None] = {}
+    for name in ("output", "thumbnail", "metadata", "captions"):
+        key = getattr(record, f"{name}_key")
+        links[f"{name}_uri"] = store.uri(key) if key else None
+        links[f"{name}_url"] = store.url(key) if key else None
+    return links
+
+
 def _job_body(record: JobRecord, store: ArtifactStore) -> JobBody:
-    def uri(key: str | None) -> str | None:
-        return store.uri(key) if key else None
-
-    def url(key: str | None) -> str | None:
-        return store.url(key) if key else None
-
     return JobBody(
         **record.model_dump(
             include={
@@ -49,14 +49,7 @@ def _job_body(record: JobRecord, store: ArtifactStore) -> JobBody:
             }
         ),
         status=record.status.value,
-        output_uri=uri(record.output_key),
-        thumbnail_uri=uri(record.thumbnail_key),
-        metadata_uri=uri(record.metadata_key),
-        captions_uri=uri(record.captions_key),
-        output_url=url(record.output_key),
-        thumbnail_url=url(record.thumbnail_key),
-        metadata_url=url(record.metadata_key),
-        captions_url=url(record.captions_key),
+        **artifact_links(record, store),
     )
 
 
@@ -64,9 +57,7 @@ def _job_body(record: JobRecord, store: ArtifactStore) -> JobBody:
 def create_job(
     request: JobRequest,
     caller: Caller,
-    idempotency_key: Annotated[
-        str | None, Header(max_length=255, description="Repeat a request safely: the same key returns the same job")
-    ] = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> JobCreated:
     record = submit_request(request, tenant_id=caller.tenant_id, idempotency_key=idempotency_key)
     return JobCreated(job_id=record.job_id, status=record.status.value, segments=record.segment_count)

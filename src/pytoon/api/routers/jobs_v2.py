@@ -3,13 +3,11 @@ timeline. Same authentication, tenants, rate limit and error bodies as V1."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import Header
-
-from pytoon.api.dependencies import Caller, Jobs, Store
+from pytoon.api.dependencies import Caller, IdempotencyKey, Jobs, Store
 from pytoon.api.errors import ResourceNotFoundError, error_responses
-from pytoon.api.routers.jobs import tenant_job
+from pytoon.api.routers.jobs import artifact_links, tenant_job
 from pytoon.api.routing import api_router
 from pytoon.api.schemas import V2JobBody, V2JobCreated, V2SceneBody
 from pytoon.aws import keys
@@ -37,12 +35,6 @@ def _scene(segment: SegmentRecord) -> V2SceneBody:
 
 
 def _body(record: JobRecord, segments: list[SegmentRecord], store: ArtifactStore) -> V2JobBody:
-    def uri(key: str | None) -> str | None:
-        return store.uri(key) if key else None
-
-    def url(key: str | None) -> str | None:
-        return store.url(key) if key else None
-
     return V2JobBody(
         job_id=record.job_id,
         version=record.api_version,
@@ -51,14 +43,7 @@ def _body(record: JobRecord, segments: list[SegmentRecord], store: ArtifactStore
         progress_pct=record.progress_pct,
         scene_count=record.segment_count,
         scenes=[_scene(s) for s in segments],
-        output_uri=uri(record.output_key),
-        thumbnail_uri=uri(record.thumbnail_key),
-        captions_uri=uri(record.captions_key),
-        metadata_uri=uri(record.metadata_key),
-        output_url=url(record.output_key),
-        thumbnail_url=url(record.thumbnail_key),
-        captions_url=url(record.captions_key),
-        metadata_url=url(record.metadata_key),
+        **artifact_links(record, store),
         planner=record.planner,
         planner_fallback_reason=record.planner_fallback_reason,
         fallback_used=record.fallback_used,
@@ -73,9 +58,7 @@ def _body(record: JobRecord, segments: list[SegmentRecord], store: ArtifactStore
 def create_job(
     request: V2JobRequest,
     caller: Caller,
-    idempotency_key: Annotated[
-        str | None, Header(max_length=255, description="Repeat a request safely: the same key returns the same job")
-    ] = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> V2JobCreated:
     record = submit_request(request, tenant_id=caller.tenant_id, idempotency_key=idempotency_key)
     return V2JobCreated(job_id=record.job_id, status=record.status.v2, scene_count=record.segment_count)
