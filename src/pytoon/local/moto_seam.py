@@ -6,6 +6,9 @@ moves one fails there with a plain message instead of somewhere deep inside a re
 - The HTTP endpoint: moto's WSGI dispatcher (`DomainDispatcherApplication(create_backend_app)`) and its
   request handler, served by werkzeug on a socket this package bound itself (moto's own ThreadedMotoServer
   binds inside its thread and waits forever when the port is taken).
+- DynamoDB writes: moto applies a conditional write as read, check, then write with no lock, so two requests
+  served at once can both pass a condition or lose an update; DynamoDB makes each write atomic on its item. The
+  HTTP endpoint serves DynamoDB requests one at a time (they take well under a millisecond each).
 - The Step Functions interpreter: switched on through moto's in-process config, and it reaches Lambda over
   HTTP at `localhost:$MOTO_PORT`.
 - Lambda invoke: `LambdaFunction.invoke(self, body, request_headers, response_headers)`, which the local
@@ -38,6 +41,8 @@ from typing import Any
 # The environment variable moto's Step Functions interpreter reads to reach Lambda on localhost.
 INTERPRETER_PORT_ENV = "MOTO_PORT"
 INVOKE_PARAMETERS = ("self", "body", "request_headers", "response_headers")
+# The X-Amz-Target prefix of every DynamoDB API request.
+DYNAMODB_TARGET_PREFIX = "DynamoDB_"
 _BATCH_PACKAGE = "moto.batch"
 _INTERPRETER_MODULE = "moto.stepfunctions.parser.asl.parse.asl_parser"
 
@@ -54,9 +59,14 @@ class MotoHttpServer:
 
         cache_moto_module_list()
         moto_app = DomainDispatcherApplication(create_backend_app)
+        dynamodb_requests = threading.Lock()
 
         def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
-            response = moto_app(environ, start_response)
+            if environ.get("HTTP_X_AMZ_TARGET", "").startswith(DYNAMODB_TARGET_PREFIX):
+                with dynamodb_requests:
+                    response = moto_app(environ, start_response)
+            else:
+                response = moto_app(environ, start_response)
             after_request(environ)
             return response
 
