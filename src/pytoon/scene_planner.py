@@ -26,7 +26,9 @@ DESCRIPTION_CHARS = 120
 READING_WEIGHT_CHARS = 20
 
 _SHOT_MARKER = re.compile(r"<\s*SHOT\s*\d+\s*>", re.IGNORECASE)
-_SENTENCE_END = re.compile(r"(?<=[.!?…。！？])\s+")
+# Latin sentences end at a stop followed by a space; Chinese and Japanese ones at their full-width stops, which
+# no space follows (a run of stops, or one before a closing bracket, ends one sentence).
+_SENTENCE_END = re.compile(r"(?<=[.!?…])\s+|(?<=[。！？])(?![。！？」』）])\s*")
 
 # Style keywords, first match wins (scene text first, then the whole prompt).
 _MOODS = ("cinematic", "dramatic", "warm", "cool", "upbeat", "fun", "elegant", "neon", "calm", "energetic", "luxury")
@@ -142,10 +144,11 @@ def v2_scene_count(prompt: str, media_count: int, max_scenes: int | None) -> int
 def v2_duration_seconds(requested: int | None, scene_count: int) -> int:
     """The job's length: as requested, else DEFAULT_SCENE_SECONDS per scene (at most the longest job)."""
     length = requested if requested is not None else min(MAX_DURATION_SECONDS, DEFAULT_SCENE_SECONDS * scene_count)
-    if scene_count * MIN_SCENE_MS > length * 1000 or scene_count > MAX_SCENES:
+    fit = min(length * 1000 // MIN_SCENE_MS, MAX_SCENES)
+    if scene_count > fit:
         raise ScenePlanningError(
-            f"{scene_count} scenes cannot fit in {length} s (each scene lasts at least {MIN_SCENE_MS // 1000} s); "
-            "set max_scenes to merge sentences, or ask for a longer video"
+            f"{scene_count} scenes cannot fit in {length} s: at most {fit} fit (each scene lasts at least "
+            f"{MIN_SCENE_MS // 1000} s); set max_scenes to merge sentences, or ask for a longer video"
         )
     return length
 
