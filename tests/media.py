@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -318,7 +319,12 @@ def audio_stream(path: Path) -> AudioStream:
         )
 
 
+# Where tests leave the frames they check, for a person to look at.
+LOOK = Path(tempfile.gettempdir()) / "pytoon-look"
+
+
 def save_png(frame: np.ndarray, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(frame).save(path)
     return path
 

@@ -10,10 +10,9 @@ import numpy as np
 import pytest
 
 from tests.integration.conftest import upload, wait_for_job
-from tests.media import decode_frames, make_test_clip, save_png, video_stream
+from tests.media import LOOK, decode_frames, make_test_clip, save_png, video_stream
 
 pytestmark = pytest.mark.integration
-LOOK = Path("/tmp/pytoon-v2-look")
 
 
 def _submit(api: httpx.Client, **body: object) -> dict:
@@ -76,7 +75,7 @@ def test_prompt_only_job_plans_scenes_renders_and_stores_every_artifact(api: htt
     assert (stream.width, stream.height, stream.frames) == (1080, 1920, 180)
     # Scenes without media are designed cards in the preset's colours showing their caption.
     first = decode_frames(video, {15})[15]
-    save_png(first, LOOK.mkdir(parents=True, exist_ok=True) or LOOK / "prompt_only_card.png")
+    save_png(first, LOOK / "prompt_only_card.png")
     assert first.std() > 10  # text on a gradient, not a flat placeholder
 
 

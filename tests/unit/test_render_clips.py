@@ -15,6 +15,7 @@ from pytoon.render import clips
 from pytoon.render.captions import caption_layout
 from pytoon.render.segment import render_segment
 from tests.media import (
+    LOOK,
     clip_frame_number,
     counter_clip,
     decode_frames,
@@ -28,7 +29,6 @@ from tests.media import (
 )
 
 LAYOUT = caption_layout(CaptionStyle(font="Inter", size_rules="auto", position="lower_third", safe_margin_px=120))
-LOOK = Path("/tmp/renderer-look")
 
 
 def clip_visual(start: int = 0, count: int = 30, **fields: object):

@@ -22,7 +22,7 @@ from pytoon.render.frames import (
     prepare_visual,
 )
 from pytoon.render.segment import render_segment
-from tests.media import cutout_png, graph_frames, motion, product_photo, save_png, segment, textured_image, visual
+from tests.media import LOOK, cutout_png, graph_frames, motion, product_photo, save_png, segment, textured_image, visual
 
 RED = np.array([200, 60, 80])
 LAYOUT = caption_layout(CaptionStyle(font="Inter", size_rules="auto", position="lower_third", safe_margin_px=120))
@@ -160,7 +160,7 @@ def test_cards_are_styled_never_flat_black(tmp_path: Path) -> None:
 def test_cards_and_cutout_backdrops_use_the_visuals_card_style(tmp_path: Path) -> None:
     style = CardStyle(font="Archivo Black", top="#c01830", bottom="#102a80", text="#ffe030")
     card = rgb(frames_of(visual(image_key=None, card_text="Big summer sale", card=style), None, tmp_path / "card")[0])
-    save_png(card.astype(np.uint8), Path("/tmp/renderer-look/card_custom_style.png"))
+    save_png(card.astype(np.uint8), LOOK / "card_custom_style.png")
     assert card[2, 2] == pytest.approx([192, 24, 48], abs=3) and card[-3, 2] == pytest.approx([16, 42, 128], abs=3)
     assert card[960, 2] == pytest.approx([(192 + 16) / 2, (24 + 42) / 2, (48 + 128) / 2], abs=3)  # a straight ramp
     text_band = card[int(0.1 * 1920) : int(0.4 * 1920)]

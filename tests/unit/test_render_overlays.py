@@ -14,14 +14,23 @@ from pytoon.render.captions import caption_layout
 from pytoon.render.overlays import TEXT_BASE_PX
 from pytoon.render.segment import render_segment
 from pytoon.render.text import TextStyle
-from tests.media import counter_clip, decode_frames, flat_image, graph_frames, motion, save_png, textured_image, visual
+from tests.media import (
+    LOOK,
+    counter_clip,
+    decode_frames,
+    flat_image,
+    graph_frames,
+    motion,
+    save_png,
+    textured_image,
+    visual,
+)
 from tests.unit.test_caption_scripts import tofu_clusters
 
 LAYOUT = caption_layout(CaptionStyle(font="Inter", size_rules="auto", position="lower_third", safe_margin_px=120))
 STILL = motion(MotionKind.STATIC, zoom=(1.0, 1.0))
 MAGENTA = np.array([230, 20, 200])
 GREY = 100
-LOOK = Path("/tmp/renderer-look")
 
 
 @pytest.fixture

@@ -12,11 +12,10 @@ from PIL import Image, ImageDraw
 from pytoon.models import CaptionCue, CaptionStyle, MotionKind, OverlayKind, OverlayPlan, TransitionKind
 from pytoon.render.captions import caption_layout
 from pytoon.render.segment import crossfade_alpha, render_segment, swipe_progress
-from tests.media import decode_frames, flat_image, motion, save_png, segment, video_stream, visual
+from tests.media import LOOK, decode_frames, flat_image, motion, save_png, segment, video_stream, visual
 
 LAYOUT = caption_layout(CaptionStyle(font="Inter", size_rules="auto", position="lower_third", safe_margin_px=120))
 STILL = motion(MotionKind.STATIC, zoom=(1.0, 1.0))
-LOOK = Path("/tmp/renderer-look")
 ORANGE, TEAL = (230, 140, 40), (40, 180, 200)
 RED, BLUE, WHITE, YELLOW = (210, 30, 30), (30, 40, 210), (250, 250, 250), (240, 220, 30)
 
