@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import re
 from collections.abc import Sequence
 
 from pytoon.engines import EngineChoice
@@ -32,6 +31,7 @@ from pytoon.models import (
     Visual,
 )
 from pytoon.render.captions import caption_layout
+from pytoon.scene_planner import sentences as split_sentences
 from pytoon.timeline import Timeline, VideoTrack, frames
 
 SEGMENT_SECONDS = 3
@@ -102,14 +102,11 @@ def motion_of(kind: MotionKind, profile: MotionProfile) -> Motion:
 STILL = Motion(kind=MotionKind.STATIC, zoom_start=1.0, zoom_end=1.0)
 
 
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
-
-
 def derived_texts(prompt: str, room: int = MAX_CAPTIONS_PER_JOB) -> list[str]:
     """The captions a prompt gives, in order: hook = first sentence, beats = the middle ones, CTA = the last
     one. With fewer than three sentences there is no natural CTA, so a neutral one is added if the video
     has `room` for one more caption."""
-    sentences = [s.strip() for s in _SENTENCE_END.split(prompt.strip()) if s.strip()]
+    sentences = split_sentences(prompt)
     return sentences + [FALLBACK_CTA] if 0 < len(sentences) < min(3, room) else sentences
 
 
