@@ -29,6 +29,10 @@ _SHOT_MARKER = re.compile(r"<\s*SHOT\s*\d+\s*>", re.IGNORECASE)
 # Latin sentences end at a stop followed by a space; Chinese and Japanese ones at their full-width stops, which
 # no space follows (a run of stops, or one before a closing bracket, ends one sentence).
 _SENTENCE_END = re.compile(r"(?<=[.!?…])\s+|(?<=[。！？])(?![。！？」』）])\s*")
+# A part ending in one of these (or in an initial such as "J.") continues into the next: "Meet Dr. Smith."
+_ABBREVIATIONS = frozenset(
+    "mr mrs ms dr prof sr jr st vs etc inc ltd co corp no approx dept est fig e.g i.e u.s u.k a.m p.m".split()
+)
 
 # Style keywords, first match wins (scene text first, then the whole prompt).
 _MOODS = ("cinematic", "dramatic", "warm", "cool", "upbeat", "fun", "elegant", "neon", "calm", "energetic", "luxury")
@@ -87,8 +91,19 @@ class PlannedMedia:
     kind: MediaKind
 
 
+def _continues(part: str) -> bool:
+    last = part.rsplit(maxsplit=1)[-1].lower().rstrip(".")
+    return part.endswith(".") and (last in _ABBREVIATIONS or (len(last) == 1 and last.isalpha()))
+
+
 def sentences(text: str) -> list[str]:
-    return [" ".join(part.split()) for part in _SENTENCE_END.split(text.strip()) if part.strip()]
+    joined: list[str] = []
+    for part in (" ".join(p.split()) for p in _SENTENCE_END.split(text.strip()) if p.strip()):
+        if joined and _continues(joined[-1]):
+            joined[-1] = f"{joined[-1]} {part}"
+        else:
+            joined.append(part)
+    return joined
 
 
 def scene_texts(prompt: str) -> list[str]:

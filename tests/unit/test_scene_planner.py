@@ -67,6 +67,13 @@ def test_shot_markers_make_one_scene_per_block(prompt: str, texts: list[str]) ->
         ("本当に！？はい。", ["本当に！？", "はい。"]),
         ("他说：「好。」然后走了。", ["他说：「好。」然后走了。"]),
         ("Meet Aurora. 全新上市。Order now.", ["Meet Aurora.", "全新上市。", "Order now."]),
+        # Abbreviations and initials do not end a sentence.
+        ("Meet Dr. Smith. He fixes teeth.", ["Meet Dr. Smith.", "He fixes teeth."]),
+        (
+            "Made in the U.S. by hand, e.g. this one. Open at 9 a.m. daily.",
+            ["Made in the U.S. by hand, e.g. this one.", "Open at 9 a.m. daily."],
+        ),
+        ("Ask J. Doe. Or ask Mrs. Roe.", ["Ask J. Doe.", "Or ask Mrs. Roe."]),
     ],
 )
 def test_without_markers_every_sentence_is_a_scene(prompt: str, texts: list[str]) -> None:
