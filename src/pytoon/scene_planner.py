@@ -29,7 +29,7 @@ _SHOT_MARKER = re.compile(r"<\s*SHOT\s*\d+\s*>", re.IGNORECASE)
 # Latin sentences end at a stop followed by a space; Chinese and Japanese ones at their full-width stops, which
 # no space follows (a run of stops, or one before a closing bracket, ends one sentence).
 _SENTENCE_END = re.compile(r"(?<=[.!?…])\s+|(?<=[。！？])(?![。！？」』）])\s*")
-# A part ending in one of these (or in an initial such as "J.") continues into the next: "Meet Dr. Smith."
+# A part ending in one of these (or in a capital initial such as "J.") continues into the next: "Meet Dr. Smith."
 _ABBREVIATIONS = frozenset(
     "mr mrs ms dr prof sr jr st vs etc inc ltd co corp no approx dept est fig e.g i.e u.s u.k a.m p.m".split()
 )
@@ -92,8 +92,8 @@ class PlannedMedia:
 
 
 def _continues(part: str) -> bool:
-    last = part.rsplit(maxsplit=1)[-1].lower().rstrip(".")
-    return part.endswith(".") and (last in _ABBREVIATIONS or (len(last) == 1 and last.isalpha()))
+    last = part.rsplit(maxsplit=1)[-1].rstrip(".")
+    return part.endswith(".") and (last.lower() in _ABBREVIATIONS or (len(last) == 1 and last.isupper()))
 
 
 def sentences(text: str) -> list[str]:
