@@ -76,3 +76,7 @@ MEDIA_FETCH_CONNECT_SECONDS = 5
 MEDIA_FETCH_READ_SECONDS = 15
 # The whole fetch, every redirect included: at least 1.7 MB/s for the largest clip.
 MEDIA_FETCH_TOTAL_SECONDS = 120
+# All of one job's media URLs together, fetched one after another and validated (a clip's decode included):
+# the plan step's Lambda has 300 s, and this leaves 120 s for storing the files, the LLM planner (≤ 30 s)
+# and planning. One URL may still take its whole MEDIA_FETCH_TOTAL_SECONDS.
+MEDIA_FETCH_JOB_SECONDS = 180

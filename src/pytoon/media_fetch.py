@@ -6,7 +6,9 @@ ranges, IPv4 or IPv6, embedded IPv4 included), and the connection goes to an add
 pinned network backend below never looks the name up again, so a rebinding DNS answer cannot redirect it.
 TLS still verifies the certificate against the URL's host name, sent as SNI and Host. The body is streamed
 to disk and cut off at the category's upload limit; connect, read and total time are bounded; the file is
-then checked by content exactly as an upload of its category is (`assets.inspect_media`).
+then checked by content exactly as an upload of its category is (`assets.inspect_media`). A job's fetches
+may also share one deadline (`job_fetch_deadline`), which bounds their validation too: all of a job's media
+must be ready well inside the plan step's Lambda timeout.
 
 A URL is parsed once, strictly (plain ASCII, no credentials), and the request is built from the parts that
 were checked, so no second parser can read another host out of it. The API imports this module for
@@ -35,6 +37,7 @@ from pytoon.limits import (
     MAX_MEDIA_REDIRECTS,
     MAX_MEDIA_URL_CHARS,
     MEDIA_FETCH_CONNECT_SECONDS,
+    MEDIA_FETCH_JOB_SECONDS,
     MEDIA_FETCH_READ_SECONDS,
     MEDIA_FETCH_TOTAL_SECONDS,
 )
@@ -218,7 +221,9 @@ def system_resolver(host: str, port: int) -> list[str]:
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
-def _resolve_checked(target: _Target, resolver: Resolver, *, allow_loopback: bool, deadline: float) -> list[IPAddress]:
+def _resolve_checked(
+    target: _Target, resolver: Resolver, *, allow_loopback: bool, deadline: _Deadline
+) -> list[IPAddress]:
     """The host's addresses, each checked; refused when any of them is not public (a name that also points
     inside cannot be trusted to be connected to its public address)."""
     literal = _address_literal(target.host)
@@ -240,7 +245,7 @@ def _resolve_checked(target: _Target, resolver: Resolver, *, allow_loopback: boo
     return addresses
 
 
-def _within_deadline(call: Callable[[], Sequence[str]], deadline: float, what: str) -> Sequence[str]:
+def _within_deadline(call: Callable[[], Sequence[str]], deadline: _Deadline, what: str) -> Sequence[str]:
     """Run a blocking lookup (getaddrinfo has no timeout of its own) for at most the time left."""
     outcome: list[Any] = []
 
@@ -252,9 +257,9 @@ def _within_deadline(call: Callable[[], Sequence[str]], deadline: float, what: s
 
     worker = threading.Thread(target=run, name="media-url-resolve", daemon=True)
     worker.start()
-    worker.join(max(0.0, deadline - time.monotonic()))
+    worker.join(max(0.0, deadline.at - time.monotonic()))
     if not outcome:
-        raise MediaFetchError(f"Media URL timed out {what}")
+        raise deadline.overrun() if deadline.shared else MediaFetchError(f"Media URL timed out {what}")
     if isinstance(outcome[0], OSError):
         raise MediaFetchError(f"Media URL failed {what}: {public_message(str(outcome[0]))}")
     if isinstance(outcome[0], BaseException):
@@ -262,30 +267,50 @@ def _within_deadline(call: Callable[[], Sequence[str]], deadline: float, what: s
     return outcome[0]
 
 
-def _too_slow() -> MediaFetchError:
-    return MediaFetchError(f"Media URL took longer than {MEDIA_FETCH_TOTAL_SECONDS} s to fetch")
+def job_fetch_deadline() -> float:
+    """When the fetches of one job's media URLs, starting now, must all be over, validation included
+    (a `time.monotonic()` value for `fetch_media`)."""
+    return time.monotonic() + MEDIA_FETCH_JOB_SECONDS
 
 
-def _remaining(timeout: float | None, deadline: float) -> float:
-    """A socket operation's timeout, shortened to what is left of the whole fetch."""
-    left = deadline - time.monotonic()
-    if left <= 0:
-        raise _too_slow()
-    return left if timeout is None else min(timeout, left)
+@dataclass(frozen=True)
+class _Deadline:
+    """When a fetch must end: its own limit, or the job's shared one when that comes first."""
+
+    at: float  # a time.monotonic() value
+    shared: bool  # the job's deadline for all its media
+
+    @property
+    def passed(self) -> bool:
+        return time.monotonic() >= self.at
+
+    def overrun(self) -> MediaFetchError:
+        if self.shared:
+            return MediaFetchError(
+                f"Media URLs of this job took longer than {MEDIA_FETCH_JOB_SECONDS:g} s together to fetch and validate"
+            )
+        return MediaFetchError(f"Media URL took longer than {MEDIA_FETCH_TOTAL_SECONDS:g} s to fetch")
+
+    def left(self, timeout: float | None = None) -> float:
+        """An operation's timeout, shortened to what is left before the deadline; raises once nothing is."""
+        left = self.at - time.monotonic()
+        if left <= 0:
+            raise self.overrun()
+        return left if timeout is None else min(timeout, left)
 
 
 class _DeadlineStream:
     """An httpcore network stream whose every read and write also ends by the fetch's overall deadline."""
 
-    def __init__(self, stream: Any, deadline: float) -> None:
+    def __init__(self, stream: Any, deadline: _Deadline) -> None:
         self._stream = stream
         self._deadline = deadline
 
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return self._stream.read(max_bytes, _remaining(timeout, self._deadline))
+        return self._stream.read(max_bytes, self._deadline.left(timeout))
 
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        self._stream.write(buffer, _remaining(timeout, self._deadline))
+        self._stream.write(buffer, self._deadline.left(timeout))
 
     def close(self) -> None:
         self._stream.close()
@@ -293,7 +318,7 @@ class _DeadlineStream:
     def start_tls(
         self, ssl_context: ssl.SSLContext, server_hostname: str | None = None, timeout: float | None = None
     ) -> _DeadlineStream:
-        tls = self._stream.start_tls(ssl_context, server_hostname, _remaining(timeout, self._deadline))
+        tls = self._stream.start_tls(ssl_context, server_hostname, self._deadline.left(timeout))
         return _DeadlineStream(tls, self._deadline)
 
     def get_extra_info(self, info: str) -> Any:
@@ -304,7 +329,7 @@ class _PinnedBackend:
     """An httpcore network backend that connects a request for `host` to the checked addresses only, in
     order, and never resolves the name."""
 
-    def __init__(self, host: str, addresses: Sequence[IPAddress], deadline: float) -> None:
+    def __init__(self, host: str, addresses: Sequence[IPAddress], deadline: _Deadline) -> None:
         import httpcore
 
         self._host = host
@@ -327,7 +352,7 @@ class _PinnedBackend:
         failure: Exception | None = None
         for address in self._addresses:
             try:
-                stream = self._system.connect_tcp(str(address), port, _remaining(timeout, self._deadline))
+                stream = self._system.connect_tcp(str(address), port, self._deadline.left(timeout))
             except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
                 failure = exc
                 continue
@@ -346,17 +371,23 @@ def fetch_media(
     url: str,
     dest_dir: Path,
     *,
+    job_deadline: float | None = None,
     resolver: Resolver = system_resolver,
     allow_loopback: bool = False,
     ssl_context: ssl.SSLContext | None = None,
 ) -> FetchedMedia:
     """Download an image or video clip from an https URL into `dest_dir` and validate it like an upload.
 
+    `job_deadline` (from `job_fetch_deadline()`) is shared by all of a job's fetches: this one ends by it or by its
+    own MEDIA_FETCH_TOTAL_SECONDS, whichever comes first, and a clip's decode ends by it too.
     `allow_loopback` is for tests that serve media on this machine: it admits loopback addresses only (every
     other private range stays refused); `ssl_context` lets them trust their own certificate. Raises
     MediaUrlError for a refused URL and MediaFetchError (a subclass) for a failed fetch or refused content.
     """
-    deadline = time.monotonic() + MEDIA_FETCH_TOTAL_SECONDS
+    own = _Deadline(time.monotonic() + MEDIA_FETCH_TOTAL_SECONDS, shared=False)
+    job = None if job_deadline is None else _Deadline(job_deadline, shared=True)
+    deadline = job if job is not None and job.at < own.at else own
+    deadline.left()  # the job's time may be spent already: nothing is looked up or fetched then
     if ssl_context is None:
         import httpx  # httpx's CA bundle (certifi), the same trust every other client of the package uses
 
@@ -364,7 +395,7 @@ def fetch_media(
     current = _checked_url(url, allow_loopback=allow_loopback)
     for _hop in range(MAX_MEDIA_REDIRECTS + 1):
         addresses = _resolve_checked(current, resolver, allow_loopback=allow_loopback, deadline=deadline)
-        outcome = _get(current, addresses, ssl_context, deadline, Path(dest_dir))
+        outcome = _get(current, addresses, ssl_context, deadline, job, Path(dest_dir))
         if isinstance(outcome, FetchedMedia):
             return outcome
         current = _checked_url(urljoin(current.url, outcome), allow_loopback=allow_loopback)
@@ -372,7 +403,12 @@ def fetch_media(
 
 
 def _get(
-    target: _Target, addresses: Sequence[IPAddress], context: ssl.SSLContext, deadline: float, dest_dir: Path
+    target: _Target,
+    addresses: Sequence[IPAddress],
+    context: ssl.SSLContext,
+    deadline: _Deadline,
+    job: _Deadline | None,
+    dest_dir: Path,
 ) -> FetchedMedia | str:
     """One request: the fetched media, or the Location it redirects to."""
     import httpcore
@@ -405,10 +441,10 @@ def _get(
                 return location
             if response.status != 200:
                 raise MediaFetchError(f"Media URL answered HTTP {response.status}")
-            return _download(target, response, dest_dir, deadline)
+            return _download(target, response, dest_dir, deadline, job)
     except httpcore.TimeoutException as exc:
-        if time.monotonic() >= deadline:  # the socket's timeout was cut short to end the whole fetch on time
-            raise _too_slow() from exc
+        if deadline.passed:  # the socket's timeout was cut short to end the whole fetch on time
+            raise deadline.overrun() from exc
         raise MediaFetchError(f"Media URL timed out ({_plain(exc) or type(exc).__name__})") from exc
     except httpcore.ConnectError as exc:
         raise MediaFetchError(f"Media URL could not be reached: {_plain(exc)}") from exc
@@ -427,7 +463,9 @@ def _header(response: Any, name: bytes) -> str:
     return ""
 
 
-def _download(target: _Target, response: Any, dest_dir: Path, deadline: float) -> FetchedMedia:
+def _download(
+    target: _Target, response: Any, dest_dir: Path, deadline: _Deadline, job: _Deadline | None
+) -> FetchedMedia:
     content_type = _header(response, b"content-type").split(";", 1)[0].strip().lower()
     category = FETCHED_CATEGORIES.get(content_type)
     if category is None:
@@ -451,13 +489,16 @@ def _download(target: _Target, response: Any, dest_dir: Path, deadline: float) -
                 size += len(chunk)
                 if size > limit:
                     raise MediaFetchError(too_large)  # stop reading: nothing past the limit is downloaded
-                _remaining(None, deadline)
+                deadline.left()
                 handle.write(chunk)
         if size == 0:
             raise MediaFetchError("Media URL served an empty body")
+        # Validation is not part of the fetch's own limit (a clip's decode has its own), but it is of the job's.
         try:
-            facts = inspect_media(path, category)
+            facts = inspect_media(path, category, decode_timeout_seconds=None if job is None else job.left())
         except AssetRejectedError as exc:
+            if job is not None and job.passed:  # the decode was cut short by the job's deadline
+                raise job.overrun() from exc
             raise MediaFetchError(f"Media URL content refused: {exc}") from exc
     except BaseException:
         path.unlink(missing_ok=True)

@@ -110,8 +110,9 @@ def _ctx() -> _Context:
 def resolve_media(ctx: _Context, spec: JobSpec) -> tuple[JobSpec, list[PlannedMedia]]:
     """The job's media as stored keys with their kinds: uploads were checked when the job was made; https
     URLs (in the media list or a supplied scene graph) are fetched, validated like uploads and stored under
-    the job. Returns the spec with a supplied scene graph's URLs replaced by those keys."""
-    from pytoon.media_fetch import fetch_media
+    the job, all within one deadline; a URL that fails fails the job with the reason and the URL. Returns the
+    spec with a supplied scene graph's URLs replaced by those keys."""
+    from pytoon.media_fetch import MediaUrlError, fetch_media, job_fetch_deadline
 
     urls = [ref.url for ref in spec.media if ref.url]
     if spec.scene_graph is not None:
@@ -119,9 +120,13 @@ def resolve_media(ctx: _Context, spec: JobSpec) -> tuple[JobSpec, list[PlannedMe
             assets = [scene["media"].get("asset"), *(o["asset"] for o in scene.get("overlays", []))]
             urls += [a for a in assets if a and a.lower().startswith("https://")]
     fetched: dict[str, PlannedMedia] = {}
+    deadline = job_fetch_deadline()
     with ctx.scratch(f"{spec.job_id}/media") as work:
         for number, url in enumerate(dict.fromkeys(urls)):
-            media = fetch_media(url, work / str(number))
+            try:
+                media = fetch_media(url, work / str(number), job_deadline=deadline)
+            except MediaUrlError as exc:
+                raise type(exc)(f"{exc} ({url})") from exc
             key = keys.fetched_media_key(spec.job_id, number, media.path.suffix)
             ctx.store.put_file(key, media.path, media.content_type)
             kind = MediaKind.VIDEO if media.category is AssetCategory.VIDEO else MediaKind.IMAGE

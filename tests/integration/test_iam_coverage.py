@@ -2,9 +2,10 @@
 
 moto does not enforce IAM, so a missing grant would only show on AWS, as AccessDenied in the middle of a
 job. Here every AWS call the handlers make during real work (an API upload, a presigned upload that the
-upload notification validates, a whole job with music through the state machine) is recorded with the
-function it ran in, turned into the IAM action and resource AWS would check, and matched against that
-function's statements in the SAM-transformed template.
+upload notification validates, a whole V1 job with music through the state machine, a V2 job with a prompt,
+an uploaded clip, an https image the planner fetches and stores, and music) is recorded with the function it
+ran in, turned into the IAM action and resource AWS would check, and matched against that function's
+statements in the SAM-transformed template.
 """
 
 from __future__ import annotations
@@ -30,7 +31,10 @@ from pytoon.local.embedded import EmbeddedAWS
 from pytoon.local.template import load_template
 from tests.contract.conftest import StubIam, packaged, role_statements
 from tests.contract.test_least_privilege import symbolic
+from tests.fakes.media_server import body, media_server, serve_pipeline_fetches
 from tests.integration.conftest import upload, wait_for_job
+from tests.integration.test_v2_jobs import _upload_clip
+from tests.media import make_test_clip
 
 pytestmark = pytest.mark.integration
 
@@ -140,6 +144,11 @@ def _allowed(grants: list[tuple[str, str]], action: str, resource: str) -> bool:
     return any(granted == action and fnmatch.fnmatchcase(resource, pattern) for granted, pattern in grants)
 
 
+def _denied(calls: set[Call]) -> list[Call]:
+    grants = _grants()
+    return sorted(c for c in calls if not _allowed(grants.get(c[0], []), c[1], c[2]))
+
+
 def _png() -> bytes:
     buffer = io.BytesIO()
     Image.new("RGB", (320, 240), (90, 30, 160)).save(buffer, format="PNG")
@@ -186,6 +195,44 @@ def test_every_call_the_handlers_make_is_granted(
         "AssembleFunction",
         "MarkFailedFunction",
     } <= functions_seen, functions_seen
-    grants = _grants()
-    denied = sorted(c for c in recorded_calls if not _allowed(grants.get(c[0], []), c[1], c[2]))
+    denied = _denied(recorded_calls)
+    assert denied == [], "calls AWS would refuse (function, action, resource):\n" + "\n".join(map(str, denied))
+
+
+def test_every_call_a_v2_job_makes_is_granted(
+    api: httpx.Client, media_dir: Path, tmp_path: Path, recorded_calls: set[Call], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    image = upload(api, media_dir / "product_1.png", "image")["uri"]
+    clip = _upload_clip(api, make_test_clip(tmp_path / "clip.mp4", seconds=1.0, fps=24, size=(320, 180)))
+    music = upload(api, media_dir / "music.wav", "audio")["uri"]
+    with media_server({"/shot.png": body("image/png", _png())}) as server:
+        serve_pipeline_fetches(server, monkeypatch)
+        created = api.post(
+            "/api/v2/jobs",
+            json={
+                "prompt": "The photo. The clip. The fetched shot.",
+                "media_files": [image, clip, server.url("/shot.png")],
+                "music_source": music,
+                "target_duration_seconds": 3,
+            },
+        )
+        assert created.status_code == 202, created.text
+        job_id = created.json()["job_id"]
+        job = wait_for_job(api, job_id)
+    assert job["status"] == "DONE", job["error"]
+    assert [s["media_type"] for s in api.get(f"/api/v2/jobs/{job_id}").json()["scenes"]] == ["image", "video", "image"]
+
+    functions_seen = {function for function, _, _ in recorded_calls}
+    assert {
+        "ApiFunction",
+        "UploadValidationFunction",
+        "PlannerFunction",
+        "SegmentRenderFunction",
+        "AudioFunction",
+        "AssembleFunction",
+    } <= functions_seen, functions_seen
+    # The planner stored the fetched image, and the segment that shows it read it back: both are checked.
+    assert ("PlannerFunction", "s3:PutObject", f"BUCKET/jobs/{job_id}/media/00.png") in recorded_calls
+    assert ("SegmentRenderFunction", "s3:GetObject", f"BUCKET/jobs/{job_id}/media/00.png") in recorded_calls
+    denied = _denied(recorded_calls)
     assert denied == [], "calls AWS would refuse (function, action, resource):\n" + "\n".join(map(str, denied))
