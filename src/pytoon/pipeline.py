@@ -129,6 +129,7 @@ def resolve_media(ctx: _Context, spec: JobSpec) -> tuple[JobSpec, list[PlannedMe
                 raise type(exc)(f"{exc} ({url})") from exc
             key = keys.fetched_media_key(spec.job_id, number, media.path.suffix)
             ctx.store.put_file(key, media.path, media.content_type)
+            media.path.unlink()  # /tmp holds 2 GB, and a job may name 30 clips of up to 200 MB
             kind = MediaKind.VIDEO if media.category is AssetCategory.VIDEO else MediaKind.IMAGE
             fetched[url] = PlannedMedia(key=key, kind=kind)
     planned = [fetched[ref.url] if ref.url else PlannedMedia(key=ref.key or "", kind=ref.kind or MediaKind.IMAGE)

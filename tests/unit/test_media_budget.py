@@ -81,6 +81,21 @@ def test_one_slow_url_fits_the_jobs_time(ctx: _Context, server: MediaServer) -> 
     assert ArtifactStore(BUCKET, "us-east-1").get_bytes("jobs/job1/media/00.png") == _png()
 
 
+def test_each_fetched_file_leaves_the_disk_once_stored(
+    ctx: _Context, server: MediaServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    on_disk: list[int] = []
+    put_file = ArtifactStore.put_file
+
+    def counting_put_file(store: ArtifactStore, key: str, path: Path, content_type: str) -> None:
+        on_disk.append(sum(1 for item in tmp_path.rglob("*") if item.is_file()))
+        put_file(store, key, path, content_type)
+
+    monkeypatch.setattr(ArtifactStore, "put_file", counting_put_file)
+    assert len(_resolve(ctx, server, "/quick.png", "/slow-1.png", "/clip.mp4")) == 3
+    assert on_disk == [1, 1, 1]
+
+
 def test_a_url_that_cannot_finish_in_what_the_others_left_fails_the_job(ctx: _Context, server: MediaServer) -> None:
     before = len(server.requests)
     with pytest.raises(MediaFetchError) as failed:
