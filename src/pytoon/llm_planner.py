@@ -46,7 +46,7 @@ ENV_API_KEY = "PYTOON_PLANNER_LLM_API_KEY"
 ENV_TIMEOUT = "PYTOON_PLANNER_LLM_TIMEOUT_SECONDS"
 
 DEFAULT_TIMEOUT_SECONDS = 20.0
-# The plan step's Lambda has 60 s: the LLM may take half of it, and the rule planner still has room after.
+# The plan step's Lambda has 300 s, shared with fetching https media: the LLM gets at most 30 s of it.
 MIN_TIMEOUT_SECONDS = 1.0
 MAX_TIMEOUT_SECONDS = 30.0
 # A 429 is retried once, and only when the provider asks for a wait this short.

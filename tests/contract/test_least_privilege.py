@@ -63,6 +63,7 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
             job_file("media/*"),  # https media, fetched and validated
         },
         "s3:ListBucket": {BUCKET},
+        "secretsmanager:GetSecretValue": {"SECRET:PlannerLlmApiKeySecret"},
     },
     "SegmentRenderFunction": {
         "dynamodb:UpdateItem": {TABLE},
@@ -181,11 +182,17 @@ def test_secrets_arrive_as_arns_and_each_function_reads_only_its_own(
 ) -> None:
     source = "\n".join(p.read_text(encoding="utf-8") for p in (REPO_ROOT / "src" / "pytoon").rglob("*.py"))
     secret_types = of_type(cfn_resources, "AWS::SecretsManager::Secret")
-    assert set(secret_types) == {"AdminApiKeySecret", "SoraWebhookSecret", "RemotionWebhookSecret"}
+    assert set(secret_types) == {
+        "AdminApiKeySecret",
+        "SoraWebhookSecret",
+        "RemotionWebhookSecret",
+        "PlannerLlmApiKeySecret",
+    }
     for function_id, f in functions.items():
         variables = f.props["Environment"]["Variables"]
         # No secret value in plain text: only the ARN, read at run time.
-        assert not {"ADMIN_API_KEY", "SORA_WEBHOOK_SECRET", "REMOTION_WEBHOOK_SECRET"} & set(variables), function_id
+        plain = {"ADMIN_API_KEY", "SORA_WEBHOOK_SECRET", "REMOTION_WEBHOOK_SECRET", "PYTOON_PLANNER_LLM_API_KEY"}
+        assert not plain & set(variables), function_id
         arns = {name: value for name, value in variables.items() if name.endswith("_SECRET_ARN")}
         for name in arns:
             # The name src/pytoon/aws/secrets.py looks up: secret("NAME") reads NAME, else NAME_SECRET_ARN.
@@ -197,6 +204,8 @@ def test_secrets_arrive_as_arns_and_each_function_reads_only_its_own(
     webhooks = functions["WebhooksFunction"].props["Environment"]["Variables"]
     assert webhooks["SORA_WEBHOOK_SECRET_SECRET_ARN"] == {"Ref": "SoraWebhookSecret"}
     assert webhooks["REMOTION_WEBHOOK_SECRET_SECRET_ARN"] == {"Ref": "RemotionWebhookSecret"}
+    planner = functions["PlannerFunction"].props["Environment"]["Variables"]
+    assert planner["PYTOON_PLANNER_LLM_API_KEY_SECRET_ARN"] == {"Ref": "PlannerLlmApiKeySecret"}
 
 
 def test_admin_key_is_generated_unless_given_and_webhook_secrets_start_unusable(resources: dict[str, Any]) -> None:
@@ -205,7 +214,7 @@ def test_admin_key_is_generated_unless_given_and_webhook_secrets_start_unusable(
     condition, given, generated = admin["GenerateSecretString"]["Fn::If"]
     assert (condition, given) == ("HasAdminApiKey", {"Ref": "AWS::NoValue"})
     assert generated["PasswordLength"] >= 32
-    for logical_id in ("SoraWebhookSecret", "RemotionWebhookSecret"):
+    for logical_id in ("SoraWebhookSecret", "RemotionWebhookSecret", "PlannerLlmApiKeySecret"):
         props = resources[logical_id]["Properties"]
         generated = props["GenerateSecretString"]
         assert "SecretString" not in props and generated["PasswordLength"] >= 32
@@ -241,5 +250,5 @@ def test_outputs_tell_the_operator_where_the_secrets_are(template: dict[str, Any
     assert outputs["AdminApiKeySecretArn"]["Value"] == {"Ref": "AdminApiKeySecret"}
     command = outputs["ReadAdminApiKeyCommand"]["Value"]["Fn::Sub"]
     assert command.startswith("aws secretsmanager get-secret-value") and "${AdminApiKeySecret}" in command
-    for name in ("SoraWebhookSecretArn", "RemotionWebhookSecretArn"):
+    for name in ("SoraWebhookSecretArn", "RemotionWebhookSecretArn", "PlannerLlmApiKeySecretArn"):
         assert "put-secret-value" in outputs[name]["Description"]
