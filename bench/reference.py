@@ -2,6 +2,8 @@
 
 15 s job: 5 segments, 5 images of mixed sizes up to 4096 px, captions, 150 ms crossfades, music + voice.
 60 s job: 20 segments, the same inputs cycled.
+V2 job: a 16 s prompt job of 8 scenes (one sentence each, all of one length, so each scene lasts 2 s), the
+images with a 1920x1080 H.264 clip as the 4th scene's media, music.
 """
 
 from __future__ import annotations
@@ -20,6 +22,17 @@ CAPTIONS = {
     "cta": "Order yours today",
 }
 PRESET = "product_hero_clean"
+V2_SENTENCES = [
+    "Meet Aurora today.",
+    "Cold for a day.",
+    "Brushed steel body.",
+    "Watch it in use.",
+    "Leak-proof lid.",
+    "Three new colours.",
+    "Fits every bag.",
+    "Order yours now.",
+]
+V2_CLIP_SCENE = 3  # the index of the scene whose media is the clip
 
 
 @dataclass(frozen=True)
@@ -29,6 +42,15 @@ class ReferenceJob:
     images: list[Path]
     music: Path
     voice: Path
+
+
+@dataclass(frozen=True)
+class V2ReferenceJob:
+    name: str
+    seconds: int
+    prompt: str
+    media: list[Path]  # one per scene, in scene order
+    music: Path
 
 
 def _image(path: Path, size: tuple[int, int], seed: int) -> None:
@@ -98,3 +120,21 @@ def reference_jobs(folder: Path) -> list[ReferenceJob]:
         ReferenceJob("15s-5seg", 15, images, music, voice),
         ReferenceJob("60s-20seg", 60, images, music, voice),
     ]
+
+
+def write_clip(path: Path, seconds: int = 4) -> Path:
+    """A landscape phone-like clip: 1920x1080 H.264 at 30 fps with motion in every frame, no audio."""
+    if not path.exists():
+        run_ffmpeg(
+            ["-f", "lavfi", "-i", f"testsrc2=size=1920x1080:rate=30:duration={seconds}", "-c:v", "libx264",
+             "-preset", "veryfast", "-crf", "20", "-pix_fmt", "yuv420p", str(path)],
+            timeout=120,
+        )  # fmt: skip
+    return path
+
+
+def v2_reference_job(folder: Path) -> V2ReferenceJob:
+    images, music, _ = write_inputs(folder)
+    media: list[Path] = [images[i % len(images)] for i in range(len(V2_SENTENCES) - 1)]
+    media.insert(V2_CLIP_SCENE, write_clip(folder / "clip.mp4"))
+    return V2ReferenceJob("v2-8scene", 2 * len(V2_SENTENCES), " ".join(V2_SENTENCES), media, music)

@@ -3,8 +3,8 @@
 Every contender runs as its own child process, measured the same way: wall time, CPU time (process tree)
 and peak resident memory (process tree, sampled). Prints figures and ratios; asserts nothing.
 
-    make bench              # all contenders, both jobs
-    python bench/run.py --quick   # 15 s job only, no MoviePy
+    make bench              # all contenders, every job
+    python bench/run.py --quick   # the 15 s job and the V2 job, no MoviePy
 """
 
 from __future__ import annotations
@@ -33,7 +33,10 @@ PYTOON = Path(sys.executable).with_name("pytoon")
 sys.path.insert(0, str(HERE))
 
 from cold_import import cold_import_cpu_seconds  # noqa: E402
-from reference import write_inputs  # noqa: E402
+from reference import v2_reference_job, write_inputs  # noqa: E402
+from v2_baseline import v2_ffmpeg_args  # noqa: E402
+
+from pytoon.render.ffmpeg import ffmpeg_exe  # noqa: E402
 
 
 @dataclass
@@ -134,6 +137,33 @@ def start_up_rows(inputs: Path) -> None:
     print(f"  API Lambda cold import: {statistics.median(imports):.3f} s CPU (median of {len(imports)})", flush=True)
 
 
+def v2_rows(inputs: Path) -> list[Measurement]:
+    """The V2 reference job as a user runs it (`pytoon render-v2`, the whole process: start-up, validating and
+    storing the media, planning, rendering, downloads) against one hand-written ffmpeg command."""
+    job = v2_reference_job(inputs)
+    out = RESULTS / job.name
+    out.mkdir(exist_ok=True)
+    media = [arg for path in job.media for arg in ("--media", str(path))]
+    render = [str(PYTOON), "render-v2", "--prompt", job.prompt, *media, "--music", str(job.music)]
+    render += ["--duration", str(job.seconds), "-o", str(out / "pytoon.mp4")]
+    pytoon = measure("pytoon render-v2", job.name, render, details=False)
+    baseline = [ffmpeg_exe(), *v2_ffmpeg_args(job, out / "ffmpeg.mp4")]
+    ffmpeg = measure("ffmpeg-1-command", job.name, baseline, details=False)
+    for m in (pytoon, ffmpeg):
+        print(m.row(), flush=True)
+    metadata = json.loads((out / "pytoon.metadata.json").read_text())
+    print(
+        f"  pytoon render-v2: {len(metadata['segments'])} scenes, {metadata['output']['duration_seconds']:.2f} s; "
+        f"ffmpeg-1-command: {len(job.media)} parts"
+    )
+    print(
+        f"  V2 whole process (start-up, uploads, render, downloads) / ffmpeg-1-command: "
+        f"wall {pytoon.wall_seconds / ffmpeg.wall_seconds:.2f}, cpu {pytoon.cpu_seconds / ffmpeg.cpu_seconds:.2f}, "
+        f"memory {pytoon.peak_rss_mb / ffmpeg.peak_rss_mb:.2f}"
+    )
+    return [pytoon, ffmpeg]
+
+
 def ensure_moviepy() -> bool:
     """MoviePy needs an older Pillow than Pytoon pins, so it gets its own virtualenv beside the benchmark."""
     if MOVIEPY_PYTHON.exists():
@@ -161,7 +191,7 @@ def ensure_moviepy() -> bool:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="15 s job only, without MoviePy")
+    parser.add_argument("--quick", action="store_true", help="the 15 s job and the V2 job, without MoviePy")
     parser.add_argument("--no-moviepy", action="store_true")
     args = parser.parse_args()
 
@@ -254,6 +284,7 @@ def main() -> int:
                 f"  cloud critical path (max(plan + slowest segment, soundtrack) + assembly): {critical:.1f} s = "
                 f"{100 * critical / single:.0f} % of the single-process time {single:.1f} s"
             )
+    measurements += v2_rows(inputs)
     (RESULTS / "latest.json").write_text(json.dumps([m.__dict__ for m in measurements], indent=2))
     return 0
 

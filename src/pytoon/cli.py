@@ -7,6 +7,7 @@ before the arguments are known to be valid.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import socket
@@ -14,7 +15,9 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,11 +26,18 @@ from pytoon.limits import MAX_DURATION_SECONDS, MIN_DURATION_SECONDS
 if TYPE_CHECKING:
     from pytoon.assets import AssetCategory, CheckedUpload
     from pytoon.aws.jobs import JobRecord
+    from pytoon.scenes import SceneGraph
+    from pytoon.submission import JobRequest
+    from pytoon.v2_jobs import V2JobRequest
 
 LOCAL_TENANT = "local"
 DEFAULT_DEV_KEY = "dev-key-change-me"
 DEFAULT_API_PORT = 8080
 RENDER_TIMEOUT_SECONDS = 30 * 60
+# A local --media file with one of these suffixes is a video clip; any other is an image.
+VIDEO_SUFFIXES = (".mp4", ".mov", ".webm", ".m4v")
+# A --music value with one of these suffixes (or a path separator) names a file, never a library track.
+AUDIO_SUFFIXES = (".mp3", ".wav")
 
 
 class CommandError(RuntimeError):
@@ -38,20 +48,48 @@ def _progress_bar(record: JobRecord, started: float) -> str:
     width = 30
     filled = int(width * record.progress_pct / 100)
     bar = "█" * filled + "░" * (width - filled)
-    return f"\r{bar} {record.progress_pct:5.1f}%  {record.status.value:<18} {time.monotonic() - started:6.1f}s"
+    status = record.status.v2 if record.api_version == 2 else record.status.value  # as that API version spells it
+    return f"\r{bar} {record.progress_pct:5.1f}%  {status:<18} {time.monotonic() - started:6.1f}s"
+
+
+# The stored key of a local file a request names, by its reference and the category it is checked as.
+FileKey = Callable[[str, "AssetCategory"], str]
+
+
+@dataclass(frozen=True)
+class LocalJob:
+    """A job to render: the local files it names and its request, built around their stored keys."""
+
+    # (reference as the command line or scene graph writes it, category it is checked as) → the file.
+    files: dict[tuple[str, AssetCategory], Path]
+    request: Callable[[FileKey], JobRequest | V2JobRequest]
+
+
+class InputError(Exception):
+    """A command-line input that cannot be used (a scene graph file that is no JSON, a missing media file)."""
 
 
 def _check(path: Path, category: AssetCategory) -> CheckedUpload:
-    from pytoon.assets import check_upload
+    from pytoon.assets import AssetRejectedError, CheckedUpload, inspect_media
 
-    return check_upload(category=category, filename=path.name, data=path.read_bytes())
+    # The API's inline check refuses video clips (its function has no ffmpeg); here ffmpeg is at hand, so
+    # every category is inspected in place, as the upload notification does.
+    try:
+        facts = inspect_media(path, category)
+        data = path.read_bytes()
+    except OSError as exc:
+        raise AssetRejectedError(f"cannot read it: {exc.strerror}") from exc
+    return CheckedUpload(category=category, filename=path.name, data=data, facts=facts)
 
 
-def _store(check: Future[CheckedUpload]) -> str:
-    from pytoon.assets import store_checked
+def _store(path: Path, check: Future[CheckedUpload]) -> str:
+    from pytoon.assets import AssetRejectedError, store_checked
 
-    record = store_checked(check.result(), LOCAL_TENANT)
-    return record.key
+    try:
+        upload = check.result()
+    except AssetRejectedError as exc:
+        raise AssetRejectedError(f"{path}: {exc}") from exc
+    return store_checked(upload, LOCAL_TENANT).key
 
 
 def _sidecar(output: Path, suffix: str) -> Path:
@@ -64,45 +102,83 @@ def _warn_in_memory() -> None:
     print(f"note: {IN_MEMORY_WARNING}", file=sys.stderr, flush=True)
 
 
-def render_job(args: argparse.Namespace) -> int:
-    from pytoon.assets import AssetCategory, AssetRejectedError
+def _refusals() -> tuple[type[Exception], ...]:
+    """What makes a request unusable (the API answers these 400 or 422): exit status 2 with the reason."""
+    from pydantic import ValidationError
+
+    from pytoon.assets import AssetReferenceError, AssetRejectedError
+    from pytoon.content_rules import ContentRefusedError
+    from pytoon.media_fetch import MediaUrlError
+    from pytoon.scene_planner import ScenePlanningError
+    from pytoon.scenes import SceneGraphError
+    from pytoon.v2_jobs import V2RequestError
+
+    return (
+        InputError,
+        AssetRejectedError,
+        AssetReferenceError,
+        V2RequestError,
+        ScenePlanningError,
+        SceneGraphError,
+        ContentRefusedError,
+        MediaUrlError,
+        ValidationError,
+    )
+
+
+def _refused(exc: Exception) -> int:
+    from pydantic import ValidationError
+
+    from pytoon.assets import AssetRejectedError
+
+    if isinstance(exc, ValidationError):
+        problems = [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" if e["loc"] else e["msg"] for e in exc.errors()]
+        message = "invalid request: " + "; ".join(problems)
+    elif isinstance(exc, AssetRejectedError):
+        message = f"input rejected: {exc}"
+    elif isinstance(exc, InputError):
+        message = str(exc)
+    else:
+        message = f"request refused: {exc}"
+    print(message, file=sys.stderr)
+    return 2
+
+
+def _render(prepare: Callable[[], LocalJob], output_name: str) -> int:
+    """Render one job on embedded AWS: every local file validated (while the cloud starts) and stored, the
+    request submitted, followed with a progress bar; the video and its sidecars downloaded beside `output`."""
     from pytoon.aws import keys
     from pytoon.aws.storage import ArtifactStore
     from pytoon.config import get_settings
     from pytoon.local.embedded import EmbeddedAWS
     from pytoon.local.progress import JobNotFinishedError, watch_job
     from pytoon.models import JobStatus
-    from pytoon.submission import JobRequest, submit_request
+    from pytoon.submission import submit_request
 
-    output = Path(args.output).resolve()
+    refusals = _refusals()
+    try:
+        job = prepare()
+        # Every rule that needs no storage is checked before anything starts, the local files named by path.
+        job.request(lambda reference, category: reference)
+    except refusals as exc:
+        return _refused(exc)
+    output = Path(output_name).resolve()
     output.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     _warn_in_memory()
     # Validation decodes every file in full (in C, off the GIL): it runs for all files at once while the
     # embedded cloud starts, which needs none of them.
-    checks = ThreadPoolExecutor(max_workers=4)
-    image_checks = [checks.submit(_check, Path(p), AssetCategory.IMAGE) for p in args.image]
-    music_check = checks.submit(_check, Path(args.music), AssetCategory.AUDIO) if args.music else None
-    voice_check = checks.submit(_check, Path(args.voice), AssetCategory.AUDIO) if args.voice else None
-    checks.shutdown(wait=False)
+    pool = ThreadPoolExecutor(max_workers=4)
+    checks = {name: pool.submit(_check, path, name[1]) for name, path in job.files.items()}
+    pool.shutdown(wait=False)
     with EmbeddedAWS() as embedded:
         settings = get_settings()
         try:
-            images = [_store(check) for check in image_checks]
-            music = _store(music_check) if music_check else None
-            voice = _store(voice_check) if voice_check else None
-        except AssetRejectedError as exc:
-            print(f"input rejected: {exc}", file=sys.stderr)
-            return 2
-        request = JobRequest(
-            preset_id=args.preset,
-            prompt=args.prompt,
-            target_duration_seconds=args.duration,
-            image_uris=images,
-            music_uri=music,
-            voice_uri=voice,
-        )
-        record = submit_request(request, tenant_id=LOCAL_TENANT, settings=settings)
+            stored = {name: _store(job.files[name], check) for name, check in checks.items()}
+            request = job.request(lambda reference, category: stored[reference, category])
+            record = submit_request(request, tenant_id=LOCAL_TENANT, settings=settings)
+        except refusals as exc:
+            return _refused(exc)
 
         def show(current: JobRecord) -> None:
             print(_progress_bar(current, started), end="", file=sys.stderr, flush=True)
@@ -118,18 +194,118 @@ def render_job(args: argparse.Namespace) -> int:
             return 1
         store = ArtifactStore.from_settings(settings)
         job_id = record.job_id
+        metadata = _sidecar(output, ".metadata.json")
         downloads = [
             (keys.output_key(job_id), output),
             (keys.thumbnail_key(job_id), _sidecar(output, ".thumbnail.jpg")),
             (keys.captions_key(job_id), _sidecar(output, ".srt")),
-            (keys.metadata_key(job_id), _sidecar(output, ".metadata.json")),
+            (keys.metadata_key(job_id), metadata),
         ]
-        with ThreadPoolExecutor(max_workers=len(downloads)) as pool:
-            for done in [pool.submit(store.download, key, path) for key, path in downloads]:
+        with ThreadPoolExecutor(max_workers=len(downloads)) as downloading:
+            for done in [downloading.submit(store.download, key, path) for key, path in downloads]:
                 done.result()
     wall = time.monotonic() - started
-    print(f"{output}  duration {record.target_duration_seconds:.2f}s  1080x1920  wall time {wall:.1f}s")
+    # The length rendered, which a supplied scene graph sets to the millisecond (its request rounds it).
+    duration = json.loads(metadata.read_text())["output"]["duration_seconds"]
+    scenes = f"  {record.segment_count} scenes" if record.api_version == 2 else ""
+    print(f"{output}  duration {duration:.2f}s{scenes}  1080x1920  wall time {wall:.1f}s")
     return 0
+
+
+def render_job(args: argparse.Namespace) -> int:
+    """A V1 job: a prompt, images in order, music and voiceover files."""
+    from pytoon.models import AssetCategory
+    from pytoon.submission import JobRequest
+
+    def prepare() -> LocalJob:
+        audio = [a for a in (args.music, args.voice) if a]
+        files = {(p, AssetCategory.IMAGE): Path(p) for p in args.image}
+        files |= {(a, AssetCategory.AUDIO): Path(a) for a in audio}
+
+        def request(key: FileKey) -> JobRequest:
+            return JobRequest(
+                preset_id=args.preset,
+                prompt=args.prompt,
+                target_duration_seconds=args.duration,
+                image_uris=[key(p, AssetCategory.IMAGE) for p in args.image],
+                music_uri=key(args.music, AssetCategory.AUDIO) if args.music else None,
+                voice_uri=key(args.voice, AssetCategory.AUDIO) if args.voice else None,
+            )
+
+        return LocalJob(files=files, request=request)
+
+    return _render(prepare, args.output)
+
+
+def _media_category(path: str) -> AssetCategory:
+    from pytoon.models import AssetCategory
+
+    return AssetCategory.VIDEO if Path(path).suffix.lower() in VIDEO_SUFFIXES else AssetCategory.IMAGE
+
+
+def _music_is_file(music: str | None) -> bool:
+    if not music:
+        return False
+    return Path(music).is_file() or os.sep in music or Path(music).suffix.lower() in AUDIO_SUFFIXES
+
+
+def _graph_files(document_path: Path) -> tuple[SceneGraph, dict[tuple[str, AssetCategory], Path]]:
+    """The scene graph of a file, checked, and the local files its media name: every reference but an
+    https URL is a file path, relative to the scene graph's folder (this run's storage starts empty)."""
+    from pytoon.scenes import parse_scene_graph
+    from pytoon.v2_jobs import graph_media, is_url
+
+    try:
+        document = json.loads(document_path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"cannot read the scene graph {document_path}: {exc}") from exc
+    graph = parse_scene_graph(document)
+    files = {}
+    for reference, category in graph_media(graph):
+        if is_url(reference):
+            continue
+        path = (document_path.parent / Path(reference).expanduser()).resolve()
+        if not path.is_file():
+            raise InputError(
+                f"{document_path}: no such file: {reference} (scene graph media are local files, relative to "
+                "the scene graph's folder, or https URLs)"
+            )
+        files[reference, category] = path
+    return graph, files
+
+
+def render_v2_job(args: argparse.Namespace) -> int:
+    """A V2 job: a prompt plus media (images, video clips, https URLs) in scene order, or a whole scene graph."""
+    from pytoon.models import AssetCategory
+    from pytoon.v2_jobs import V2JobRequest, is_url, replace_graph_media
+
+    def prepare() -> LocalJob:
+        graph, graph_files = _graph_files(Path(args.scene_graph)) if args.scene_graph else (None, {})
+        files = graph_files | {(m, _media_category(m)): Path(m) for m in args.media if not is_url(m)}
+        music_file = _music_is_file(args.music)
+        if music_file:
+            files[args.music, AssetCategory.AUDIO] = Path(args.music)
+
+        def request(key: FileKey) -> V2JobRequest:
+            fields = {
+                "prompt": args.prompt,
+                "media_files": [m if is_url(m) else key(m, _media_category(m)) for m in args.media],
+                "preset_id": args.preset,
+                "brand_safe": args.brand_safe,
+                "voice_script": args.voice_script,
+                "music_source": key(args.music, AssetCategory.AUDIO) if music_file else args.music,
+                "engine_override": args.engine,
+                "target_duration_seconds": args.duration,
+                "max_scenes": args.max_scenes,
+            }
+            if graph is not None:
+                stored = {reference: key(reference, category) for reference, category in graph_files}
+                fields["scene_graph"] = replace_graph_media(graph, stored).document()
+            return V2JobRequest(**fields)
+
+        return LocalJob(files=files, request=request)
+
+    return _render(prepare, args.output)
 
 
 def demo(args: argparse.Namespace) -> int:
@@ -294,7 +470,9 @@ def _local_endpoint(args: argparse.Namespace) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from pytoon.engines import ENGINE_NAMES
     from pytoon.presets import all_presets
+    from pytoon.v2_jobs import DEFAULT_PRESET
 
     parser = argparse.ArgumentParser(prog="pytoon", description=__doc__.split("\n", 1)[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -309,6 +487,39 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--duration", type=int, default=15, help="seconds, 1-60")
     render.add_argument("-o", "--output", default="out/video.mp4")
     render.set_defaults(run=render_job)
+
+    render_v2 = commands.add_parser(
+        "render-v2",
+        help="render one V2 job (a prompt plus images and video clips, or a whole scene graph) on embedded AWS",
+        description="Render one V2 job end to end on embedded AWS: a prompt plus media in scene order, or a "
+        "whole scene graph (--scene-graph, which states its own scenes, media and durations).",
+    )
+    render_v2.add_argument("--prompt", help="one scene per sentence (or per <SHOT n> block)")
+    render_v2.add_argument(
+        "--media",
+        action="append",
+        default=[],
+        metavar="PATH_OR_HTTPS_URL",
+        help=f"image, or video clip ({'/'.join(VIDEO_SUFFIXES)}), or https URL (repeatable, in scene order)",
+    )
+    render_v2.add_argument(
+        "--scene-graph",
+        metavar="FILE.json",
+        help="a whole scene graph; its media are files relative to it or https URLs",
+    )
+    render_v2.add_argument("--max-scenes", type=int, help="merge sentences into at most this many scenes")
+    render_v2.add_argument("--engine", choices=[*ENGINE_NAMES, "local"], help="engine for the scenes it generates")
+    render_v2.add_argument("--preset", default=DEFAULT_PRESET, choices=preset_ids)
+    render_v2.add_argument(
+        "--duration", type=int, help="seconds, 1-60 (default 5 s per scene; a scene graph states its own)"
+    )
+    render_v2.add_argument("--voice-script", metavar="TEXT", help="a voiceover to speak")
+    render_v2.add_argument("--music", metavar="NAME_OR_FILE", help="a music library track, or an MP3/WAV file")
+    render_v2.add_argument(
+        "--no-brand-safe", dest="brand_safe", action="store_false", help="do not apply the brand-safe rules"
+    )
+    render_v2.add_argument("-o", "--output", default="out/video.mp4")
+    render_v2.set_defaults(run=render_v2_job)
 
     demo_cmd = commands.add_parser("demo", help="render the bundled example (generated images and music)")
     demo_cmd.add_argument("--preset", default="overlay_glow", choices=preset_ids)
@@ -339,13 +550,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _named_files(args: argparse.Namespace) -> list[str]:
+    """The local files the command line names, each of which must exist."""
+    if args.command == "render":
+        return [p for p in (*args.image, args.music, args.voice) if p]
+    if args.command == "render-v2":
+        from pytoon.v2_jobs import is_url
+
+        music = [args.music] if _music_is_file(args.music) else []
+        graph = [args.scene_graph] if args.scene_graph else []
+        return [*(m for m in args.media if not is_url(m)), *music, *graph]
+    return []
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if not MIN_DURATION_SECONDS <= getattr(args, "duration", 15) <= MAX_DURATION_SECONDS:
+    duration = getattr(args, "duration", None)
+    if duration is not None and not MIN_DURATION_SECONDS <= duration <= MAX_DURATION_SECONDS:
         print(f"--duration must be between {MIN_DURATION_SECONDS} and {MAX_DURATION_SECONDS} seconds", file=sys.stderr)
         return 2
-    for path in [*getattr(args, "image", []), getattr(args, "music", None), getattr(args, "voice", None)]:
-        if path and not Path(path).is_file():
+    for path in _named_files(args):
+        if not Path(path).is_file():
             print(f"no such file: {path}", file=sys.stderr)
             return 2
     try:

@@ -8,7 +8,7 @@ itself is made when the job is planned (https media are fetched then, which is w
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -16,6 +16,9 @@ from pytoon.errors import PytoonError
 from pytoon.limits import MAX_DURATION_SECONDS, MAX_MEDIA_PER_JOB, MAX_PROMPT_CHARS, MAX_SCENES, MIN_DURATION_SECONDS
 from pytoon.models import AssetCategory, JobSpec, MediaKind, MediaRef, displayable
 from pytoon.presets import get_preset
+
+if TYPE_CHECKING:
+    from pytoon.scenes import SceneGraph
 
 DEFAULT_PRESET = "product_hero_clean"
 MAX_VOICE_SCRIPT_CHARS = 5000
@@ -65,7 +68,7 @@ def _short(text: str, what: str) -> str:
     return text
 
 
-def _is_url(reference: str) -> bool:
+def is_url(reference: str) -> bool:
     return reference.lower().startswith(("https://", "http://"))
 
 
@@ -76,7 +79,7 @@ def _media_refs(references: list[str], tenant_id: str, settings: Any) -> list[Me
     refs: list[MediaRef | None] = [None] * len(references)
     uploads: dict[str, tuple[AssetCategory, ...]] = {}
     for index, reference in enumerate(references):
-        if _is_url(reference):
+        if is_url(reference):
             check_media_url(reference)
             refs[index] = MediaRef(url=reference)
         else:
@@ -117,6 +120,32 @@ def _voice_script(script: str | None) -> str | None:
     return script.strip()
 
 
+def graph_media(graph: SceneGraph) -> list[tuple[str, AssetCategory]]:
+    """Every media reference of a scene graph with the category its place demands: each scene's media (a
+    video scene's is a video) and each image overlay."""
+    found = []
+    for scene in graph.scenes:
+        if scene.media.asset:
+            category = AssetCategory.VIDEO if scene.media.type == "video" else AssetCategory.IMAGE
+            found.append((scene.media.asset, category))
+        found += [(o.asset, AssetCategory.IMAGE) for o in scene.overlays if o.type.value != "text"]
+    return found
+
+
+def replace_graph_media(graph: SceneGraph, replacements: dict[str, str]) -> SceneGraph:
+    """The graph with each media reference in `replacements` replaced (a text overlay's words never are)."""
+    scenes = []
+    for scene in graph.scenes:
+        asset = scene.media.asset
+        media = scene.media.model_copy(update={"asset": replacements.get(asset, asset) if asset else asset})
+        overlays = [
+            o if o.type.value == "text" else o.model_copy(update={"asset": replacements.get(o.asset, o.asset)})
+            for o in scene.overlays
+        ]
+        scenes.append(scene.model_copy(update={"media": media, "overlays": overlays}))
+    return graph.model_copy(update={"scenes": scenes})
+
+
 def _resolve_graph_assets(document: dict[str, Any], tenant_id: str, settings: Any) -> dict[str, Any]:
     """The supplied scene graph with each upload reference replaced by its stored key (https URLs stay,
     fetched when the job is planned); every reference must be this tenant's READY upload of the right kind."""
@@ -126,26 +155,17 @@ def _resolve_graph_assets(document: dict[str, Any], tenant_id: str, settings: An
 
     graph = parse_scene_graph(document)
     wanted: dict[str, tuple[AssetCategory, ...]] = {}
-    for scene in graph.scenes:
-        category = AssetCategory.VIDEO if scene.media.type == "video" else AssetCategory.IMAGE
-        references = [(scene.media.asset, category)] if scene.media.asset else []
-        references += [(o.asset, AssetCategory.IMAGE) for o in scene.overlays if o.type.value != "text"]
-        for reference, kind in references:
-            if _is_url(reference):
-                check_media_url(reference)
-            else:
-                wanted[reference] = (*wanted.get(reference, ()), kind)
+    for reference, kind in graph_media(graph):
+        if is_url(reference):
+            check_media_url(reference)
+        else:
+            wanted[reference] = (*wanted.get(reference, ()), kind)
     records = resolve_assets(tenant_id, {ref: tuple(set(kinds)) for ref, kinds in wanted.items()}, settings)
     for reference, kinds in wanted.items():
         if len(set(kinds)) > 1:
             raise V2RequestError(f"{reference} is used both as {' and '.join(sorted(set(kinds)))}")
     keys = {reference: record.key for reference, record in records.items()}
-    scenes = []
-    for scene in graph.scenes:
-        media = scene.media.model_copy(update={"asset": keys.get(scene.media.asset or "", scene.media.asset)})
-        overlays = [o.model_copy(update={"asset": keys.get(o.asset, o.asset)}) for o in scene.overlays]
-        scenes.append(scene.model_copy(update={"media": media, "overlays": overlays}))
-    return graph.model_copy(update={"scenes": scenes}).document()
+    return replace_graph_media(graph, keys).document()
 
 
 def _refuse_with_scene_graph(request: V2JobRequest) -> None:

@@ -13,7 +13,10 @@ from pathlib import Path
 import av
 import boto3
 import httpx
+import numpy as np
 import pytest
+
+from tests.media import decode_frames, make_test_clip, video_stream
 
 pytestmark = pytest.mark.integration
 
@@ -83,6 +86,120 @@ def test_bad_input_is_a_clear_error(tmp_path: Path) -> None:
         [str(PYTOON), "render", "--prompt", "x", "--image", "/nope.png"], capture_output=True, text=True
     )
     assert missing.returncode == 2 and "no such file" in missing.stderr
+
+
+def _render_v2(*args: str, cwd: Path, timeout: int = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(PYTOON), "render-v2", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout)
+
+
+YELLOW = (250, 200, 0)
+
+
+def _is_yellow(frame: np.ndarray) -> bool:
+    r, g, b = frame[200:1600].reshape(-1, 3).mean(axis=0)
+    return r > 200 and g > 150 and b < 80
+
+
+def test_render_v2_prompt_with_an_image_and_a_video_clip(media_dir: Path, tmp_path: Path) -> None:
+    clip = make_test_clip(tmp_path / "clip.mp4", seconds=1.0, fps=24, size=(640, 360), colours=[YELLOW])
+    output = tmp_path / "out" / "v2.mp4"
+    result = _render_v2(
+        "--prompt",
+        "Red and ready. Sunny side up.",
+        "--media",
+        str(media_dir / "product_0.png"),
+        "--media",
+        "clip.mp4",  # relative to the working directory
+        "--music",
+        str(media_dir / "music.wav"),
+        "--duration",
+        "2",
+        "-o",
+        str(output),
+        cwd=clip.parent,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    summary = result.stdout.strip().splitlines()[-1]
+    assert str(output) in summary and "duration 2.00s" in summary and "2 scenes" in summary
+    assert "done" in result.stderr and "rendering_scenes" in result.stderr  # the progress bar, V2 spelling
+
+    stream = video_stream(output)
+    assert (stream.width, stream.height) == (1080, 1920)
+    assert abs(stream.frames - 60) <= 1 and abs(stream.duration_seconds - 2.0) <= 1 / 30
+    frames = decode_frames(output, {10, 50})
+    assert not _is_yellow(frames[10]) and _is_yellow(frames[50])  # the image's scene, then the clip's
+    assert output.with_name("v2.thumbnail.jpg").read_bytes()[:3] == b"\xff\xd8\xff"
+    assert "Sunny side up." in output.with_name("v2.srt").read_text()
+    assert json.loads(output.with_name("v2.metadata.json").read_text())["output"]["frames"] == stream.frames
+
+
+def _scene(scene_id: int, duration: int, media: dict, **fields: object) -> dict:
+    return {"id": scene_id, "description": f"Scene {scene_id}", "duration": duration, "media": media,
+            "caption": "", "transition": "cut"} | fields  # fmt: skip
+
+
+def test_render_v2_scene_graph_file_with_local_media(media_dir: Path, tmp_path: Path) -> None:
+    graphs = tmp_path / "graphs"
+    graphs.mkdir()
+    make_test_clip(graphs / "clip.mp4", seconds=1.0, fps=24, size=(640, 360), colours=[YELLOW])
+    overlay = {"type": "logo", "asset": str(media_dir / "product_2.png"), "position": "top-right", "scale": 0.5}
+    graph = {
+        "version": "2.0",
+        "scenes": [
+            _scene(
+                1,
+                1500,
+                {"type": "image", "asset": str(media_dir / "product_0.png"), "effect": "static"},
+                caption="Made to last",
+                overlays=[overlay],
+            ),
+            _scene(2, 1000, {"type": "video", "asset": "clip.mp4"}),  # relative to the scene graph's folder
+        ],
+    }
+    (graphs / "launch.json").write_text(json.dumps(graph))
+    output = tmp_path / "graph.mp4"
+    result = _render_v2("--scene-graph", "graphs/launch.json", "-o", str(output), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "duration 2.50s" in result.stdout and "2 scenes" in result.stdout
+
+    stream = video_stream(output)
+    assert (stream.width, stream.height, stream.frames) == (1080, 1920, 75)  # 2500 ms at 30 fps
+    frames = decode_frames(output, {20, 60})
+    blue = frames[20][..., 2].astype(int) - frames[20][..., 0] > 80  # the logo, on the red product image
+    assert blue[:480, 810:].mean() > 0.05 and not blue[480:].any()
+    assert not _is_yellow(frames[20]) and _is_yellow(frames[60])
+    assert "Made to last" in output.with_name("graph.srt").read_text()
+
+
+def test_render_v2_lists_every_scene_graph_problem(tmp_path: Path) -> None:
+    graph = {
+        "version": "2.0",
+        "scenes": [
+            _scene(1, 500, {"type": "image"}),
+            _scene(2, 1500, {"type": "image"}, transition="wobble"),
+            _scene(3, 1500, {"type": "image"}, overlays=[{"type": "logo", "asset": "x.png", "position": "middle"}]),
+        ],
+    }
+    (tmp_path / "bad.json").write_text(json.dumps(graph))
+    result = _render_v2("--scene-graph", "bad.json", cwd=tmp_path, timeout=60)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    for problem in ("scenes/0/duration", "scenes/1/transition", "scenes/2/overlays/0/position"):
+        assert problem in result.stderr
+
+    graph["scenes"] = [_scene(1, 1500, {"type": "image", "asset": "missing.png"})]
+    (tmp_path / "missing.json").write_text(json.dumps(graph))
+    missing = _render_v2("--scene-graph", "missing.json", cwd=tmp_path, timeout=60)
+    assert missing.returncode == 2 and "no such file: missing.png" in missing.stderr
+    assert "Traceback" not in missing.stderr
+
+
+def test_render_v2_refuses_a_scene_graph_with_a_prompt(tmp_path: Path) -> None:
+    (tmp_path / "graph.json").write_text(json.dumps({"version": "2.0", "scenes": [_scene(1, 1500, {"type": "image"})]}))
+    result = _render_v2("--scene-graph", "graph.json", "--prompt", "Hello.", cwd=tmp_path, timeout=120)
+    assert result.returncode == 2
+    assert "prompt cannot be combined with scene_graph" in result.stderr and "Traceback" not in result.stderr
+    assert not list(tmp_path.glob("**/*.mp4"))
 
 
 def _free_port() -> int:
