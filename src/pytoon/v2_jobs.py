@@ -110,14 +110,13 @@ def _music(source: str | None, tenant_id: str, settings: Any) -> tuple[str | Non
 
 
 def _voice_script(script: str | None) -> str | None:
-    from pytoon.voice import voice_unavailable
-
     if script is None or not script.strip():
         return None
-    reason = voice_unavailable()
-    if reason:
-        raise V2RequestError(f"voice_script cannot be spoken: {reason}")
-    return script.strip()
+    # Refused rather than accepted and ignored until the audio step speaks it and cues the captions to it.
+    raise V2RequestError(
+        "voice_script cannot be spoken: the soundtrack does not use text-to-speech yet; "
+        "use music_source, or render without a voiceover"
+    )
 
 
 def graph_media(graph: SceneGraph) -> list[tuple[str, AssetCategory]]:
