@@ -3,7 +3,7 @@
 `get_settings()` holds what every function needs (table, bucket, region…), parsed on first use and cached.
 `get_api_settings()` holds what only the API reads (the API keys to seed, the request body read timeout);
 `create_app()` parses it once and keeps it, so a malformed value fails the API's start, naming the variable,
-instead of failing every request.
+instead of failing every request. `get_tts_settings()` is read per job: it carries provider keys, which rotate.
 """
 
 from __future__ import annotations
@@ -12,8 +12,10 @@ import os
 import re
 from functools import cache
 from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 
 class ConfigError(RuntimeError):
@@ -144,3 +146,104 @@ def get_api_settings() -> ApiSettings:
         raise ConfigError(
             f"PYTOON_BODY_READ_TIMEOUT_SECONDS is invalid ({timeout!r}): a number of seconds above 0, at most 300"
         ) from exc
+
+
+# --- text-to-speech ----------------------------------------------------------------------------------------
+
+TTS_PROVIDER_NAMES = ("openai", "elevenlabs", "espeak")
+DEFAULT_TTS_TIMEOUT_SECONDS = 20.0
+_LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+# ElevenLabs answers in these self-describing containers only, so an answer that is not audio fails to decode
+# (raw PCM, ulaw and alaw would play any bytes as noise).
+_ELEVENLABS_FORMAT = r"^(mp3_\d{4,6}_\d{2,3}|wav_\d{4,6})$"
+# A voice id becomes a URL path segment. (Field patterns are searched, not matched: anchored.)
+_VOICE_ID = r"^[A-Za-z0-9_-]{1,64}$"
+_NAME = r"^[A-Za-z0-9_.:+-]{1,100}$"
+
+
+def api_base_url(value: str) -> str:
+    """`value` without a trailing slash when it is fit to receive an API key: https, or plain http only on
+    loopback (tests, a local proxy), without a query, a fragment or credentials; ValueError otherwise."""
+    try:
+        url = urlsplit(value)
+        host = url.hostname
+    except ValueError as exc:
+        raise ValueError(f"not a URL ({exc})") from None
+    if not (host and (url.scheme == "https" or (url.scheme == "http" and host in _LOOPBACK_HOSTS))):
+        raise ValueError("must be an https URL (plain http only for 127.0.0.1 or localhost)")
+    if url.query or url.fragment or url.username or url.password:
+        raise ValueError("must not carry a query, a fragment or credentials")
+    return value.rstrip("/")
+
+
+class TtsSettings(BaseModel):
+    """How a voice script is spoken: the providers in the order they are tried, and each one's voice."""
+
+    model_config = ConfigDict(frozen=True)
+
+    providers: tuple[Literal["openai", "elevenlabs", "espeak"], ...] = Field(default=TTS_PROVIDER_NAMES, min_length=1)
+    # Each HTTP request to a provider (connect, wait, read), one sentence.
+    timeout_seconds: float = Field(default=DEFAULT_TTS_TIMEOUT_SECONDS, ge=1, le=60, allow_inf_nan=False)
+    openai_api_key: str | None = Field(default=None, min_length=1, repr=False)
+    openai_base_url: str = "https://api.openai.com/v1"
+    openai_model: str = Field(default="gpt-4o-mini-tts", pattern=_NAME)
+    openai_voice: str = Field(default="alloy", pattern=_NAME)
+    openai_speed: float = Field(default=1.0, ge=0.25, le=4.0, allow_inf_nan=False)
+    elevenlabs_api_key: str | None = Field(default=None, min_length=1, repr=False)
+    elevenlabs_base_url: str = "https://api.elevenlabs.io"
+    elevenlabs_model: str = Field(default="eleven_multilingual_v2", pattern=_NAME)
+    elevenlabs_voice_id: str = Field(default="21m00Tcm4TlvDq8ikWAM", pattern=_VOICE_ID)
+    elevenlabs_output_format: str = Field(default="mp3_44100_128", pattern=_ELEVENLABS_FORMAT)
+    espeak_voice: str = Field(default="en-us", pattern=_NAME)
+    espeak_rate_wpm: int = Field(default=165, ge=80, le=450)
+
+    @field_validator("providers")
+    @classmethod
+    def _each_once(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if len(set(value)) != len(value):
+            raise ValueError("a provider is named twice")
+        return value
+
+    @field_validator("openai_base_url", "elevenlabs_base_url")
+    @classmethod
+    def _api_base(cls, value: str) -> str:
+        return api_base_url(value)
+
+
+_TTS_ENV = {
+    "providers": "PYTOON_TTS_PROVIDERS",
+    "timeout_seconds": "PYTOON_TTS_TIMEOUT_SECONDS",
+    "openai_base_url": "OPENAI_BASE_URL",
+    "openai_model": "PYTOON_TTS_OPENAI_MODEL",
+    "openai_voice": "PYTOON_TTS_OPENAI_VOICE",
+    "openai_speed": "PYTOON_TTS_OPENAI_SPEED",
+    "elevenlabs_base_url": "ELEVENLABS_BASE_URL",
+    "elevenlabs_model": "PYTOON_TTS_ELEVENLABS_MODEL",
+    "elevenlabs_voice_id": "PYTOON_TTS_ELEVENLABS_VOICE_ID",
+    "elevenlabs_output_format": "PYTOON_TTS_ELEVENLABS_OUTPUT_FORMAT",
+    "espeak_voice": "PYTOON_TTS_ESPEAK_VOICE",
+    "espeak_rate_wpm": "PYTOON_TTS_ESPEAK_RATE_WPM",
+}
+_TTS_KEYS = {"openai_api_key": "OPENAI_API_KEY", "elevenlabs_api_key": "ELEVENLABS_API_KEY"}
+
+
+def get_tts_settings() -> TtsSettings:
+    """The text-to-speech settings from the environment; ConfigError naming the variable when one is malformed.
+
+    Keys are read with `secret()` (the variable, or the Secrets Manager secret its `_SECRET_ARN` names, cached a
+    few minutes), so call this per job rather than keeping the result: a rotated key is then picked up.
+    """
+    from pytoon.aws.secrets import secret  # pytoon.aws imports this module
+
+    values: dict[str, object] = {k: v.strip() for k, name in _TTS_ENV.items() if (v := os.environ.get(name, ""))}
+    if "providers" in values:
+        values["providers"] = tuple(p.strip().lower() for p in str(values["providers"]).split(",") if p.strip())
+    values |= {field: key for field, name in _TTS_KEYS.items() if (key := secret(name))}
+    try:
+        return TtsSettings.model_validate(values)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        field = str(error["loc"][0])
+        name = _TTS_ENV.get(field) or _TTS_KEYS[field]
+        shown = "****" if field in _TTS_KEYS else repr(os.environ.get(name))
+        raise ConfigError(f"{name} is invalid ({shown}): {error['msg']}") from None

@@ -1,0 +1,1 @@
+"""Text-to-speech engines: one module per provider, what they share in `base`; `pytoon.voice` chains them."""
