@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from contenders import _ass_script
+from contenders import ass_script
 from reference import PRESET, V2_SENTENCES, V2ReferenceJob
 
 from pytoon.fonts import font_path
@@ -47,7 +47,7 @@ def v2_ffmpeg_args(job: V2ReferenceJob, out: Path) -> list[str]:
         graph.append(f"[{last}][v{i}]xfade=transition=fade:duration={overlap:.4f}:offset={part * i:.4f}[x{i}]")
         last = f"x{i}"
     subtitles = out.with_suffix(".ass")
-    subtitles.write_text(_ass_script(V2_SENTENCES, job.seconds, preset.caption_style.safe_margin_px + 150))
+    subtitles.write_text(ass_script(V2_SENTENCES, job.seconds, preset.caption_style.safe_margin_px + 150))
     font_dir = font_path(preset.caption_style.font).parent
     graph.append(f"[{last}]ass=filename='{subtitles}':fontsdir='{font_dir}',{rgb_to_yuv()}[video]")
     graph.append(
