@@ -144,9 +144,13 @@ def _allowed(grants: list[tuple[str, str]], action: str, resource: str) -> bool:
     return any(granted == action and fnmatch.fnmatchcase(resource, pattern) for granted, pattern in grants)
 
 
-def _denied(calls: set[Call]) -> list[Call]:
+def _assert_all_granted(calls: set[Call], functions: set[str]) -> None:
+    """Every one of `functions` made calls, and the template grants every recorded call."""
+    functions_seen = {function for function, _, _ in calls}
+    assert functions <= functions_seen, functions_seen
     grants = _grants()
-    return sorted(c for c in calls if not _allowed(grants.get(c[0], []), c[1], c[2]))
+    denied = sorted(c for c in calls if not _allowed(grants.get(c[0], []), c[1], c[2]))
+    assert denied == [], "calls AWS would refuse (function, action, resource):\n" + "\n".join(map(str, denied))
 
 
 def _png() -> bytes:
@@ -185,18 +189,18 @@ def test_every_call_the_handlers_make_is_granted(
     )
     assert wait_for_job(api, failing.json()["job_id"])["status"] == "FAILED"
 
-    functions_seen = {function for function, _, _ in recorded_calls}
-    assert {
-        "ApiFunction",
-        "UploadValidationFunction",
-        "PlannerFunction",
-        "SegmentRenderFunction",
-        "AudioFunction",
-        "AssembleFunction",
-        "MarkFailedFunction",
-    } <= functions_seen, functions_seen
-    denied = _denied(recorded_calls)
-    assert denied == [], "calls AWS would refuse (function, action, resource):\n" + "\n".join(map(str, denied))
+    _assert_all_granted(
+        recorded_calls,
+        {
+            "ApiFunction",
+            "UploadValidationFunction",
+            "PlannerFunction",
+            "SegmentRenderFunction",
+            "AudioFunction",
+            "AssembleFunction",
+            "MarkFailedFunction",
+        },
+    )
 
 
 def test_every_call_a_v2_job_makes_is_granted(
@@ -222,17 +226,17 @@ def test_every_call_a_v2_job_makes_is_granted(
     assert job["status"] == "DONE", job["error"]
     assert [s["media_type"] for s in api.get(f"/api/v2/jobs/{job_id}").json()["scenes"]] == ["image", "video", "image"]
 
-    functions_seen = {function for function, _, _ in recorded_calls}
-    assert {
-        "ApiFunction",
-        "UploadValidationFunction",
-        "PlannerFunction",
-        "SegmentRenderFunction",
-        "AudioFunction",
-        "AssembleFunction",
-    } <= functions_seen, functions_seen
     # The planner stored the fetched image, and the segment that shows it read it back: both are checked.
     assert ("PlannerFunction", "s3:PutObject", f"BUCKET/jobs/{job_id}/media/00.png") in recorded_calls
     assert ("SegmentRenderFunction", "s3:GetObject", f"BUCKET/jobs/{job_id}/media/00.png") in recorded_calls
-    denied = _denied(recorded_calls)
-    assert denied == [], "calls AWS would refuse (function, action, resource):\n" + "\n".join(map(str, denied))
+    _assert_all_granted(
+        recorded_calls,
+        {
+            "ApiFunction",
+            "UploadValidationFunction",
+            "PlannerFunction",
+            "SegmentRenderFunction",
+            "AudioFunction",
+            "AssembleFunction",
+        },
+    )
