@@ -30,6 +30,7 @@ from pytoon.clock import seconds_since, utc_now_iso
 from pytoon.config import Settings, get_settings
 from pytoon.errors import InvalidTransitionError, JobNotFoundError, SegmentRenderError, public_message
 from pytoon.models import FPS, AssetCategory, JobSpec, JobStatus, MediaKind, RenderPlan, SegmentStatus
+from pytoon.music import library_file
 from pytoon.observability import logger
 from pytoon.planner import audio_plan, effective_motion_profile
 from pytoon.render.assemble import OutputFacts, assemble_output
@@ -240,7 +241,8 @@ def build_job_audio(job_id: str) -> AudioResult:
     plan = audio_plan(spec)
     with ctx.scratch(f"{job_id}/audio") as work:
         sources = [k for k in (plan.music_key, plan.voice_key) if k]
-        files = {k: ctx.store.download(k, work / "inputs" / k.replace("/", "_")) for k in sources}
+        # A music library track is package data, not an object in storage.
+        files = {k: library_file(k) or ctx.store.download(k, work / "inputs" / k.replace("/", "_")) for k in sources}
         facts = build_audio(plan, files, spec.duration_ms / 1000, work / "audio.m4a")
         ctx.store.put_file(keys.audio_key(job_id), facts.path, "audio/mp4")
     ctx.store.put_json(keys.audio_facts_key(job_id), facts.model_dump(mode="json", exclude={"path"}))

@@ -96,17 +96,16 @@ def _media_refs(references: list[str], tenant_id: str, settings: Any) -> list[Me
 def _music(source: str | None, tenant_id: str, settings: Any) -> tuple[str | None, str | None]:
     """(music upload key, music library name) of a music_source."""
     from pytoon.assets import resolve_asset_keys
-    from pytoon.music import library_names
+    from pytoon.music import UnknownTrackError, library_key
 
     if not source:
         return None, None
     if source.startswith("s3://") or source.startswith("uploads/"):
         return resolve_asset_keys(tenant_id, {source: AssetCategory.AUDIO}, settings)[source], None
-    names = library_names()
-    if source not in names:
-        valid = ", ".join(names) if names else "none yet; use an audio upload"
-        raise V2RequestError(f"music_source {source!r} is not in the music library (valid names: {valid})")
-    return None, source
+    try:
+        return library_key(source), source
+    except UnknownTrackError as exc:
+        raise V2RequestError(f"music_source {exc}") from None
 
 
 def _voice_script(script: str | None) -> str | None:

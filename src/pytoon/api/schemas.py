@@ -177,3 +177,14 @@ class ApiKeyBody(BaseModel):
 
 class CreatedKeyBody(ApiKeyBody):
     api_key: str
+
+
+class MusicTrackBody(BaseModel):
+    name: str = Field(description="What to pass as a V2 job's music_source")
+    mood: str
+    bpm: int
+    duration_seconds: float = Field(description="One pass of the loop; a longer video repeats it seamlessly")
+
+
+class MusicLibraryBody(BaseModel):
+    tracks: list[MusicTrackBody]
