@@ -207,7 +207,9 @@ def marimba(freq: float, gate: float) -> np.ndarray:
     return partials(freq * np.array([1.0, 3.93, 9.2]), [1.0, 0.3, 0.06], [ring, ring / 5, ring / 12], len(env)) * env
 
 
-def synth_pluck(freq: float, gate: float, *, odd_only: bool = True, sweep: float = 0.08, peak: float = 6000) -> np.ndarray:
+def synth_pluck(
+    freq: float, gate: float, *, odd_only: bool = True, sweep: float = 0.08, peak: float = 6000
+) -> np.ndarray:
     """An arpeggiator voice: square (or saw) through a low-pass that snaps shut after the attack."""
     env = envelope(gate, attack=0.002, decay=0.25, sustain=0.3, release=0.06)
     t = _time(len(env))
@@ -243,7 +245,10 @@ def slap_bass(freq: float, gate: float, *, pop: float = 0.0) -> np.ndarray:
     env = envelope(gate, attack=0.002, decay=0.5, sustain=0.5, release=0.04)
     t = _time(len(env))
     cutoff = freq * 3 + (2500 + 3000 * pop) * np.exp(-t / (0.03 + 0.02 * pop))
-    return (0.7 * brightening(freq, len(env), odd_only=False, cutoff=cutoff, harmonics=20) + 0.5 * np.sin(2 * np.pi * freq * t)) * env
+    return (
+        0.7 * brightening(freq, len(env), odd_only=False, cutoff=cutoff, harmonics=20)
+        + 0.5 * np.sin(2 * np.pi * freq * t)
+    ) * env
 
 
 def clav(freq: float, gate: float) -> np.ndarray:
@@ -262,8 +267,17 @@ def brass(freq: float, gate: float) -> np.ndarray:
     return 0.9 * brightening(freq, len(env), odd_only=False, cutoff=cutoff, harmonics=20) * env
 
 
-def pad(freq: float, gate: float, *, attack: float = 0.8, release: float = 1.2, detune: float = 0.1,
-        brightness: float = 0.6, odd_only: bool = False, vibrato: float = 0.0) -> np.ndarray:  # fmt: skip
+def pad(
+    freq: float,
+    gate: float,
+    *,
+    attack: float = 0.8,
+    release: float = 1.2,
+    detune: float = 0.1,
+    brightness: float = 0.6,
+    odd_only: bool = False,
+    vibrato: float = 0.0,
+) -> np.ndarray:
     """Three detuned sawtooths (or squares) spread across the stereo field, with a slow attack."""
     env = envelope(gate, attack=attack, release=release)
     t = _time(len(env))
@@ -301,8 +315,15 @@ def noise(rng: np.random.Generator, seconds: float, low: float | None = None, hi
     return band(rng.standard_normal(1 << (samples - 1).bit_length()), low, high)[:samples]
 
 
-def kick(rng: np.random.Generator, *, top: float = 150, bottom: float = 48, decay: float = 0.32,
-         click: float = 0.25, drive: float = 1.6) -> np.ndarray:  # fmt: skip
+def kick(
+    rng: np.random.Generator,
+    *,
+    top: float = 150,
+    bottom: float = 48,
+    decay: float = 0.32,
+    click: float = 0.25,
+    drive: float = 1.6,
+) -> np.ndarray:
     env = envelope(decay * 0.2, attack=0.001, decay=decay, sustain=0.0, release=decay * 0.6)
     t = _time(len(env))
     freq = bottom + (top - bottom) * np.exp(-t / 0.035)
@@ -443,8 +464,9 @@ class Song:
     def seconds(self, beats: float) -> float:
         return beats * self.beat_samples / SR
 
-    def add(self, bus: str, sound: np.ndarray, beat: float, *, gain: float = 1.0, position: float = 0.0,
-            jitter: float = 0.0) -> None:  # fmt: skip
+    def add(
+        self, bus: str, sound: np.ndarray, beat: float, *, gain: float = 1.0, position: float = 0.0, jitter: float = 0.0
+    ) -> None:
         stereo = sound if sound.ndim == 2 else pan(sound, position)
         if bus not in self.buses:
             self.buses[bus] = np.zeros((2, self.length))
@@ -457,8 +479,18 @@ class Song:
             track[:, at : at + take] += gain * stereo[:, placed : placed + take]
             placed += take
 
-    def play(self, bus: str, pattern: str, sounds: list[np.ndarray], bars: Iterable[int], *, gain: float = 1.0,
-             position: float = 0.0, swing: float = 0.0, jitter: float = 0.0) -> None:  # fmt: skip
+    def play(
+        self,
+        bus: str,
+        pattern: str,
+        sounds: list[np.ndarray],
+        bars: Iterable[int],
+        *,
+        gain: float = 1.0,
+        position: float = 0.0,
+        swing: float = 0.0,
+        jitter: float = 0.0,
+    ) -> None:
         """Hits from a step pattern (16 steps a bar; a longer pattern spans several bars): X loud, x normal,
         o ghost, . rest. `swing` delays the off-beat sixteenths by that share of a sixteenth."""
         span = len(pattern) // STEPS_PER_BAR
@@ -477,7 +509,9 @@ class Song:
         dip = (1 - np.exp(-since / 0.004)) * np.exp(-since / (0.35 * self.seconds(1)))
         return 1 - depth * dip
 
-    def mix(self, buses: dict[str, Bus], *, room: float = 2.0, echo_beats: float = 0.75, echo_feedback: float = 0.4) -> np.ndarray:
+    def mix(
+        self, buses: dict[str, Bus], *, room: float = 2.0, echo_beats: float = 0.75, echo_feedback: float = 0.4
+    ) -> np.ndarray:
         """Every bus filtered, ducked and levelled, plus the echo and reverb returns. All of it is done on the
         loop's spectrum: filters, echoes and the room are circular, so what leaves the end enters the start."""
         freq = np.fft.rfftfreq(self.length, 1 / SR)
@@ -535,8 +569,15 @@ def soft_ceiling(samples: np.ndarray) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------------------
 
 
-def _chords(song: Song, bus: str, progression: list[list[float]], voice: Callable[[float, float], np.ndarray],
-            *, beats_each: int, gain: float) -> None:  # fmt: skip
+def _chords(
+    song: Song,
+    bus: str,
+    progression: list[list[float]],
+    voice: Callable[[float, float], np.ndarray],
+    *,
+    beats_each: int,
+    gain: float,
+) -> None:
     """One sustained chord every `beats_each` beats through the whole loop, cycling through the progression."""
     for index, beat in enumerate(range(0, song.bars * BEATS_PER_BAR, beats_each)):
         for freq in progression[index % len(progression)]:
@@ -559,19 +600,34 @@ def upbeat_corporate(song: Song) -> None:
                 sound = pluck(freq, song.seconds(0.4), brightness=0.75, position=0.13, ring=0.5)
                 song.add("keys", sound, bar * 4 + eighth / 2, gain=velocity, position=0.25 if eighth % 2 else -0.25)
             root = roots[chord] * (2 if eighth == 7 else 1)
-            song.add("bass", bass(root, song.seconds(0.35), bite=900), bar * 4 + eighth / 2, gain=0.8 if eighth % 2 else 1.0)
+            song.add(
+                "bass", bass(root, song.seconds(0.35), bite=900), bar * 4 + eighth / 2, gain=0.8 if eighth % 2 else 1.0
+            )
         if bar >= 4:
             for step in range(8):
                 freq = arps[chord][step % 4]
-                song.add("bells", bell(freq, song.seconds(0.4), ring=0.9), bar * 4 + step / 2 + 0.25,
-                         gain=0.7, position=0.5 * np.sin(step))  # fmt: skip
-    _chords(song, "pad", pad_chords, lambda f, s: pad(f, s, attack=0.3, release=0.6, brightness=0.4),
-            beats_each=4, gain=0.5)  # fmt: skip
+                song.add(
+                    "bells",
+                    bell(freq, song.seconds(0.4), ring=0.9),
+                    bar * 4 + step / 2 + 0.25,
+                    gain=0.7,
+                    position=0.5 * np.sin(step),
+                )
+    _chords(
+        song, "pad", pad_chords, lambda f, s: pad(f, s, attack=0.3, release=0.6, brightness=0.4), beats_each=4, gain=0.5
+    )
     kicks, claps = [kick(rng) for _ in range(3)], [clap(rng) for _ in range(3)]
     song.play("drums", "X...X...X...X...", kicks, every, gain=0.9)
     song.play("drums", "....X.......X...", claps, every, gain=0.6)
     song.play("shaker", "xoxoxoxoxoxoxoxo", [shaker(rng) for _ in range(4)], every, gain=0.8, position=0.3)
-    song.play("drums", "..x...x...x...x.", [hat(rng, decay=0.18) for _ in range(2)], range(4, song.bars), gain=0.5, position=-0.2)
+    song.play(
+        "drums",
+        "..x...x...x...x.",
+        [hat(rng, decay=0.18) for _ in range(2)],
+        range(4, song.bars),
+        gain=0.5,
+        position=-0.2,
+    )
     song.play("drums", "............xxXX", [snare(rng) for _ in range(3)], [3, 7, song.bars - 1], gain=0.4)
     song.play("drums", "X...............", [cymbal(rng)], [0, 4], gain=0.45)
 
@@ -586,16 +642,31 @@ def calm_ambient(song: Song) -> None:
         chord = (bar // 2) % 4
         if bar % 2 == 0:
             for freq in progression[chord]:
-                song.add("pad", pad(freq, song.seconds(8), attack=1.5, release=2.5, brightness=0.3, detune=0.12), bar * 4, gain=0.55)
+                song.add(
+                    "pad",
+                    pad(freq, song.seconds(8), attack=1.5, release=2.5, brightness=0.3, detune=0.12),
+                    bar * 4,
+                    gain=0.55,
+                )
             song.add("bass", sub_bass(roots[chord], song.seconds(8), attack=0.4, release=1.0), bar * 4, gain=0.6)
         for step in range(8):
             freq = pulses[chord][step % 4]
-            song.add("pulse", marimba(freq, song.seconds(0.5)), bar * 4 + step / 2, gain=0.5 if step % 2 else 0.75,
-                     position=-0.35 if step % 2 else 0.35)  # fmt: skip
+            song.add(
+                "pulse",
+                marimba(freq, song.seconds(0.5)),
+                bar * 4 + step / 2,
+                gain=0.5 if step % 2 else 0.75,
+                position=-0.35 if step % 2 else 0.35,
+            )
         if bar in melody:
             song.add("piano", piano(melody[bar][0], song.seconds(2), velocity=0.5), bar * 4 + 2, gain=0.6)
-    song.play("pulse", "x.......o.......", [kick(song.rng, top=90, bottom=45, decay=0.4, click=0.0, drive=1.0)],
-              range(song.bars), gain=0.35)  # fmt: skip
+    song.play(
+        "pulse",
+        "x.......o.......",
+        [kick(song.rng, top=90, bottom=45, decay=0.4, click=0.0, drive=1.0)],
+        range(song.bars),
+        gain=0.35,
+    )
 
 
 def energetic_pop(song: Song) -> None:
@@ -603,27 +674,58 @@ def energetic_pop(song: Song) -> None:
     rng = song.rng
     chords = [notes("A3 C4 E4 A4"), notes("A3 C4 F4 A4"), notes("G3 C4 E4 G4"), notes("G3 B3 D4 G4")]
     roots = notes("A1 F1 C2 G1")
-    hook = [("E5", 0, 0.5), ("E5", 0.75, 0.25), ("D5", 1.5, 0.5), ("C5", 2, 0.5), ("D5", 2.75, 0.75), ("E5", 3.5, 0.5),
-            ("A5", 4, 0.5), ("G5", 4.75, 0.25), ("E5", 5.5, 0.5), ("C5", 6, 0.5), ("D5", 6.5, 0.5), ("B4", 7, 1.0)]  # fmt: skip
+    hook = [
+        ("E5", 0, 0.5),
+        ("E5", 0.75, 0.25),
+        ("D5", 1.5, 0.5),
+        ("C5", 2, 0.5),
+        ("D5", 2.75, 0.75),
+        ("E5", 3.5, 0.5),
+        ("A5", 4, 0.5),
+        ("G5", 4.75, 0.25),
+        ("E5", 5.5, 0.5),
+        ("C5", 6, 0.5),
+        ("D5", 6.5, 0.5),
+        ("B4", 7, 1.0),
+    ]
     every = range(song.bars)
-    _chords(song, "chords", chords, lambda f, s: pad(f, s, attack=0.01, release=0.2, detune=0.15, brightness=0.8),
-            beats_each=4, gain=0.55)  # fmt: skip
+    _chords(
+        song,
+        "chords",
+        chords,
+        lambda f, s: pad(f, s, attack=0.01, release=0.2, detune=0.15, brightness=0.8),
+        beats_each=4,
+        gain=0.55,
+    )
     for bar in every:
         root = roots[bar % 4]
         for eighth in range(1, 8, 2):
-            song.add("bass", bass(root * (2 if eighth == 5 else 1), song.seconds(0.45), bite=1800), bar * 4 + eighth / 2)
+            song.add(
+                "bass", bass(root * (2 if eighth == 5 else 1), song.seconds(0.45), bite=1800), bar * 4 + eighth / 2
+            )
         song.add("bass", sub_bass(root, song.seconds(3.8), attack=0.02, release=0.08), bar * 4, gain=0.45)
         if bar >= 8:
             for name, start, length in hook:
                 if (bar - 8) % 2 == start // 4:
-                    song.add("lead", synth_pluck(hz(name), song.seconds(length), odd_only=False, sweep=0.12, peak=5000),
-                             bar * 4 + start % 4, gain=0.6)  # fmt: skip
+                    song.add(
+                        "lead",
+                        synth_pluck(hz(name), song.seconds(length), odd_only=False, sweep=0.12, peak=5000),
+                        bar * 4 + start % 4,
+                        gain=0.6,
+                    )
     kicks = [kick(rng, top=170, bottom=50, decay=0.28, drive=2.2) for _ in range(3)]
     song.play("drums", "X...X...X...X...", kicks, every)
     song.play("drums", "....X.......X...", [clap(rng) for _ in range(3)], every, gain=0.7)
     song.play("drums", "....x.......x...", [snare(rng, tone=200) for _ in range(3)], every, gain=0.35)
     song.play("hats", "xoxoxoxoxoxoxoxo", [hat(rng, decay=0.03) for _ in range(4)], every, gain=0.6, position=0.25)
-    song.play("hats", "..X...X...X...X.", [hat(rng, decay=0.2) for _ in range(2)], range(8, song.bars), gain=0.5, position=-0.2)
+    song.play(
+        "hats",
+        "..X...X...X...X.",
+        [hat(rng, decay=0.2) for _ in range(2)],
+        range(8, song.bars),
+        gain=0.5,
+        position=-0.2,
+    )
     song.play("drums", "X...............", [cymbal(rng)], [0, 8], gain=0.5)
     song.play("drums", "........xxxxXXXX", [snare(rng, tone=210) for _ in range(3)], [song.bars - 1], gain=0.45)
     song.add("fx", swell(rng, song.seconds(4)), (song.bars - 1) * 4, gain=0.8)
@@ -636,9 +738,14 @@ def cinematic_build(song: Song) -> None:
     strings = [notes("D2 A2 D3 F3"), notes("Bb1 F2 D3 F3"), notes("F2 C3 F3 A3"), notes("C2 G2 E3 G3")]
     ostinato = [notes("D4 A4 F4 A4"), notes("D4 Bb4 F4 Bb4"), notes("C4 A4 F4 A4"), notes("C4 G4 E4 G4")]
     horns = [notes("D4 F4 A4"), notes("D4 F4 Bb4"), notes("C4 F4 A4"), notes("C4 E4 G4")]
-    every = range(song.bars)
-    _chords(song, "strings", strings, lambda f, s: pad(f, s, attack=0.5, release=1.0, brightness=0.45, vibrato=0.003),
-            beats_each=4, gain=0.6)  # fmt: skip
+    _chords(
+        song,
+        "strings",
+        strings,
+        lambda f, s: pad(f, s, attack=0.5, release=1.0, brightness=0.45, vibrato=0.003),
+        beats_each=4,
+        gain=0.6,
+    )
     song.add("fx", boom(rng), 0, gain=1.0)
     song.play("fx", "X...............", [cymbal(rng, decay=2.5)], [0], gain=0.5)
     taiko = [tom(rng, 62, decay=0.6) for _ in range(3)]
@@ -647,14 +754,24 @@ def cinematic_build(song: Song) -> None:
     song.play("drums", "X.......X.......", taiko, range(4, 8), gain=0.85)
     song.play("drums", "..........x.x...", toms, range(4, 8), gain=0.5, position=0.3)
     song.play("drums", "X.x.X.x.X.xxX.x.", taiko, range(8, song.bars), gain=0.9)
-    song.play("drums", "....x.......x...", [snare(rng, tone=170, decay=0.22) for _ in range(3)], range(8, song.bars), gain=0.45)
+    song.play(
+        "drums",
+        "....x.......x...",
+        [snare(rng, tone=170, decay=0.22) for _ in range(3)],
+        range(8, song.bars),
+        gain=0.45,
+    )
     song.play("drums", "xxxxxxxxXXXXXXXX", toms, [song.bars - 1], gain=0.6, position=-0.3)
     for bar in range(4, song.bars):
         figure = ostinato[bar % 4]
         for step in range(8 if bar < 8 else 16):
             freq = figure[step % 4] * (0.5 if bar >= 8 and step % 8 >= 4 else 1)
-            song.add("ostinato", pad(freq, song.seconds(0.3 if bar < 8 else 0.15), attack=0.005, release=0.06, brightness=0.6),
-                     bar * 4 + step / (2 if bar < 8 else 4), gain=0.5 + 0.1 * (step % 2 == 0))  # fmt: skip
+            song.add(
+                "ostinato",
+                pad(freq, song.seconds(0.3 if bar < 8 else 0.15), attack=0.005, release=0.06, brightness=0.6),
+                bar * 4 + step / (2 if bar < 8 else 4),
+                gain=0.5 + 0.1 * (step % 2 == 0),
+            )
     for bar in range(8, song.bars):
         for freq in horns[bar % 4]:
             song.add("brass", brass(freq, song.seconds(1.5)), bar * 4, gain=0.45)
@@ -674,20 +791,55 @@ def lofi_chill(song: Song) -> None:
         chord = bar % 4
         for beat, length, velocity in ((0.0, 1.5, 0.65), (2.5, 1.0, 0.5)):
             for index, freq in enumerate(chords[chord]):
-                song.add("keys", electric_piano(freq, song.seconds(length), velocity), bar * 4 + beat + index * 0.02, gain=0.5,
-                         position=-0.3 + 0.2 * index, jitter=0.003)  # fmt: skip
+                song.add(
+                    "keys",
+                    electric_piano(freq, song.seconds(length), velocity),
+                    bar * 4 + beat + index * 0.02,
+                    gain=0.5,
+                    position=-0.3 + 0.2 * index,
+                    jitter=0.003,
+                )
         song.add("bass", sub_bass(roots[chord], song.seconds(1.6), release=0.1), bar * 4, gain=0.85)
         song.add("bass", sub_bass(fifths[chord], song.seconds(0.4), release=0.08), bar * 4 + 2.5, gain=0.6)
         song.add("bass", sub_bass(roots[chord], song.seconds(0.4), release=0.08), bar * 4 + 3.25, gain=0.55)
         if bar >= 4:
             for name, beat in motif:
-                song.add("bells", bell(hz(name), song.seconds(0.6), ring=0.7), bar * 4 + beat, gain=0.35, position=0.4, jitter=0.004)
+                song.add(
+                    "bells",
+                    bell(hz(name), song.seconds(0.6), ring=0.7),
+                    bar * 4 + beat,
+                    gain=0.35,
+                    position=0.4,
+                    jitter=0.004,
+                )
     swing = 0.33
-    song.play("drums", "X.........X.....", [kick(rng, top=110, bottom=45, decay=0.3, click=0.1, drive=1.2) for _ in range(3)],
-              every, gain=0.9, swing=swing)  # fmt: skip
-    song.play("drums", ".......x........", [kick(rng, top=100, bottom=45, decay=0.25, click=0.1, drive=1.2)], every, gain=0.5, swing=swing)
-    song.play("drums", "....X.......X...", [snare(rng, tone=175, decay=0.13, rattle=0.6) for _ in range(3)], every, gain=0.6, swing=swing)
-    song.play("hats", "x.o.x.o.x.o.x.oo", [hat(rng, decay=0.05) for _ in range(4)], every, gain=0.7, swing=swing, jitter=0.004)
+    song.play(
+        "drums",
+        "X.........X.....",
+        [kick(rng, top=110, bottom=45, decay=0.3, click=0.1, drive=1.2) for _ in range(3)],
+        every,
+        gain=0.9,
+        swing=swing,
+    )
+    song.play(
+        "drums",
+        ".......x........",
+        [kick(rng, top=100, bottom=45, decay=0.25, click=0.1, drive=1.2)],
+        every,
+        gain=0.5,
+        swing=swing,
+    )
+    song.play(
+        "drums",
+        "....X.......X...",
+        [snare(rng, tone=175, decay=0.13, rattle=0.6) for _ in range(3)],
+        every,
+        gain=0.6,
+        swing=swing,
+    )
+    song.play(
+        "hats", "x.o.x.o.x.o.x.oo", [hat(rng, decay=0.05) for _ in range(4)], every, gain=0.7, swing=swing, jitter=0.004
+    )
     song.add("vinyl", crackle(rng, song.length), 0, gain=0.6)
 
 
@@ -711,15 +863,39 @@ def inspiring_piano(song: Song) -> None:
     for bar, chord in enumerate(progression[: song.bars]):
         for step, freq in enumerate(broken[chord]):
             # The pedal is down: every note of the bar rings to its end.
-            song.add("piano", piano(freq, song.seconds(4 - step / 2), velocity=0.55 + 0.1 * (step % 4 == 0)),
-                     bar * 4 + step / 2, gain=0.7, position=-0.2, jitter=0.003)  # fmt: skip
+            song.add(
+                "piano",
+                piano(freq, song.seconds(4 - step / 2), velocity=0.55 + 0.1 * (step % 4 == 0)),
+                bar * 4 + step / 2,
+                gain=0.7,
+                position=-0.2,
+                jitter=0.003,
+            )
         for name, beat, length in melody[bar % 4]:
-            song.add("piano", piano(hz(name), song.seconds(length), velocity=0.75), bar * 4 + beat, gain=0.8, position=0.2, jitter=0.003)
+            song.add(
+                "piano",
+                piano(hz(name), song.seconds(length), velocity=0.75),
+                bar * 4 + beat,
+                gain=0.8,
+                position=0.2,
+                jitter=0.003,
+            )
         if bar >= 4:
             for freq in strings[chord]:
-                song.add("strings", pad(freq, song.seconds(4), attack=0.6, release=0.9, brightness=0.35, vibrato=0.003), bar * 4, gain=0.45)
+                song.add(
+                    "strings",
+                    pad(freq, song.seconds(4), attack=0.6, release=0.9, brightness=0.35, vibrato=0.003),
+                    bar * 4,
+                    gain=0.45,
+                )
     later = range(4, song.bars)
-    song.play("drums", "X.......X.......", [kick(rng, top=120, bottom=48, decay=0.35, drive=1.2) for _ in range(2)], later, gain=0.7)
+    song.play(
+        "drums",
+        "X.......X.......",
+        [kick(rng, top=120, bottom=48, decay=0.35, drive=1.2) for _ in range(2)],
+        later,
+        gain=0.7,
+    )
     song.play("shaker", "x.o.x.o.x.o.x.o.", [shaker(rng) for _ in range(4)], later, gain=0.7, position=0.3)
     song.play("drums", "....x.......x...", [clap(rng, tail=0.2) for _ in range(3)], range(8, song.bars), gain=0.45)
 
@@ -731,23 +907,47 @@ def tech_pulse(song: Song) -> None:
     roots = notes("F1 Db1 Ab1 Eb1")
     arps = [notes("F4 Ab4 C5 F5"), notes("F4 Ab4 Db5 F5"), notes("Eb4 Ab4 C5 Eb5"), notes("Eb4 G4 Bb4 Eb5")]
     every = range(song.bars)
-    _chords(song, "pad", progression, lambda f, s: pad(f, s, attack=0.2, release=0.5, odd_only=True, brightness=0.5),
-            beats_each=8, gain=0.5)  # fmt: skip
+    _chords(
+        song,
+        "pad",
+        progression,
+        lambda f, s: pad(f, s, attack=0.2, release=0.5, odd_only=True, brightness=0.5),
+        beats_each=8,
+        gain=0.5,
+    )
     for bar in every:
         chord = (bar // 2) % 4
         for beat in range(4):
             for sixteenth in (1, 2, 3):
-                song.add("bass", fm_bass(roots[chord] * 2, song.seconds(0.2), index=2.5 if sixteenth == 1 else 1.5),
-                         bar * 4 + beat + sixteenth / 4, gain=0.8)  # fmt: skip
+                song.add(
+                    "bass",
+                    fm_bass(roots[chord] * 2, song.seconds(0.2), index=2.5 if sixteenth == 1 else 1.5),
+                    bar * 4 + beat + sixteenth / 4,
+                    gain=0.8,
+                )
         if bar >= 2:
             for step in range(16):
                 freq = arps[chord][(step * 3) % 4] * (2 if step % 8 >= 6 else 1)
-                song.add("arp", synth_pluck(freq, song.seconds(0.2), sweep=0.05), bar * 4 + step / 4,
-                         gain=0.45 + 0.15 * (step % 4 == 0), position=0.4 if step % 2 else -0.4)  # fmt: skip
-    song.play("drums", "X...X...X...X...", [kick(rng, top=160, bottom=44, decay=0.3, drive=2.0) for _ in range(2)], every)
+                song.add(
+                    "arp",
+                    synth_pluck(freq, song.seconds(0.2), sweep=0.05),
+                    bar * 4 + step / 4,
+                    gain=0.45 + 0.15 * (step % 4 == 0),
+                    position=0.4 if step % 2 else -0.4,
+                )
+    song.play(
+        "drums", "X...X...X...X...", [kick(rng, top=160, bottom=44, decay=0.3, drive=2.0) for _ in range(2)], every
+    )
     song.play("drums", "....X.......X...", [clap(rng, tail=0.1) for _ in range(3)], range(2, song.bars), gain=0.6)
     song.play("hats", "xoxXxoxXxoxXxoxX", [hat(rng, decay=0.025) for _ in range(4)], every, gain=0.6, position=0.2)
-    song.play("hats", "..x...x...x...x.", [hat(rng, decay=0.15) for _ in range(2)], range(8, song.bars), gain=0.45, position=-0.2)
+    song.play(
+        "hats",
+        "..x...x...x...x.",
+        [hat(rng, decay=0.15) for _ in range(2)],
+        range(8, song.bars),
+        gain=0.45,
+        position=-0.2,
+    )
     blips = [fm_bass(hz(name), 0.05, index=4.0) for name in ("C6", "F6", "Ab6", "Eb6")]
     song.play("blips", "..x....x.x....x...x...x...x..x..", blips, every, gain=0.25, position=0.5)
     song.add("fx", swell(rng, song.seconds(4), low=600, high=10_000), (song.bars - 1) * 4, gain=0.6)
@@ -776,54 +976,118 @@ def playful_ukulele(song: Song) -> None:
         for eighth, down, velocity in strums:
             order = strings if down else strings[::-1]
             for index, freq in enumerate(order):
-                song.add("uke", pluck(freq, song.seconds(0.55), brightness=0.7, position=0.22, ring=0.7),
-                         bar * 4 + eighth / 2 + index * 0.03, gain=velocity * (0.6 if down else 0.45), position=-0.25, jitter=0.002)  # fmt: skip
+                song.add(
+                    "uke",
+                    pluck(freq, song.seconds(0.55), brightness=0.7, position=0.22, ring=0.7),
+                    bar * 4 + eighth / 2 + index * 0.03,
+                    gain=velocity * (0.6 if down else 0.45),
+                    position=-0.25,
+                    jitter=0.002,
+                )
         low, high = roots[name]
         song.add("bass", pluck(low, song.seconds(0.5), brightness=0.3, position=0.3, ring=0.5), bar * 4, gain=1.1)
         song.add("bass", pluck(high, song.seconds(0.5), brightness=0.3, position=0.3, ring=0.5), bar * 4 + 2, gain=0.9)
         if bar >= 4:
             for note, beat, length in tune[bar % 4]:
-                song.add("glock", bell(hz(note), song.seconds(length), ring=0.8), bar * 4 + beat, gain=0.5, position=0.35)
+                song.add(
+                    "glock", bell(hz(note), song.seconds(length), ring=0.8), bar * 4 + beat, gain=0.5, position=0.35
+                )
         if bar >= 8:
             for note, beat, length in tune[bar % 4]:
-                song.add("whistle", whistle(hz(note) / 2, song.seconds(length * 0.9)), bar * 4 + beat, gain=0.25, position=0.15)
+                song.add(
+                    "whistle",
+                    whistle(hz(note) / 2, song.seconds(length * 0.9)),
+                    bar * 4 + beat,
+                    gain=0.25,
+                    position=0.15,
+                )
     every = range(song.bars)
-    song.play("drums", "X.......x.......", [kick(rng, top=120, bottom=55, decay=0.2, drive=1.0) for _ in range(2)], every, gain=0.6)
+    song.play(
+        "drums",
+        "X.......x.......",
+        [kick(rng, top=120, bottom=55, decay=0.2, drive=1.0) for _ in range(2)],
+        every,
+        gain=0.6,
+    )
     song.play("drums", "....X.......X...", [clap(rng, tail=0.08) for _ in range(4)], every, gain=0.55)
-    song.play("shaker", "x.o.x.o.x.o.x.ox", [shaker(rng) for _ in range(4)], every, gain=0.7, position=0.4, jitter=0.003)
+    song.play(
+        "shaker", "x.o.x.o.x.o.x.ox", [shaker(rng) for _ in range(4)], every, gain=0.7, position=0.4, jitter=0.003
+    )
 
 
 def funky_groove(song: Song) -> None:
     """E minor (Dorian), Em9 and A13 vamp then C–B7 turnaround: slap bass, clav, ghost-note drums, horns."""
     rng = song.rng
     progression = ["Em", "Em", "A", "A", "Em", "Em", "A", "A", "C", "C", "B", "B"]
-    clav_chords = {"Em": notes("G4 B4 D5 F#5"), "A": notes("G4 C#5 F#5"), "C": notes("G4 B4 E5"), "B": notes("A4 D#5 F#5")}
+    clav_chords = {
+        "Em": notes("G4 B4 D5 F#5"),
+        "A": notes("G4 C#5 F#5"),
+        "C": notes("G4 B4 E5"),
+        "B": notes("A4 D#5 F#5"),
+    }
     roots = {"Em": "E2", "A": "A1", "C": "C2", "B": "B1"}
     # (sixteenth, semitones above the root, pop?, length in sixteenths)
-    groove = [(0, 0, False, 3), (3, 0, False, 1), (4, 12, True, 1), (6, 0, False, 1), (7, 10, False, 2), (10, 0, False, 1),
-              (11, 7, False, 1), (12, 12, True, 1), (14, 10, False, 1), (15, 7, False, 1)]  # fmt: skip
+    groove = [
+        (0, 0, False, 3),
+        (3, 0, False, 1),
+        (4, 12, True, 1),
+        (6, 0, False, 1),
+        (7, 10, False, 2),
+        (10, 0, False, 1),
+        (11, 7, False, 1),
+        (12, 12, True, 1),
+        (14, 10, False, 1),
+        (15, 7, False, 1),
+    ]
     stabs = "x..x..x.x..x.x.."
     for bar in range(song.bars):
         name = progression[bar % len(progression)]
         root = hz(roots[name])
         for step, semitones, popped, length in groove:
             freq = root * 2 ** (semitones / 12)
-            song.add("bass", slap_bass(freq, song.seconds(length / 4 * 0.8), pop=1.0 if popped else 0.0), bar * 4 + step / 4,
-                     gain=0.9 if popped else 0.75, jitter=0.002)  # fmt: skip
+            song.add(
+                "bass",
+                slap_bass(freq, song.seconds(length / 4 * 0.8), pop=1.0 if popped else 0.0),
+                bar * 4 + step / 4,
+                gain=0.9 if popped else 0.75,
+                jitter=0.002,
+            )
         for step, char in enumerate(stabs):
             if char != ".":
                 for freq in clav_chords[name]:
-                    song.add("clav", clav(freq, song.seconds(0.18)), bar * 4 + step / 4 + 0.07 * (step % 2), gain=0.32,
-                             position=0.35, jitter=0.002)  # fmt: skip
+                    song.add(
+                        "clav",
+                        clav(freq, song.seconds(0.18)),
+                        bar * 4 + step / 4 + 0.07 * (step % 2),
+                        gain=0.32,
+                        position=0.35,
+                        jitter=0.002,
+                    )
         if bar % 4 == 3:
             for freq in notes("E4 G4 B4") if name != "B" else notes("D#4 F#4 B4"):
                 song.add("horns", brass(freq, song.seconds(0.4)), bar * 4 + 3.5, gain=0.45)
                 song.add("horns", brass(freq * 2 ** (2 / 12), song.seconds(0.3)), bar * 4 + 2.75, gain=0.35)
     every = range(song.bars)
     swing = 0.15
-    song.play("drums", "X..x..X...X..x..", [kick(rng, top=130, bottom=50, decay=0.25, drive=1.5) for _ in range(3)], every, swing=swing)
-    song.play("drums", "....X..o.o..X..o", [snare(rng, tone=210, decay=0.14) for _ in range(4)], every, gain=0.65, swing=swing)
-    song.play("hats", "xoxoXoxoxoxoXoxo", [hat(rng, decay=0.035) for _ in range(4)], every, gain=0.6, swing=swing, position=0.3)
+    song.play(
+        "drums",
+        "X..x..X...X..x..",
+        [kick(rng, top=130, bottom=50, decay=0.25, drive=1.5) for _ in range(3)],
+        every,
+        swing=swing,
+    )
+    song.play(
+        "drums", "....X..o.o..X..o", [snare(rng, tone=210, decay=0.14) for _ in range(4)], every, gain=0.65, swing=swing
+    )
+    song.play(
+        "hats",
+        "xoxoXoxoxoxoXoxo",
+        [hat(rng, decay=0.035) for _ in range(4)],
+        every,
+        gain=0.6,
+        swing=swing,
+        position=0.3,
+    )
     song.play("hats", "..............x.", [hat(rng, decay=0.2)], every, gain=0.45, swing=swing, position=0.3)
 
 
@@ -834,26 +1098,61 @@ def retro_synthwave(song: Song) -> None:
     progression = [notes("A3 C4 E4"), notes("A3 C4 F4"), notes("G3 C4 E4"), notes("G3 B3 D4")]
     roots = notes("A1 F1 C2 G1")
     arps = [notes("A4 C5 E5 A5"), notes("F4 A4 C5 F5"), notes("E4 G4 C5 E5"), notes("D4 G4 B4 D5")]
-    tune = [("E5", 0, 2), ("D5", 2, 1), ("C5", 3, 1), ("C5", 4, 2), ("A4", 6, 2), ("G4", 8, 2), ("C5", 10, 2),
-            ("B4", 12, 3), ("D5", 15, 1)]  # fmt: skip
+    tune = [
+        ("E5", 0, 2),
+        ("D5", 2, 1),
+        ("C5", 3, 1),
+        ("C5", 4, 2),
+        ("A4", 6, 2),
+        ("G4", 8, 2),
+        ("C5", 10, 2),
+        ("B4", 12, 3),
+        ("D5", 15, 1),
+    ]
     every = range(song.bars)
-    _chords(song, "pad", progression, lambda f, s: pad(f, s, attack=0.4, release=0.9, detune=0.14, brightness=0.45, vibrato=0.002),
-            beats_each=4, gain=0.55)  # fmt: skip
+    _chords(
+        song,
+        "pad",
+        progression,
+        lambda f, s: pad(f, s, attack=0.4, release=0.9, detune=0.14, brightness=0.45, vibrato=0.002),
+        beats_each=4,
+        gain=0.55,
+    )
     for bar in every:
         root = roots[bar % 4]
         for eighth in range(8):
-            song.add("bass", bass(root * (2 if eighth % 2 else 1), song.seconds(0.42), bite=1400, sub=0.5), bar * 4 + eighth / 2, gain=0.85)
+            song.add(
+                "bass",
+                bass(root * (2 if eighth % 2 else 1), song.seconds(0.42), bite=1400, sub=0.5),
+                bar * 4 + eighth / 2,
+                gain=0.85,
+            )
         if bar >= 4:
             for step in range(16):
                 pattern = (0, 1, 2, 3, 2, 1, 2, 3)
-                song.add("arp", synth_pluck(arps[bar % 4][pattern[step % 8]], song.seconds(0.2), odd_only=False, sweep=0.06),
-                         bar * 4 + step / 4, gain=0.4, position=0.3)  # fmt: skip
+                song.add(
+                    "arp",
+                    synth_pluck(arps[bar % 4][pattern[step % 8]], song.seconds(0.2), odd_only=False, sweep=0.06),
+                    bar * 4 + step / 4,
+                    gain=0.4,
+                    position=0.3,
+                )
         if bar >= 8:
             for name, beat, length in tune:
                 if beat // 4 == bar % 4:
-                    song.add("lead", lead(hz(name), song.seconds(length * 0.95)), bar * 4 + beat % 4, gain=0.45, position=-0.1)
-    song.play("drums", "X.......X.......", [kick(rng, top=140, bottom=48, decay=0.35, drive=1.6) for _ in range(2)], every)
-    song.play("snare", "....X.......X...", [snare(rng, tone=180, decay=0.2, rattle=1.0) for _ in range(3)], every, gain=0.7)
+                    song.add(
+                        "lead",
+                        lead(hz(name), song.seconds(length * 0.95)),
+                        bar * 4 + beat % 4,
+                        gain=0.45,
+                        position=-0.1,
+                    )
+    song.play(
+        "drums", "X.......X.......", [kick(rng, top=140, bottom=48, decay=0.35, drive=1.6) for _ in range(2)], every
+    )
+    song.play(
+        "snare", "....X.......X...", [snare(rng, tone=180, decay=0.2, rattle=1.0) for _ in range(3)], every, gain=0.7
+    )
     song.play("hats", "x.x.x.x.x.x.x.x.", [hat(rng, decay=0.05) for _ in range(3)], every, gain=0.5, position=0.25)
     song.play("drums", "X...............", [cymbal(rng, decay=2.0)], [0, 8], gain=0.4)
 
@@ -871,55 +1170,168 @@ class Track:
 
 
 TRACKS = [
-    Track("upbeat_corporate", "upbeat", 116, 12, upbeat_corporate, {
-        "keys": Bus(gain=0.5, low=180, high=7000, reverb=0.25, echo=0.15), "bass": Bus(gain=0.45, high=2500, duck=0.3),
-        "bells": Bus(gain=0.25, reverb=0.35, echo=0.25), "pad": Bus(gain=0.3, high=3000, reverb=0.4, duck=0.35),
-        "drums": Bus(gain=0.75, reverb=0.08), "shaker": Bus(gain=0.3, low=3000, reverb=0.1),
-    }),
-    Track("calm_ambient", "calm", 72, 8, calm_ambient, {
-        "pad": Bus(gain=0.5, high=3500, reverb=0.6), "bass": Bus(gain=0.45, high=400),
-        "pulse": Bus(gain=0.45, reverb=0.5, echo=0.35), "piano": Bus(gain=0.35, high=5000, reverb=0.7, echo=0.3),
-    }, room=3.5, echo_beats=0.75),
-    Track("energetic_pop", "energetic", 128, 16, energetic_pop, {
-        "chords": Bus(gain=0.5, low=200, high=7000, reverb=0.25, duck=0.7), "bass": Bus(gain=0.45, high=3000, duck=0.5),
-        "lead": Bus(gain=0.45, reverb=0.25, echo=0.25), "drums": Bus(gain=0.9, reverb=0.06),
-        "hats": Bus(gain=0.3, low=5000, reverb=0.05), "fx": Bus(gain=0.35, reverb=0.3),
-    }, room=1.6, echo_beats=0.75),
-    Track("cinematic_build", "dramatic", 90, 12, cinematic_build, {
-        "strings": Bus(gain=0.45, high=3500, reverb=0.5), "ostinato": Bus(gain=0.28, low=200, high=5000, reverb=0.35),
-        "brass": Bus(gain=0.3, high=4000, reverb=0.45), "drums": Bus(gain=0.85, high=6000, reverb=0.35),
-        "fx": Bus(gain=0.6, reverb=0.5),
-    }, room=3.0),
-    Track("lofi_chill", "chill", 82, 8, lofi_chill, {
-        "keys": Bus(gain=0.75, high=4000, reverb=0.3, echo=0.1), "bass": Bus(gain=0.35, high=350),
-        "bells": Bus(gain=0.3, high=5000, reverb=0.4, echo=0.2), "drums": Bus(gain=0.6, high=6000, reverb=0.1),
-        "hats": Bus(gain=0.28, low=4000, high=8000, reverb=0.1), "vinyl": Bus(gain=0.3, high=6000),
-    }, room=1.4, echo_beats=0.5),
-    Track("inspiring_piano", "inspiring", 96, 12, inspiring_piano, {
-        "piano": Bus(gain=0.55, high=8000, reverb=0.35), "strings": Bus(gain=0.35, high=3500, reverb=0.5),
-        "drums": Bus(gain=0.6, reverb=0.2), "shaker": Bus(gain=0.25, low=3000, reverb=0.15),
-    }, room=2.6),
-    Track("tech_pulse", "futuristic", 124, 16, tech_pulse, {
-        "pad": Bus(gain=0.4, low=200, high=3500, reverb=0.3, duck=0.75), "bass": Bus(gain=0.4, high=2500, duck=0.6),
-        "arp": Bus(gain=0.4, low=300, reverb=0.2, echo=0.4), "drums": Bus(gain=0.85, reverb=0.05),
-        "hats": Bus(gain=0.3, low=6000), "blips": Bus(gain=0.35, echo=0.5, reverb=0.2), "fx": Bus(gain=0.3, reverb=0.3),
-    }, room=1.8, echo_beats=0.75),
-    Track("playful_ukulele", "playful", 112, 12, playful_ukulele, {
-        "uke": Bus(gain=0.6, low=150, reverb=0.2), "bass": Bus(gain=0.6, high=2000),
-        "glock": Bus(gain=0.3, reverb=0.3, echo=0.15), "whistle": Bus(gain=0.35, reverb=0.3),
-        "drums": Bus(gain=0.6, reverb=0.1), "shaker": Bus(gain=0.3, low=3000, reverb=0.1),
-    }, room=1.5, echo_beats=0.5),
-    Track("funky_groove", "groovy", 104, 12, funky_groove, {
-        "bass": Bus(gain=0.45, high=4000), "clav": Bus(gain=0.6, low=300, reverb=0.1),
-        "horns": Bus(gain=0.35, high=5000, reverb=0.3), "drums": Bus(gain=0.8, reverb=0.1),
-        "hats": Bus(gain=0.3, low=5000),
-    }, room=1.3),
-    Track("retro_synthwave", "nostalgic", 100, 12, retro_synthwave, {
-        "pad": Bus(gain=0.35, high=3000, reverb=0.5), "bass": Bus(gain=0.5, high=2500, duck=0.3),
-        "arp": Bus(gain=0.25, low=300, reverb=0.3, echo=0.45), "lead": Bus(gain=0.35, high=6000, reverb=0.4, echo=0.3),
-        "drums": Bus(gain=0.8, reverb=0.1), "snare": Bus(gain=0.6, reverb=0.8), "hats": Bus(gain=0.25, low=6000),
-    }, room=2.4, echo_beats=0.75),
-]  # fmt: skip
+    Track(
+        name="upbeat_corporate",
+        mood="upbeat",
+        bpm=116,
+        bars=12,
+        compose=upbeat_corporate,
+        buses={
+            "keys": Bus(gain=0.5, low=180, high=7000, reverb=0.25, echo=0.15),
+            "bass": Bus(gain=0.45, high=2500, duck=0.3),
+            "bells": Bus(gain=0.25, reverb=0.35, echo=0.25),
+            "pad": Bus(gain=0.3, high=3000, reverb=0.4, duck=0.35),
+            "drums": Bus(gain=0.75, reverb=0.08),
+            "shaker": Bus(gain=0.3, low=3000, reverb=0.1),
+        },
+    ),
+    Track(
+        name="calm_ambient",
+        mood="calm",
+        bpm=72,
+        bars=8,
+        compose=calm_ambient,
+        buses={
+            "pad": Bus(gain=0.5, high=3500, reverb=0.6),
+            "bass": Bus(gain=0.45, high=400),
+            "pulse": Bus(gain=0.45, reverb=0.5, echo=0.35),
+            "piano": Bus(gain=0.35, high=5000, reverb=0.7, echo=0.3),
+        },
+        room=3.5,
+        echo_beats=0.75,
+    ),
+    Track(
+        name="energetic_pop",
+        mood="energetic",
+        bpm=128,
+        bars=16,
+        compose=energetic_pop,
+        buses={
+            "chords": Bus(gain=0.5, low=200, high=7000, reverb=0.25, duck=0.7),
+            "bass": Bus(gain=0.45, high=3000, duck=0.5),
+            "lead": Bus(gain=0.45, reverb=0.25, echo=0.25),
+            "drums": Bus(gain=0.9, reverb=0.06),
+            "hats": Bus(gain=0.3, low=5000, reverb=0.05),
+            "fx": Bus(gain=0.35, reverb=0.3),
+        },
+        room=1.6,
+        echo_beats=0.75,
+    ),
+    Track(
+        name="cinematic_build",
+        mood="dramatic",
+        bpm=90,
+        bars=12,
+        compose=cinematic_build,
+        buses={
+            "strings": Bus(gain=0.45, high=3500, reverb=0.5),
+            "ostinato": Bus(gain=0.28, low=200, high=5000, reverb=0.35),
+            "brass": Bus(gain=0.3, high=4000, reverb=0.45),
+            "drums": Bus(gain=0.85, high=6000, reverb=0.35),
+            "fx": Bus(gain=0.6, reverb=0.5),
+        },
+        room=3.0,
+    ),
+    Track(
+        name="lofi_chill",
+        mood="chill",
+        bpm=82,
+        bars=8,
+        compose=lofi_chill,
+        buses={
+            "keys": Bus(gain=0.75, high=4000, reverb=0.3, echo=0.1),
+            "bass": Bus(gain=0.35, high=350),
+            "bells": Bus(gain=0.3, high=5000, reverb=0.4, echo=0.2),
+            "drums": Bus(gain=0.6, high=6000, reverb=0.1),
+            "hats": Bus(gain=0.28, low=4000, high=8000, reverb=0.1),
+            "vinyl": Bus(gain=0.3, high=6000),
+        },
+        room=1.4,
+        echo_beats=0.5,
+    ),
+    Track(
+        name="inspiring_piano",
+        mood="inspiring",
+        bpm=96,
+        bars=12,
+        compose=inspiring_piano,
+        buses={
+            "piano": Bus(gain=0.55, high=8000, reverb=0.35),
+            "strings": Bus(gain=0.35, high=3500, reverb=0.5),
+            "drums": Bus(gain=0.6, reverb=0.2),
+            "shaker": Bus(gain=0.25, low=3000, reverb=0.15),
+        },
+        room=2.6,
+    ),
+    Track(
+        name="tech_pulse",
+        mood="futuristic",
+        bpm=124,
+        bars=16,
+        compose=tech_pulse,
+        buses={
+            "pad": Bus(gain=0.4, low=200, high=3500, reverb=0.3, duck=0.75),
+            "bass": Bus(gain=0.4, high=2500, duck=0.6),
+            "arp": Bus(gain=0.4, low=300, reverb=0.2, echo=0.4),
+            "drums": Bus(gain=0.85, reverb=0.05),
+            "hats": Bus(gain=0.3, low=6000),
+            "blips": Bus(gain=0.35, echo=0.5, reverb=0.2),
+            "fx": Bus(gain=0.3, reverb=0.3),
+        },
+        room=1.8,
+        echo_beats=0.75,
+    ),
+    Track(
+        name="playful_ukulele",
+        mood="playful",
+        bpm=112,
+        bars=12,
+        compose=playful_ukulele,
+        buses={
+            "uke": Bus(gain=0.6, low=150, reverb=0.2),
+            "bass": Bus(gain=0.6, high=2000),
+            "glock": Bus(gain=0.3, reverb=0.3, echo=0.15),
+            "whistle": Bus(gain=0.35, reverb=0.3),
+            "drums": Bus(gain=0.6, reverb=0.1),
+            "shaker": Bus(gain=0.3, low=3000, reverb=0.1),
+        },
+        room=1.5,
+        echo_beats=0.5,
+    ),
+    Track(
+        name="funky_groove",
+        mood="groovy",
+        bpm=104,
+        bars=12,
+        compose=funky_groove,
+        buses={
+            "bass": Bus(gain=0.45, high=4000),
+            "clav": Bus(gain=0.6, low=300, reverb=0.1),
+            "horns": Bus(gain=0.35, high=5000, reverb=0.3),
+            "drums": Bus(gain=0.8, reverb=0.1),
+            "hats": Bus(gain=0.3, low=5000),
+        },
+        room=1.3,
+    ),
+    Track(
+        name="retro_synthwave",
+        mood="nostalgic",
+        bpm=100,
+        bars=12,
+        compose=retro_synthwave,
+        buses={
+            "pad": Bus(gain=0.35, high=3000, reverb=0.5),
+            "bass": Bus(gain=0.5, high=2500, duck=0.3),
+            "arp": Bus(gain=0.25, low=300, reverb=0.3, echo=0.45),
+            "lead": Bus(gain=0.35, high=6000, reverb=0.4, echo=0.3),
+            "drums": Bus(gain=0.8, reverb=0.1),
+            "snare": Bus(gain=0.6, reverb=0.8),
+            "hats": Bus(gain=0.25, low=6000),
+        },
+        room=2.4,
+        echo_beats=0.75,
+    ),
+]
 
 
 def render_track(track: Track, *, bars: int | None = None) -> np.ndarray:
@@ -949,11 +1361,36 @@ def levelled(samples: np.ndarray) -> np.ndarray:
 def encode_mp3(samples: np.ndarray, path: Path) -> None:
     """MP3 with a gapless header; no tags and bit-exact flags, so the bytes depend on the audio alone."""
     run_ffmpeg(
-        ["-f", "f32le", "-ar", str(SR), "-ac", "2", "-i", "pipe:0",
-         "-c:a", "libmp3lame", "-b:a", MP3_BITRATE, "-map_metadata", "-1", "-id3v2_version", "0",
-         "-fflags", "+bitexact", "-flags:a", "+bitexact", "-f", "mp3", "-y", output_target(path)],
-        input=np.ascontiguousarray(samples.T).astype("<f4").tobytes(), timeout=ENCODE_TIMEOUT_S, label="music encode",
-    )  # fmt: skip
+        [
+            "-f",
+            "f32le",
+            "-ar",
+            str(SR),
+            "-ac",
+            "2",
+            "-i",
+            "pipe:0",
+            "-c:a",
+            "libmp3lame",
+            "-b:a",
+            MP3_BITRATE,
+            "-map_metadata",
+            "-1",
+            "-id3v2_version",
+            "0",
+            "-fflags",
+            "+bitexact",
+            "-flags:a",
+            "+bitexact",
+            "-f",
+            "mp3",
+            "-y",
+            output_target(path),
+        ],
+        input=np.ascontiguousarray(samples.T).astype("<f4").tobytes(),
+        timeout=ENCODE_TIMEOUT_S,
+        label="music encode",
+    )
 
 
 def manifest_entry(track: Track, samples: int) -> dict[str, object]:
