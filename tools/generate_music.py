@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import tempfile
 import wave
 import zlib
@@ -417,20 +416,11 @@ def crackle(rng: np.random.Generator, samples: int, *, per_second: float = 6.0) 
 # ---------------------------------------------------------------------------------------------------------
 
 
-def _seven_smooth(number: int) -> bool:
-    for prime in (2, 3, 5, 7):
-        while number % prime == 0:
-            number //= prime
-    return number == 1
-
-
 def loop_samples(bpm: int, bars: int) -> int:
-    """The loop's length: the length nearest to `bars` bars at `bpm` whose prime factors are all 7 or less
-    (within a few tenths of a percent). Mixing works on the loop's spectrum, and an FFT of a length with a
-    large prime factor is ten times slower."""
-    exact = bars * BEATS_PER_BAR * 60 * SR / bpm
-    window = range(math.floor(exact * 0.99), math.ceil(exact * 1.01))
-    return min((n for n in window if _seven_smooth(n)), key=lambda n: abs(n - exact))
+    """The loop's length: `bars` bars at `bpm`, to the nearest sample, so the tempo heard is the one listed.
+    (Mixing is slower on a length with a large prime factor, a few seconds a track; a length rounded to small
+    factors would drift off the beat grid by up to a tenth of a second a loop.)"""
+    return round(bars * BEATS_PER_BAR * 60 * SR / bpm)
 
 
 @dataclass(frozen=True)
