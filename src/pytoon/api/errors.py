@@ -1,9 +1,9 @@
 """Every error the API answers, mapped once: domain exceptions → HTTP status, body and headers.
 
-Routes raise domain errors and never catch them to translate; `install_error_handlers` registers one handler
-per row of ERROR_TABLE, plus the handlers for HTTP-level errors (404/405 from routing, 408/413 from the body
-guard), validation errors (422, never echoing the input) and anything unexpected (500, logged, never shown).
-`error_responses(...)` documents the same statuses in OpenAPI with the same body models.
+Routes raise domain errors and never catch them to translate; `install_error_handlers` registers the handler
+that answers every row of ERROR_TABLE, plus the handlers for HTTP-level errors (404/405 from routing, 408/413
+from the body guard), validation errors (422, never echoing the input) and anything unexpected (500, logged,
+never shown). `error_responses(...)` documents the same statuses in OpenAPI with the same body models.
 """
 
 from __future__ import annotations
@@ -21,17 +21,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from pytoon.api.schemas import ErrorBody, RateLimitBody, ValidationErrorBody
-from pytoon.assets import AssetReferenceError, AssetRejectedError
-from pytoon.aws.apikeys import RateLimited
-from pytoon.aws.idempotency import IdempotencyConflictError
-from pytoon.content_rules import ContentRefusedError
-from pytoon.errors import JobNotFoundError, public_message
-from pytoon.media_fetch import MediaUrlError
+from pytoon.aws.ratelimit import RateLimited
+from pytoon.errors import JobNotFoundError, PytoonError, public_message
 from pytoon.presets import UnknownPresetError
-from pytoon.scene_planner import ScenePlanningError
-from pytoon.scenes import SceneGraphError
-from pytoon.submission import SubmitError
-from pytoon.v2_jobs import V2RequestError
 
 # Seconds a client should wait before retrying a render that could not start.
 SUBMIT_RETRY_AFTER_SECONDS = 5
@@ -61,28 +53,60 @@ def _retry_after(exc: Exception) -> dict[str, str]:
     return {"Retry-After": str(seconds)}
 
 
-ERROR_TABLE: dict[type[Exception], ErrorMapping] = {
-    UnknownPresetError: ErrorMapping(400),
-    V2RequestError: ErrorMapping(400),
-    ScenePlanningError: ErrorMapping(400),
-    SceneGraphError: ErrorMapping(400),
-    ContentRefusedError: ErrorMapping(400),
-    AssetReferenceError: ErrorMapping(400),
-    AssetRejectedError: ErrorMapping(400),
-    MediaUrlError: ErrorMapping(400),
-    AuthenticationError: ErrorMapping(401),
-    ResourceNotFoundError: ErrorMapping(404),
-    # Its message names the id; the answer is the same whether the job is missing or another tenant's.
-    JobNotFoundError: ErrorMapping(404, detail="Job not found"),
-    IdempotencyConflictError: ErrorMapping(409),
-    RateLimited: ErrorMapping(
-        429,
-        headers=_retry_after,
-        extra=lambda exc: {"retry_after_seconds": exc.retry_after_seconds},  # type: ignore[attr-defined]
-    ),
-    # The job is recorded as FAILED with the reason; the request itself may simply be retried.
-    SubmitError: ErrorMapping(503, headers=_retry_after),
-}
+def class_path(exc_type: type) -> str:
+    return f"{exc_type.__module__}.{exc_type.__qualname__}"
+
+
+class ErrorTable(dict[str, ErrorMapping]):
+    """Rows keyed by the exception class's import path; indexing by the class itself works too.
+
+    Classes of modules that only some requests load (scene planning with its JSON Schema validator, media
+    fetching, submission) are named, not imported, which keeps those modules out of the API's cold start: an
+    exception whose module was never imported cannot have been raised, so nothing is lost by not loading it."""
+
+    def __missing__(self, key: object) -> ErrorMapping:
+        if isinstance(key, type):
+            return self[class_path(key)]
+        raise KeyError(key)
+
+    def mapping_for(self, exc_type: type[BaseException]) -> ErrorMapping | None:
+        """The row of the class, else of its nearest ancestor that has one (as Starlette picks handlers)."""
+        return next((self[path] for cls in exc_type.__mro__ if (path := class_path(cls)) in self), None)
+
+
+ERROR_TABLE = ErrorTable(
+    {
+        class_path(UnknownPresetError): ErrorMapping(400),
+        "pytoon.v2_jobs.V2RequestError": ErrorMapping(400),
+        "pytoon.scene_planner.ScenePlanningError": ErrorMapping(400),
+        "pytoon.scenes.SceneGraphError": ErrorMapping(400),
+        "pytoon.content_rules.ContentRefusedError": ErrorMapping(400),
+        "pytoon.assets.AssetReferenceError": ErrorMapping(400),
+        "pytoon.assets.AssetRejectedError": ErrorMapping(400),
+        "pytoon.media_fetch.MediaUrlError": ErrorMapping(400),
+        "pytoon.voice_track.VoiceScriptError": ErrorMapping(400),
+        class_path(AuthenticationError): ErrorMapping(401),
+        class_path(ResourceNotFoundError): ErrorMapping(404),
+        # Its message names the id; the answer is the same whether the job is missing or another tenant's.
+        class_path(JobNotFoundError): ErrorMapping(404, detail="Job not found"),
+        "pytoon.aws.idempotency.IdempotencyConflictError": ErrorMapping(409),
+        class_path(RateLimited): ErrorMapping(
+            429,
+            headers=_retry_after,
+            extra=lambda exc: {"retry_after_seconds": exc.retry_after_seconds},  # type: ignore[attr-defined]
+        ),
+        # The job is recorded as FAILED with the reason; the request itself may simply be retried.
+        "pytoon.submission.SubmitError": ErrorMapping(503, headers=_retry_after),
+    }
+)
+# Every class in ERROR_TABLE derives from one of these; the domain handler is registered on each.
+ERROR_BASES: tuple[type[Exception], ...] = (
+    PytoonError,
+    UnknownPresetError,
+    RateLimited,
+    AuthenticationError,
+    ResourceNotFoundError,
+)
 
 # OpenAPI: what each status means and the body it carries.
 _RETRY_AFTER_HEADER = {"Retry-After": {"description": "Seconds to wait before retrying", "schema": {"type": "integer"}}}
@@ -104,16 +128,16 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {status: STATUS_DOCS[status] for status in statuses}
 
 
-def _domain_handler(mapping: ErrorMapping) -> Callable[[Request, Exception], Any]:
-    async def handle(request: Request, exc: Exception) -> JSONResponse:
-        detail = mapping.detail or public_message(str(exc.args[0]) if exc.args else type(exc).__name__)
-        return JSONResponse(
-            status_code=mapping.status,
-            content={"detail": detail, **mapping.extra(exc)},
-            headers=mapping.headers(exc),
-        )
-
-    return handle
+async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
+    mapping = ERROR_TABLE.mapping_for(type(exc))
+    if mapping is None:
+        raise exc  # a domain error no row answers is unexpected: the 500 handler logs and answers it
+    detail = mapping.detail or public_message(str(exc.args[0]) if exc.args else type(exc).__name__)
+    return JSONResponse(
+        status_code=mapping.status,
+        content={"detail": detail, **mapping.extra(exc)},
+        headers=mapping.headers(exc),
+    )
 
 
 def _allowed_methods(request: Request) -> str:
@@ -168,8 +192,8 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    for exc_type, mapping in ERROR_TABLE.items():
-        app.add_exception_handler(exc_type, _domain_handler(mapping))
+    for base in ERROR_BASES:
+        app.add_exception_handler(base, _domain_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _unexpected)
