@@ -67,8 +67,14 @@ def _tracer() -> Tracer:
         # (about 0.6 s of CPU in every local process) only to trace nothing.
         return Tracer(service=SERVICE, disabled=True, provider=_Untraced())
     # botocore is the only library these functions call out through that X-Ray can trace; patching every
-    # supported library (the default) imports each of them at every cold start.
-    return Tracer(service=SERVICE, patch_modules=["botocore"])
+    # supported library (the default) imports each of them at every cold start. It is patched once
+    # botocore.session (which every client is made through, and which imports botocore.client whole) is imported,
+    # or at once if it already is: a process pays for botocore when it first calls AWS, not at import.
+    import wrapt  # the X-Ray SDK's own dependency: its post-import hooks
+
+    tracer = Tracer(service=SERVICE, auto_patch=False)
+    wrapt.when_imported("botocore.session")(lambda _module: tracer.patch(["botocore"]))
+    return tracer
 
 
 logger = Logger(service=SERVICE)

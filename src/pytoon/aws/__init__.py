@@ -7,15 +7,25 @@ import threading
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from pytoon.config import Settings
 
-_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, read_timeout=120)
+if TYPE_CHECKING:
+    import boto3
+    from botocore.config import Config
+
+# boto3 and botocore's client machinery load with the first client or table, not with this package: the API
+# answers /health and its docs without them.
+
+
+@cache
+def _retrying_config() -> Config:
+    from botocore.config import Config
+
+    return Config(retries={"mode": "standard", "max_attempts": 5}, read_timeout=120)
 
 
 _session_lock = threading.Lock()
@@ -28,6 +38,8 @@ def _shared_session() -> boto3.session.Session:
     # not thread-safe, so every client or resource is created under the lock; the clients themselves are.
     global _session
     if _session is None:
+        import boto3.session
+
         _session = boto3.session.Session()
     return _session
 
@@ -35,7 +47,7 @@ def _shared_session() -> boto3.session.Session:
 @cache
 def client(service: str, region: str) -> Any:
     # boto3 honours AWS_ENDPOINT_URL, which is how local mode points every client at embedded AWS.
-    config = _s3_config() if service == "s3" else _CONFIG
+    config = _s3_config() if service == "s3" else _retrying_config()
     with _session_lock:
         return _shared_session().client(service, region_name=region, config=config)
 
@@ -49,7 +61,9 @@ def _s3_config() -> Config:
         "addressing_style": "path" if custom_endpoint else "virtual",
         "us_east_1_regional_endpoint": "regional",
     }
-    return _CONFIG.merge(Config(signature_version="s3v4", s3=addressing))
+    from botocore.config import Config
+
+    return _retrying_config().merge(Config(signature_version="s3v4", s3=addressing))
 
 
 _local = threading.local()
@@ -63,7 +77,7 @@ def dynamodb_table(name: str, region: str) -> Any:
         _local.generation, _local.tables = _generation, {}
     if (name, region) not in _local.tables:
         with _session_lock:
-            resource = _shared_session().resource("dynamodb", region_name=region, config=_CONFIG)
+            resource = _shared_session().resource("dynamodb", region_name=region, config=_retrying_config())
         _local.tables[(name, region)] = resource.Table(name)
     return _local.tables[(name, region)]
 

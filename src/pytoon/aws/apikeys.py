@@ -13,7 +13,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 from pydantic import BaseModel
 
@@ -99,10 +98,14 @@ class ApiKeyRepository(TableRepository):
         return record if include_revoked or not record.revoked else None
 
     def list(self) -> list[ApiKeyRecord]:
+        from boto3.dynamodb.conditions import Key  # boto3 loads with the first table, not with the API
+
         items = self._query_all(IndexName="GSI1", KeyConditionExpression=Key("GSI1PK").eq("APIKEYS"))
         return [ApiKeyRecord.model_validate(i) for i in items]
 
     def revoke(self, key_id: str) -> ApiKeyRecord | None:
+        from boto3.dynamodb.conditions import Key
+
         page = self._table.query(
             IndexName="GSI1", KeyConditionExpression=Key("GSI1PK").eq("APIKEYS") & Key("GSI1SK").eq(key_id)
         )

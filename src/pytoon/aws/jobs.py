@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
-from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 from pydantic import BaseModel
 
@@ -19,7 +18,9 @@ from pytoon.clock import utc_now_iso
 from pytoon.config import DEFAULT_ARTIFACT_RETENTION_DAYS, Settings
 from pytoon.errors import InvalidTransitionError, JobNotFoundError
 from pytoon.models import Archetype, JobSpec, JobStatus, SegmentPlan, SegmentStatus
-from pytoon.scenes import Scene
+
+if TYPE_CHECKING:
+    from pytoon.scenes import Scene
 
 # Which statuses a job may be in when it enters each status (re-entering the same one makes retries idempotent).
 _ALLOWED_FROM: dict[JobStatus, tuple[JobStatus, ...]] = {
@@ -232,6 +233,8 @@ class JobRepository(TableRepository):
                 )
 
     def segments(self, job_id: str) -> list[SegmentRecord]:
+        from boto3.dynamodb.conditions import Key  # boto3 loads with the first table, not with the API
+
         items = self._query_all(
             KeyConditionExpression=Key("PK").eq(_job_pk(job_id)) & Key("SK").begins_with("SEG#"), ConsistentRead=True
         )

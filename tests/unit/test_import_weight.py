@@ -1,0 +1,114 @@
+"""The API Lambda's cold import loads what every request needs, not what only some requests (or no request) do.
+
+Modules made lazy stay out of `import functions.api.app` in the environment the cold-start benchmark measures
+(the API function's, tracing on as in Lambda); the errors they define are still answered, and AWS calls are
+still traced once boto3 loads.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from bench.cold_import import API_ENV
+from pytoon.api.app import create_app
+from pytoon.api.errors import ERROR_BASES, ERROR_TABLE
+from pytoon.config import ApiSettings
+from pytoon.errors import TransientError
+from pytoon.scenes import SceneGraphError
+
+ROOT = Path(__file__).resolve().parents[2]
+# Loaded by the requests that need them: AWS clients, scene graphs (JSON Schema), media fetching, metrics
+# scraping; never by the API at all: embedded AWS, media decoding, template reading.
+REQUEST_ONLY = (
+    "boto3",
+    "botocore.client",
+    "s3transfer",
+    "jsonschema",
+    "pytoon.scenes",
+    "pytoon.scene_planner",
+    "pytoon.engines",
+    "pytoon.media_fetch",
+    "httpx",
+    "prometheus_client",
+    "moto",
+    "numpy",
+    "PIL",
+    "yaml",
+)
+
+_PROBE = """
+import json, sys
+import functions.api.app
+loaded = sorted(name for name in {modules!r} if name in sys.modules)
+from pytoon.aws import client
+client("s3", "us-east-1")
+import botocore.client
+print(json.dumps({{"loaded": loaded, "botocore_traced": getattr(botocore.client, "_xray_enabled", False)}}))
+"""
+
+
+def test_the_api_cold_import_leaves_request_only_modules_unloaded_and_aws_calls_traced() -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("API_KEY", "API_KEYS", "POWERTOOLS_TRACE_DISABLED")}
+    out = subprocess.run(
+        [sys.executable, "-c", _PROBE.format(modules=REQUEST_ONLY)],
+        cwd=ROOT,
+        env=env | API_ENV,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    probe = json.loads(out.strip().splitlines()[-1])
+    assert probe["loaded"] == []
+    assert probe["botocore_traced"] is True
+
+
+@pytest.mark.parametrize("path", sorted(ERROR_TABLE))
+def test_every_error_the_api_names_exists_and_its_handler_is_registered(path: str) -> None:
+    module, _, name = path.rpartition(".")
+    exc_type = getattr(importlib.import_module(module), name)
+    assert issubclass(exc_type, ERROR_BASES)
+    assert ERROR_TABLE[exc_type] is ERROR_TABLE[path]
+
+
+class _WorseGraphError(SceneGraphError):
+    pass
+
+
+@pytest.fixture(scope="module")
+def client() -> TestClient:
+    app = create_app(ApiSettings())
+
+    def raise_error(kind: str) -> None:
+        errors = {
+            "graph": SceneGraphError(["scene 1 has no media"]),
+            "subclass": _WorseGraphError(["scene 2 has no media"]),
+            "transient": TransientError("storage hiccup"),
+        }
+        raise errors[kind]
+
+    app.add_api_route("/raise/{kind}", raise_error)
+    return TestClient(app, raise_server_exceptions=False)
+
+
+def test_a_named_domain_error_is_answered_with_its_row(client: TestClient) -> None:
+    response = client.get("/raise/graph")
+    assert response.status_code == 400
+    assert response.json() == {"detail": "invalid scene graph: scene 1 has no media"}
+
+
+def test_a_subclass_of_a_named_error_is_answered_like_its_parent(client: TestClient) -> None:
+    response = client.get("/raise/subclass")
+    assert (response.status_code, response.json()) == (400, {"detail": "invalid scene graph: scene 2 has no media"})
+
+
+def test_a_domain_error_no_row_names_is_an_unexpected_500(client: TestClient) -> None:
+    response = client.get("/raise/transient")
+    assert (response.status_code, response.json()) == (500, {"detail": "Internal server error"})
