@@ -12,11 +12,12 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from pytoon.engines import choose_engine, choose_scene_engine
-from pytoon.models import FPS, JobSpec, RenderPlan
+from pytoon.models import FPS, CaptionCue, JobSpec, RenderPlan
 from pytoon.planner import build_plan, caption_at_starts, segment_frame_counts, v1_caption_cues
 from pytoon.scene_planner import PlannedMedia, durations_ms, fit_frames, v1_scene_graph, v2_scene_graph
 from pytoon.scenes import SceneGraph
 from pytoon.timeline import Timeline, build_timeline
+from pytoon.voice_track import voice_caption_cues
 
 
 class PlannerKind(StrEnum):
@@ -46,7 +47,7 @@ def plan_scene_graph(spec: JobSpec, media: Sequence[PlannedMedia], *, use_llm: b
     """The job's scene graph. With `use_llm` and an LLM planner configured, it is asked first; anything it
     gets wrong falls back to the rule planner, with the reason."""
     if spec.api_version == 1:
-        cues = v1_caption_cues(spec)
+        cues = job_caption_cues(spec) or []
         counts = segment_frame_counts(spec.target_duration_seconds * FPS, len(spec.image_keys))
         return PlannedGraph(v1_scene_graph(spec, caption_at_starts(cues, counts)), PlannerKind.V1)
     rules = v2_scene_graph(spec, media)
@@ -92,11 +93,18 @@ def plan_render(spec: JobSpec, graph: SceneGraph) -> tuple[Timeline, RenderPlan]
     """The timeline of a job's scene graph and the frame-exact render plan of that timeline."""
     if spec.api_version == 1:
         engines = [choose_engine(spec.engine_policy)] * len(graph.scenes)
-        timeline = build_timeline(graph, spec, v1_caption_cues(spec))
     else:
         engines = [choose_scene_engine(scene) for scene in graph.scenes]
-        timeline = build_timeline(graph, spec)
+    timeline = build_timeline(graph, spec, job_caption_cues(spec))
     return timeline, build_plan(spec, timeline, engines)
+
+
+def job_caption_cues(spec: JobSpec) -> list[CaptionCue] | None:
+    """Cues over the whole video, or None for one set per scene (a V2 job without a voice): a spoken voice's
+    sentences as they are heard, else a V1 job's captions."""
+    if spec.voice is not None:
+        return voice_caption_cues(spec.voice)
+    return v1_caption_cues(spec) if spec.api_version == 1 else None
 
 
 def plan_documents(spec: JobSpec, media: Sequence[PlannedMedia] = ()) -> PlannedJob:

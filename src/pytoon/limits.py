@@ -8,6 +8,9 @@ MAX_DURATION_SECONDS = 60
 
 # A job request.
 MAX_PROMPT_CHARS = 2000
+# A voiceover script: a minute of speech is about 1000 characters; longer scripts are refused with how long
+# they take to speak, up to this size, beyond which they are not read at all.
+MAX_VOICE_SCRIPT_CHARS = 5000
 
 # Captions: hook, beats and call to action, each shown as one cue. A caption on screen for less than a second
 # cannot be read, so a job shows at most one per second of its length (a request that asks for more than its

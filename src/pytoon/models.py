@@ -181,6 +181,24 @@ class MediaRef(_Frozen):
     kind: MediaKind | None = None
 
 
+class SpokenSentence(_Frozen):
+    """Where one sentence of a voice script is heard in its voiceover, from its speech onset to its offset."""
+
+    text: str
+    start_ms: int = Field(ge=0)
+    end_ms: int = Field(ge=1)
+
+
+class SpokenVoice(_Frozen):
+    """A job's voice script as spoken before the job is planned: the stored voiceover, the provider that spoke
+    it and when each sentence is heard. The captions are these sentences, and the video lasts at least as long."""
+
+    key: str
+    provider: str
+    duration_ms: int = Field(ge=1)
+    sentences: list[SpokenSentence] = Field(min_length=1)
+
+
 class JobSpec(_Frozen):
     """A job request with every default resolved: what the planner needs and nothing else.
 
@@ -207,6 +225,8 @@ class JobSpec(_Frozen):
     max_scenes: int | None = Field(default=None, ge=1)
     engine_override: str | None = None
     voice_script: str | None = None
+    # The voice script as spoken (set by the voiceover step; None until then, and for jobs without one).
+    voice: SpokenVoice | None = None
     music_name: str | None = None
     # A supplied scene graph (pytoon.scenes.SceneGraph as JSON), validated at submit.
     scene_graph: dict[str, Any] | None = None

@@ -27,9 +27,9 @@ from pytoon.aws.metrics import MetricsStore
 from pytoon.aws.storage import ArtifactStore, ObjectNotFoundError
 from pytoon.chain import plan_render, plan_scene_graph
 from pytoon.clock import seconds_since, utc_now_iso
-from pytoon.config import Settings, get_settings
+from pytoon.config import Settings, get_settings, get_tts_settings
 from pytoon.errors import InvalidTransitionError, JobNotFoundError, SegmentRenderError, public_message
-from pytoon.models import FPS, AssetCategory, JobSpec, JobStatus, MediaKind, RenderPlan, SegmentStatus
+from pytoon.models import FPS, AssetCategory, JobSpec, JobStatus, MediaKind, RenderPlan, SegmentStatus, SpokenVoice
 from pytoon.music import library_file
 from pytoon.observability import logger
 from pytoon.planner import audio_plan, effective_motion_profile
@@ -39,6 +39,8 @@ from pytoon.render.captions import cues_to_srt
 from pytoon.render.ffmpeg import FfmpegError, ffmpeg_version
 from pytoon.render.segment import render_segment as render_segment_file
 from pytoon.scene_planner import PlannedMedia
+from pytoon.voice import Attempt, AttemptOutcome, synthesize_sentences
+from pytoon.voice_track import fit_to_voice, script_sentences
 
 
 class JobRef(BaseModel):
@@ -61,6 +63,19 @@ class SegmentResult(BaseModel):
     index: int
     key: str
     skipped: bool
+
+
+class SpeakResult(BaseModel):
+    job_id: str
+    provider: str
+    duration_ms: int
+
+
+class StoredVoiceover(BaseModel):
+    """voiceover.json: the voice as spoken and every provider tried for it, in order."""
+
+    voice: SpokenVoice
+    attempts: list[Attempt]
 
 
 class AudioResult(BaseModel):
@@ -99,6 +114,14 @@ class _Context:
             yield path
         finally:
             shutil.rmtree(path, ignore_errors=True)
+
+    def load_spec(self, job_id: str) -> JobSpec:
+        """The job's spec with its voice as spoken, once the voiceover step has spoken it."""
+        spec = JobSpec.model_validate(self.store.get_json(keys.spec_key(job_id)))
+        if not spec.voice_script:
+            return spec
+        stored = StoredVoiceover.model_validate(self.store.get_json(keys.voiceover_facts_key(job_id)))
+        return fit_to_voice(spec, stored.voice)
 
     def load_plan(self, job_id: str) -> RenderPlan:
         return RenderPlan.model_validate(self.store.get_json(keys.plan_key(job_id)))
@@ -146,8 +169,7 @@ def resolve_media(ctx: _Context, spec: JobSpec) -> tuple[JobSpec, list[PlannedMe
 def plan_job(job_id: str) -> PlanResult:
     """Scene graph (stored as soon as it is made), then timeline and frame-exact plan, then the segments."""
     ctx = _ctx()
-    spec = JobSpec.model_validate(ctx.store.get_json(keys.spec_key(job_id)))
-    spec, media = resolve_media(ctx, spec)
+    spec, media = resolve_media(ctx, ctx.load_spec(job_id))
     planned = plan_scene_graph(spec, media, use_llm=True)
     graph = planned.graph
     ctx.store.put_json(keys.scene_graph_key(job_id), graph.document())
@@ -233,11 +255,54 @@ def render_segment(job_id: str, index: int) -> SegmentResult:
     return SegmentResult(job_id=job_id, index=index, key=key, skipped=False)
 
 
+def speak_job(job_id: str) -> SpeakResult:
+    """The voice script spoken sentence by sentence, before planning: the voiceover and when each sentence is
+    heard are stored beside the spec, and the job records who spoke it and whether the video follows the voice.
+    Speech is paid for once: a retry finds it stored."""
+    ctx = _ctx()
+    spec = JobSpec.model_validate(ctx.store.get_json(keys.spec_key(job_id)))
+    if not spec.voice_script:
+        raise ValueError(f"job {job_id} has no voice script to speak")
+    facts_key = keys.voiceover_facts_key(job_id)
+    if ctx.store.exists(facts_key):
+        stored = StoredVoiceover.model_validate(ctx.store.get_json(facts_key))
+    else:
+        with ctx.scratch(f"{job_id}/voice") as work:
+            spoken = synthesize_sentences(script_sentences(spec.voice_script), get_tts_settings(), work / "voice.wav")
+            ctx.store.put_file(keys.voiceover_key(job_id), spoken.path, "audio/wav")
+        voice = SpokenVoice(
+            key=keys.voiceover_key(job_id),
+            provider=spoken.provider,
+            duration_ms=spoken.duration_ms,
+            sentences=list(spoken.sentences),
+        )
+        stored = StoredVoiceover(voice=voice, attempts=list(spoken.attempts))
+        ctx.store.put_json(facts_key, stored.model_dump(mode="json"))
+    voice = stored.voice
+    fitted = fit_to_voice(spec, voice)
+    failed = [f"{a.provider}: {a.reason}" for a in stored.attempts if a.outcome is AttemptOutcome.FAILED]
+    lengthened = fitted.duration_ms > spec.duration_ms
+    ctx.jobs.transition(
+        job_id,
+        JobStatus.PLANNING,
+        voice_provider=voice.provider,
+        voice_duration_ms=voice.duration_ms,
+        voice_fallback_reason="; ".join(failed) or None,
+        duration_follows_voice=(
+            f"the voiceover lasts {voice.duration_ms / 1000:.1f} s, so the video lasts "
+            f"{fitted.duration_ms / 1000:.1f} s instead of the requested {spec.duration_ms / 1000:g} s"
+            if lengthened
+            else None
+        ),
+    )
+    return SpeakResult(job_id=job_id, provider=voice.provider, duration_ms=voice.duration_ms)
+
+
 def build_job_audio(job_id: str) -> AudioResult:
     """The soundtrack, built once from the spec alone (beside planning and rendering); its measured facts
     are stored beside it."""
     ctx = _ctx()
-    spec = JobSpec.model_validate(ctx.store.get_json(keys.spec_key(job_id)))
+    spec = ctx.load_spec(job_id)
     plan = audio_plan(spec)
     with ctx.scratch(f"{job_id}/audio") as work:
         sources = [k for k in (plan.music_key, plan.voice_key) if k]
@@ -306,7 +371,10 @@ def build_metadata(plan: RenderPlan, *, segments: list[SegmentRecord], facts: Ou
             "images": spec.image_keys,
             "music": spec.music_key,
             "voice": spec.voice_key,
+            "music_name": spec.music_name,
+            "voice_script": spec.voice_script,
         },
+        "voiceover": voiceover_metadata(spec),
         "captions": [
             {"index": c.index, "start": c.start_seconds, "end": c.end_seconds, "text": c.text} for c in plan.captions
         ],
@@ -339,6 +407,19 @@ def build_metadata(plan: RenderPlan, *, segments: list[SegmentRecord], facts: Ou
         },
         "timing": {"assembly_steps_seconds": facts.timings, "completed_at": utc_now_iso()},
         "tools": tool_versions(),
+    }
+
+
+def voiceover_metadata(spec: JobSpec) -> dict[str, Any] | None:
+    """Who spoke the voice script, how long it lasts and when each sentence is heard (None without one)."""
+    if spec.voice is None:
+        return None
+    return {
+        "provider": spec.voice.provider,
+        "duration_seconds": spec.voice.duration_ms / 1000,
+        "sentences": [
+            {"text": s.text, "start": s.start_ms / 1000, "end": s.end_ms / 1000} for s in spec.voice.sentences
+        ],
     }
 
 

@@ -20,7 +20,13 @@ from pytoon.aws.jobs import JobRecord, JobRepository
 from pytoon.aws.storage import ArtifactStore
 from pytoon.config import Settings, get_settings
 from pytoon.errors import PytoonError
-from pytoon.limits import MAX_DURATION_SECONDS, MAX_IMAGES_PER_JOB, MAX_PROMPT_CHARS, MIN_DURATION_SECONDS
+from pytoon.limits import (
+    MAX_DURATION_SECONDS,
+    MAX_IMAGES_PER_JOB,
+    MAX_PROMPT_CHARS,
+    MAX_VOICE_SCRIPT_CHARS,
+    MIN_DURATION_SECONDS,
+)
 from pytoon.models import FPS, Archetype, AssetCategory, Captions, EnginePolicy, JobSpec, JobStatus, displayable
 from pytoon.presets import get_preset
 
@@ -43,6 +49,8 @@ class JobRequest(BaseModel):
     mask_uri: str | None = None
     music_uri: str | None = None
     voice_uri: str | None = None
+    # Spoken by text-to-speech; its sentences become the captions.
+    voice_script: str | None = Field(default=None, max_length=MAX_VOICE_SCRIPT_CHARS)
     captions: Captions | None = None
 
     # The prompt is shown (its sentences become the captions when none are given, or it fills a card).
@@ -53,6 +61,14 @@ class JobRequest(BaseModel):
         # Imported here: caption shaping loads Pillow and the planner, which importing the API does not need.
         from pytoon.caption_rules import caption_problem
 
+        if self.voice_script and self.voice_script.strip():
+            given = [name for name in ("voice_uri", "captions") if getattr(self, name) is not None]
+            if given:
+                raise ValueError(
+                    f"voice_script cannot be combined with {' or '.join(given)}: the voiceover is spoken from the "
+                    "script and the captions are its sentences"
+                )
+            return self  # its sentences are checked as captions when the job is built
         problem = caption_problem(self.captions, self.prompt, self.target_duration_seconds, self.preset_id)
         if problem:
             raise ValueError(problem)
@@ -65,6 +81,8 @@ class SubmitError(PytoonError):
 
 def resolve_spec(request: JobRequest, *, job_id: str, tenant_id: str, asset_keys: dict[str, str]) -> JobSpec:
     """Apply preset defaults; request values win. `asset_keys` maps each given URI to its stored key."""
+    from pytoon.v2_jobs import voice_script
+
     preset = get_preset(request.preset_id)
 
     def key(uri: str | None) -> str | None:
@@ -83,6 +101,7 @@ def resolve_spec(request: JobRequest, *, job_id: str, tenant_id: str, asset_keys
         mask_key=key(request.mask_uri),
         music_key=key(request.music_uri),
         voice_key=key(request.voice_uri),
+        voice_script=voice_script(request.voice_script, preset),
         captions=request.captions,
     )
 
@@ -173,7 +192,9 @@ def _start(spec: JobSpec, jobs: JobRepository, settings: Settings) -> None:
         metrics.increment("pytoon_v2_jobs_total", preset=spec.preset.id)
     try:
         ArtifactStore.from_settings(settings).put_json(keys.spec_key(spec.job_id), spec.model_dump(mode="json"))
-        start_render_execution(settings.state_machine_arn, spec.job_id, settings.region)
+        start_render_execution(
+            settings.state_machine_arn, spec.job_id, settings.region, speak=spec.voice_script is not None
+        )
     except Exception as exc:
         jobs.transition(spec.job_id, JobStatus.FAILED, error=f"could not start render: {exc}")
         metrics.increment("pytoon_render_failure_total", archetype=spec.archetype.value, reason="StartFailed")

@@ -157,8 +157,8 @@ def _volume(level_db: float) -> float:
 
 
 def build_timeline(graph: SceneGraph, spec: JobSpec, job_captions: Sequence[CaptionCue] | None = None) -> Timeline:
-    """The timeline of a scene graph. `job_captions`, when given (V1 jobs), are cues over the whole video
-    instead of one per scene."""
+    """The timeline of a scene graph. `job_captions`, when given (V1 jobs, and jobs with a voiceover), are
+    cues over the whole video instead of one per scene."""
     bounds = [0]
     elapsed = 0
     for scene in graph.scenes:
@@ -219,9 +219,9 @@ def build_timeline(graph: SceneGraph, spec: JobSpec, job_captions: Sequence[Capt
 
 
 def card_text(scene: Scene, spec: JobSpec, job_captions: Sequence[CaptionCue] | None) -> str:
-    """What a designed card says: its scene's caption (or description). With captions over the whole video
-    (V1), the caption track says it and the card stays plain, unless the job has no captions at all."""
-    if job_captions is None:
+    """What a designed card says: its scene's caption (or description), also in a V2 job whose captions are its
+    voiceover's. In a V1 job the caption track says it and the card stays plain, unless it has no captions."""
+    if job_captions is None or spec.api_version == 2:
         return (scene.caption or scene.description).strip()
     return "" if job_captions else spec.prompt.strip()[:CARD_TEXT_CHARS]
 

@@ -13,15 +13,21 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from pytoon.errors import PytoonError
-from pytoon.limits import MAX_DURATION_SECONDS, MAX_MEDIA_PER_JOB, MAX_PROMPT_CHARS, MAX_SCENES, MIN_DURATION_SECONDS
-from pytoon.models import AssetCategory, JobSpec, MediaKind, MediaRef, displayable
+from pytoon.limits import (
+    MAX_DURATION_SECONDS,
+    MAX_MEDIA_PER_JOB,
+    MAX_PROMPT_CHARS,
+    MAX_SCENES,
+    MAX_VOICE_SCRIPT_CHARS,
+    MIN_DURATION_SECONDS,
+)
+from pytoon.models import AssetCategory, JobSpec, MediaKind, MediaRef, Preset, displayable
 from pytoon.presets import get_preset
 
 if TYPE_CHECKING:
     from pytoon.scenes import SceneGraph
 
 DEFAULT_PRESET = "product_hero_clean"
-MAX_VOICE_SCRIPT_CHARS = 5000
 MAX_REFERENCE_CHARS = 2048
 _MEDIA_CATEGORIES = (AssetCategory.IMAGE, AssetCategory.VIDEO)
 
@@ -108,14 +114,14 @@ def _music(source: str | None, tenant_id: str, settings: Any) -> tuple[str | Non
         raise V2RequestError(f"music_source {exc}") from None
 
 
-def _voice_script(script: str | None) -> str | None:
+def voice_script(script: str | None, preset: Preset) -> str | None:
+    """The voice script to speak (None for none, or only blanks), once it meets the voiceover rules."""
     if script is None or not script.strip():
         return None
-    # Refused rather than accepted and ignored until the audio step speaks it and cues the captions to it.
-    raise V2RequestError(
-        "voice_script cannot be spoken: the soundtrack does not use text-to-speech yet; "
-        "use music_source, or render without a voiceover"
-    )
+    from pytoon.voice_track import check_voice_script
+
+    check_voice_script(script, preset)
+    return script.strip()
 
 
 def graph_media(graph: SceneGraph) -> list[tuple[str, AssetCategory]]:
@@ -196,7 +202,7 @@ def resolve_v2_spec(request: V2JobRequest, *, job_id: str, tenant_id: str, setti
         "engine_policy": preset.engine_policy,
         "music_key": music_key,
         "music_name": music_name,
-        "voice_script": _voice_script(request.voice_script),
+        "voice_script": voice_script(request.voice_script, preset),
     }
     if request.scene_graph is not None:
         _refuse_with_scene_graph(request)
@@ -224,8 +230,9 @@ def _total_ms(document: dict[str, Any]) -> int:
 
 
 def check_captions(spec: JobSpec) -> int:
-    """Plan the job as far as its timeline (media not fetched yet count as images) and check every caption
-    it will show; returns the scene count. Raises V2RequestError naming the caption that cannot be shown."""
+    """Plan the job as far as its timeline (media not fetched yet count as images) and check every scene
+    caption it will show and every text overlay; returns the scene count. Raises V2RequestError naming the
+    caption that cannot be shown."""
     from pytoon.caption_rules import text_problem
     from pytoon.chain import plan_scene_graph
     from pytoon.render.captions import caption_layout
@@ -235,7 +242,9 @@ def check_captions(spec: JobSpec) -> int:
     media = [PlannedMedia(key=ref.key or ref.url or "", kind=ref.kind or MediaKind.IMAGE) for ref in spec.media]
     graph = plan_scene_graph(spec, media).graph
     layout = caption_layout(spec.preset.caption_style)
-    for cue in build_timeline(graph, spec).tracks.captions:
+    # With a voice script the captions are its sentences, checked with the script.
+    scene_captions = [] if spec.voice_script else build_timeline(graph, spec).tracks.captions
+    for cue in scene_captions:
         problem = text_problem(f"scene {cue.scene_id} caption {cue.text[:40]!r}", cue.text, layout)
         if problem:
             raise V2RequestError(problem)

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict
 
 from pytoon.config import TtsSettings, get_tts_settings
 from pytoon.errors import PytoonError
+from pytoon.models import SpokenSentence
 from pytoon.tts.base import (
     SAMPLE_RATE,
     Line,
@@ -62,16 +63,6 @@ class Attempt(BaseModel):
     reason: str | None = None
 
 
-class SentenceTiming(BaseModel):
-    """Where a sentence is spoken in the voiceover, from its speech onset to its offset."""
-
-    model_config = ConfigDict(frozen=True)
-
-    text: str
-    start_ms: int
-    end_ms: int
-
-
 class Voiceover(BaseModel):
     """A spoken script: one mono 16-bit WAV at `sample_rate`, starting with the first sentence's speech and
     ending with the last one's."""
@@ -82,7 +73,7 @@ class Voiceover(BaseModel):
     provider: str
     sample_rate: int
     duration_ms: int
-    sentences: tuple[SentenceTiming, ...]
+    sentences: tuple[SpokenSentence, ...]
     # Every provider tried, in order, the last one USED.
     attempts: tuple[Attempt, ...]
 
@@ -142,7 +133,7 @@ def synthesize_sentences(sentences: Sequence[str], settings: TtsSettings, path: 
             sample_rate=SAMPLE_RATE,
             duration_ms=_ms(total),
             sentences=tuple(
-                SentenceTiming(text=text, start_ms=_ms(start), end_ms=_ms(end))
+                SpokenSentence(text=text, start_ms=_ms(start), end_ms=_ms(end))
                 for text, (start, end) in zip(texts, spans, strict=True)
             ),
             attempts=tuple(attempts),

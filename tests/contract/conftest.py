@@ -21,8 +21,10 @@ TEMPLATE_PATH = REPO_ROOT / "template.yaml"
 PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
 # The functions that run ffmpeg (render segments, build the soundtrack, assemble, decode uploaded video clips),
 # and so get FfmpegLayer.
-# The planner validates https media a V2 job names (video clips are decoded).
+# The planner validates https media a V2 job names (video clips are decoded); the voiceover step decodes what
+# a remote text-to-speech provider answers.
 FFMPEG_USERS = {
+    "VoiceoverFunction",
     "SegmentRenderFunction",
     "AudioFunction",
     "AssembleFunction",

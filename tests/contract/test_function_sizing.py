@@ -38,6 +38,7 @@ def test_api_backed_functions_answer_within_api_gateway_timeout(functions: dict[
         ("AssembleFunction", 2048, 4096),  # every segment of a job plus the joined output on /tmp
         ("UploadValidationFunction", 3008, 1024),  # a 200 MB clip on /tmp, decoded with ffmpeg in time
         ("PlannerFunction", 1024, 512),
+        ("VoiceoverFunction", 1769, 512),  # one full vCPU for the offline voice and ffmpeg's decode
     ],
 )
 def test_media_functions_have_cpu_and_disk_for_video(
@@ -97,4 +98,4 @@ def test_step_functions_never_gives_up_before_lambda_does(
         assert "TimeoutSeconds" in state, name  # the default is no timeout at all
         assert state["TimeoutSeconds"] > function.timeout, (name, function.logical_id, function.timeout)
         checked += 1
-    assert checked == 5
+    assert checked == 6

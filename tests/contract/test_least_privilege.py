@@ -55,7 +55,7 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
         "dynamodb:UpdateItem": {TABLE},
         "dynamodb:Query": {TABLE},
         "dynamodb:BatchWriteItem": {TABLE},  # the segment records
-        "s3:GetObject": {job_file("spec.json")},
+        "s3:GetObject": {job_file("spec.json"), job_file("voiceover.json")},
         "s3:PutObject": {
             job_file("plan.json"),
             job_file("scene_graph.json"),
@@ -73,8 +73,17 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
         "s3:AbortMultipartUpload": {job_file("segments/*")},
         "s3:ListBucket": {BUCKET},
     },
+    "VoiceoverFunction": {
+        "dynamodb:GetItem": {TABLE},
+        "dynamodb:UpdateItem": {TABLE},  # the job moves to PLANNING with who spoke the voice
+        "s3:GetObject": {job_file("spec.json"), job_file("voiceover.json")},
+        "s3:PutObject": {job_file("voiceover.wav"), job_file("voiceover.json")},
+        "s3:AbortMultipartUpload": {job_file("voiceover.wav"), job_file("voiceover.json")},
+        "s3:ListBucket": {BUCKET},
+        "secretsmanager:GetSecretValue": {"SECRET:TtsOpenAiApiKeySecret", "SECRET:TtsElevenLabsApiKeySecret"},
+    },
     "AudioFunction": {
-        "s3:GetObject": {job_file("spec.json"), UPLOADS},
+        "s3:GetObject": {job_file("spec.json"), job_file("voiceover.json"), job_file("voiceover.wav"), UPLOADS},
         "s3:PutObject": {job_file("audio.m4a"), job_file("audio.json")},
         "s3:AbortMultipartUpload": {job_file("audio.m4a"), job_file("audio.json")},
         "s3:ListBucket": {BUCKET},
@@ -187,11 +196,20 @@ def test_secrets_arrive_as_arns_and_each_function_reads_only_its_own(
         "SoraWebhookSecret",
         "RemotionWebhookSecret",
         "PlannerLlmApiKeySecret",
+        "TtsOpenAiApiKeySecret",
+        "TtsElevenLabsApiKeySecret",
     }
     for function_id, f in functions.items():
         variables = f.props["Environment"]["Variables"]
         # No secret value in plain text: only the ARN, read at run time.
-        plain = {"ADMIN_API_KEY", "SORA_WEBHOOK_SECRET", "REMOTION_WEBHOOK_SECRET", "PYTOON_PLANNER_LLM_API_KEY"}
+        plain = {
+            "ADMIN_API_KEY",
+            "SORA_WEBHOOK_SECRET",
+            "REMOTION_WEBHOOK_SECRET",
+            "PYTOON_PLANNER_LLM_API_KEY",
+            "OPENAI_API_KEY",
+            "ELEVENLABS_API_KEY",
+        }
         assert not plain & set(variables), function_id
         arns = {name: value for name, value in variables.items() if name.endswith("_SECRET_ARN")}
         for name in arns:
@@ -206,6 +224,9 @@ def test_secrets_arrive_as_arns_and_each_function_reads_only_its_own(
     assert webhooks["REMOTION_WEBHOOK_SECRET_SECRET_ARN"] == {"Ref": "RemotionWebhookSecret"}
     planner = functions["PlannerFunction"].props["Environment"]["Variables"]
     assert planner["PYTOON_PLANNER_LLM_API_KEY_SECRET_ARN"] == {"Ref": "PlannerLlmApiKeySecret"}
+    voiceover = functions["VoiceoverFunction"].props["Environment"]["Variables"]
+    assert voiceover["OPENAI_API_KEY_SECRET_ARN"] == {"Ref": "TtsOpenAiApiKeySecret"}
+    assert voiceover["ELEVENLABS_API_KEY_SECRET_ARN"] == {"Ref": "TtsElevenLabsApiKeySecret"}
 
 
 def test_admin_key_is_generated_unless_given_and_webhook_secrets_start_unusable(resources: dict[str, Any]) -> None:
@@ -214,7 +235,14 @@ def test_admin_key_is_generated_unless_given_and_webhook_secrets_start_unusable(
     condition, given, generated = admin["GenerateSecretString"]["Fn::If"]
     assert (condition, given) == ("HasAdminApiKey", {"Ref": "AWS::NoValue"})
     assert generated["PasswordLength"] >= 32
-    for logical_id in ("SoraWebhookSecret", "RemotionWebhookSecret", "PlannerLlmApiKeySecret"):
+    placeholders = (
+        "SoraWebhookSecret",
+        "RemotionWebhookSecret",
+        "PlannerLlmApiKeySecret",
+        "TtsOpenAiApiKeySecret",
+        "TtsElevenLabsApiKeySecret",
+    )
+    for logical_id in placeholders:
         props = resources[logical_id]["Properties"]
         generated = props["GenerateSecretString"]
         assert "SecretString" not in props and generated["PasswordLength"] >= 32
@@ -250,5 +278,6 @@ def test_outputs_tell_the_operator_where_the_secrets_are(template: dict[str, Any
     assert outputs["AdminApiKeySecretArn"]["Value"] == {"Ref": "AdminApiKeySecret"}
     command = outputs["ReadAdminApiKeyCommand"]["Value"]["Fn::Sub"]
     assert command.startswith("aws secretsmanager get-secret-value") and "${AdminApiKeySecret}" in command
-    for name in ("SoraWebhookSecretArn", "RemotionWebhookSecretArn", "PlannerLlmApiKeySecretArn"):
+    secrets = ("SoraWebhookSecretArn", "RemotionWebhookSecretArn", "PlannerLlmApiKeySecretArn")
+    for name in (*secrets, "TtsOpenAiApiKeySecretArn", "TtsElevenLabsApiKeySecretArn"):
         assert "put-secret-value" in outputs[name]["Description"]

@@ -14,6 +14,7 @@ from .conftest import FFMPEG_USERS, of_type, role_statements
 EXPECTED_FUNCTIONS = {
     "ApiFunction",
     "WebhooksFunction",
+    "VoiceoverFunction",
     "PlannerFunction",
     "SegmentRenderFunction",
     "AudioFunction",
@@ -55,7 +56,7 @@ def test_state_machine_is_wired_to_the_asl_file_and_the_functions(cfn_resources:
     assert props["TracingConfiguration"] == {"Enabled": True}
     assert props["LoggingConfiguration"]["Level"] == "ERROR"
     substitutions = props["DefinitionSubstitutions"]
-    for name in ("Planner", "SegmentRender", "Audio", "Assemble", "MarkFailed"):
+    for name in ("Voiceover", "Planner", "SegmentRender", "Audio", "Assemble", "MarkFailed"):
         assert substitutions[f"{name}FunctionArn"] == {"Fn::GetAtt": [f"{name}Function", "Arn"]}
     assert substitutions["SegmentMaxConcurrency"] == {"Ref": "SegmentMaxConcurrency"}
     invokable = {
@@ -64,6 +65,7 @@ def test_state_machine_is_wired_to_the_asl_file_and_the_functions(cfn_resources:
         if statement["Action"] == ["lambda:InvokeFunction"]
     }
     assert invokable == {
+        "VoiceoverFunction",
         "PlannerFunction",
         "SegmentRenderFunction",
         "AudioFunction",

@@ -194,7 +194,7 @@ def test_supplied_scene_graph_renders_every_transition_and_overlay(
         ({"prompt": " ".join(f"Sentence {i}." for i in range(70))}, 400, "cannot fit"),
         ({"prompt": "One. Two. Three.", "target_duration_seconds": 2}, 400, "cannot fit"),
         ({"prompt": "Hello.", "music_source": "no_such_track"}, 400, "music library"),
-        ({"prompt": "Hello.", "voice_script": "Say this."}, 400, "voice_script"),
+        ({"prompt": "Hello.", "voice_script": "A minute and more of speech, spoken slowly. " * 30}, 400, "takes about"),
         ({"prompt": "Hello.", "scene_graph": {"version": "2.0", "scenes": []}}, 400, "cannot be combined"),
         ({"scene_graph": {"version": "2.0", "scenes": []}}, 400, "scenes"),
         ({"prompt": "Hello.", "target_duration_seconds": 61}, 422, None),

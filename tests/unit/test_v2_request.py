@@ -14,9 +14,12 @@ from pytoon.presets import UnknownPresetError
 from pytoon.scene_planner import ScenePlanningError
 from pytoon.scenes import SceneGraphError
 from pytoon.v2_jobs import DEFAULT_PRESET, V2JobRequest, V2RequestError, check_captions, resolve_v2_spec
+from pytoon.voice_track import VoiceScriptError
 from tests.unit.test_chain import SETTINGS
 from tests.unit.test_scene_graph_rules import scene_document
 
+# About 70 s when the offline voice speaks it: longer than any video.
+LONG_SCRIPT = "Our new coffee grinder makes every morning better, faster and quieter than ever before. " * 14
 GRAPH = {"version": "2.0", "scenes": [scene_document(1, duration=2500), scene_document(2, duration=5000)]}
 
 
@@ -124,7 +127,13 @@ def test_a_prompt_is_required_without_a_scene_graph(body: dict) -> None:
         ({"prompt": "Show it naked on the beach."}, ContentRefusedError, "content rules"),
         ({"prompt": "Hello.", "preset_id": "nope"}, UnknownPresetError, "Unknown preset: nope"),
         ({"prompt": "Hello.", "music_source": "no_such_track"}, V2RequestError, "not in the music library"),
-        ({"prompt": "Hello.", "voice_script": "Say this."}, V2RequestError, "voice_script cannot be spoken"),
+        ({"prompt": "Hello.", "voice_script": "Show it naked."}, ContentRefusedError, "voice_script refused"),
+        (
+            {"prompt": "Hello.", "voice_script": "Buy it. " + "Far too long for one caption " * 6 + "."},
+            VoiceScriptError,
+            "voice_script sentence 2",
+        ),
+        ({"prompt": "Hello.", "voice_script": LONG_SCRIPT}, VoiceScriptError, "takes about"),
         ({"prompt": "Hello.", "media_files": ["http://example.com/a.png"]}, MediaUrlError, "https"),
         ({"prompt": "One. Two. Three.", "target_duration_seconds": 2}, ScenePlanningError, "at most 2 fit"),
         (
@@ -132,7 +141,7 @@ def test_a_prompt_is_required_without_a_scene_graph(body: dict) -> None:
             ScenePlanningError,
             "3 media files need 3 scenes, but max_scenes allows 2",
         ),
-        ({"scene_graph": GRAPH, "voice_script": "Say this."}, V2RequestError, "voice_script cannot be spoken"),
+        ({"scene_graph": GRAPH, "voice_script": LONG_SCRIPT}, VoiceScriptError, "at most 60 s"),
     ],
 )
 def test_requests_that_cannot_become_a_job_say_why(body: dict, error: type[Exception], says: str) -> None:

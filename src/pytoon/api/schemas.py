@@ -37,6 +37,15 @@ class JobCreated(BaseModel):
     segments: int
 
 
+class VoiceoverBody(BaseModel):
+    provider: str = Field(description="Who spoke the voice script: openai, elevenlabs or espeak (offline)")
+    duration_seconds: float
+    fallback_reason: str | None = Field(description="Why providers before it did not speak it")
+    video_follows_voice: str | None = Field(description="Set when the voice made the video longer than requested")
+    uri: str
+    url: str = Field(description="The voiceover alone (WAV), as mixed under the video")
+
+
 class JobBody(BaseModel):
     job_id: str
     status: str
@@ -54,6 +63,7 @@ class JobBody(BaseModel):
     captions_url: str | None
     fallback_used: bool
     fallback_reason: str | None
+    voiceover: VoiceoverBody | None
     error: str | None
     created_at: str
     updated_at: str
@@ -96,6 +106,7 @@ class V2JobBody(BaseModel):
     planner_fallback_reason: str | None
     fallback_used: bool
     fallback_reason: str | None
+    voiceover: VoiceoverBody | None
     error: str | None
     created_at: str
     updated_at: str

@@ -11,11 +11,12 @@ from pytoon.aws import client
 from pytoon.errors import TransientError
 
 
-def start_render_execution(state_machine_arn: str, job_id: str, region: str) -> str:
-    """Start the job's execution; a repeated start for the same job is a no-op, not a second render."""
+def start_render_execution(state_machine_arn: str, job_id: str, region: str, *, speak: bool = False) -> str:
+    """Start the job's execution (`speak`: it has a voice script, spoken first); a repeated start for the same
+    job is a no-op, not a second render."""
     sfn: Any = client("stepfunctions", region)
     # Sorted, compact input: a repeated start sends byte-identical input, which AWS treats as idempotent.
-    payload = json.dumps({"job_id": job_id}, sort_keys=True, separators=(",", ":"))
+    payload = json.dumps({"job_id": job_id, "speak": speak}, sort_keys=True, separators=(",", ":"))
     try:
         return sfn.start_execution(stateMachineArn=state_machine_arn, name=job_id, input=payload)["executionArn"]
     except ClientError as exc:

@@ -61,6 +61,12 @@ class JobRecord(BaseModel):
     # How the scene graph was made: v1_rules, rules, supplied (or by an LLM), once planned.
     planner: str | None = None
     planner_fallback_reason: str | None = None
+    # A voice script as spoken: by which provider, how long, why earlier providers were passed over, and why
+    # the video is longer than requested when the voice made it so.
+    voice_provider: str | None = None
+    voice_duration_ms: int | None = None
+    voice_fallback_reason: str | None = None
+    duration_follows_voice: str | None = None
     error: str | None = None
     created_at: str
     updated_at: str

@@ -25,6 +25,14 @@ def segment_key(job_id: str, index: int) -> str:
     return f"jobs/{job_id}/segments/seg_{index:03d}.mp4"
 
 
+def voiceover_key(job_id: str) -> str:
+    return f"jobs/{job_id}/voiceover.wav"
+
+
+def voiceover_facts_key(job_id: str) -> str:
+    return f"jobs/{job_id}/voiceover.json"
+
+
 def audio_key(job_id: str) -> str:
     return f"jobs/{job_id}/audio.m4a"
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from pytoon.api.dependencies import Caller, IdempotencyKey, Jobs, Store
 from pytoon.api.errors import error_responses
 from pytoon.api.routing import api_router
-from pytoon.api.schemas import JobBody, JobCreated, SegmentBody, SegmentsBody
+from pytoon.api.schemas import JobBody, JobCreated, SegmentBody, SegmentsBody, VoiceoverBody
 from pytoon.aws.jobs import JobRecord, JobRepository
+from pytoon.aws.keys import voiceover_key
 from pytoon.aws.storage import ArtifactStore
 from pytoon.errors import JobNotFoundError
 from pytoon.submission import JobRequest, submit_request
@@ -32,6 +33,21 @@ def artifact_links(record: JobRecord, store: ArtifactStore) -> dict[str, str | N
     return links
 
 
+def voiceover_body(record: JobRecord, store: ArtifactStore) -> VoiceoverBody | None:
+    """The spoken voice script, once spoken (None for a job without one, and until then)."""
+    if record.voice_provider is None or record.voice_duration_ms is None:
+        return None
+    key = voiceover_key(record.job_id)
+    return VoiceoverBody(
+        provider=record.voice_provider,
+        duration_seconds=record.voice_duration_ms / 1000,
+        fallback_reason=record.voice_fallback_reason,
+        video_follows_voice=record.duration_follows_voice,
+        uri=store.uri(key),
+        url=store.url(key),
+    )
+
+
 def _job_body(record: JobRecord, store: ArtifactStore) -> JobBody:
     return JobBody(
         **record.model_dump(
@@ -50,6 +66,7 @@ def _job_body(record: JobRecord, store: ArtifactStore) -> JobBody:
         ),
         status=record.status.value,
         **artifact_links(record, store),
+        voiceover=voiceover_body(record, store),
     )
 
 

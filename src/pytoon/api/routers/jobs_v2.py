@@ -7,7 +7,7 @@ from typing import Any
 
 from pytoon.api.dependencies import Caller, IdempotencyKey, Jobs, Store
 from pytoon.api.errors import ResourceNotFoundError, error_responses
-from pytoon.api.routers.jobs import artifact_links, tenant_job
+from pytoon.api.routers.jobs import artifact_links, tenant_job, voiceover_body
 from pytoon.api.routing import api_router
 from pytoon.api.schemas import V2JobBody, V2JobCreated, V2SceneBody
 from pytoon.aws import keys
@@ -48,6 +48,7 @@ def _body(record: JobRecord, segments: list[SegmentRecord], store: ArtifactStore
         planner_fallback_reason=record.planner_fallback_reason,
         fallback_used=record.fallback_used,
         fallback_reason=record.fallback_reason,
+        voiceover=voiceover_body(record, store),
         error=record.error,
         created_at=record.created_at,
         updated_at=record.updated_at,
