@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import time
@@ -27,12 +28,28 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+# A developer's own provider keys and settings never reach the suite: voice scripts are spoken offline unless
+# a test points a provider at its loopback fake.
+TTS_ENVIRONMENT = (
+    "OPENAI_API_KEY",
+    "OPENAI_API_KEY_SECRET_ARN",
+    "OPENAI_BASE_URL",
+    "ELEVENLABS_API_KEY",
+    "ELEVENLABS_API_KEY_SECRET_ARN",
+    "ELEVENLABS_BASE_URL",
+)
+
+
 @pytest.fixture(scope="session")
 def embedded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedAWS]:
+    monkey = pytest.MonkeyPatch()
+    for name in (*TTS_ENVIRONMENT, *(n for n in os.environ if n.startswith("PYTOON_TTS_"))):
+        monkey.delenv(name, raising=False)
     aws = EmbeddedAWS(work_dir=tmp_path_factory.mktemp("work"))
     aws.start()
     yield aws
     aws.stop()
+    monkey.undo()
 
 
 @pytest.fixture(scope="session")
