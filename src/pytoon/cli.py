@@ -102,6 +102,9 @@ def _warn_in_memory() -> None:
     print(f"note: {IN_MEMORY_WARNING}", file=sys.stderr, flush=True)
 
 
+VOICE_SCRIPT_HELP = "a voiceover to speak; its sentences are the captions"
+
+
 def _refusals() -> tuple[type[Exception], ...]:
     """What makes a request unusable (the API answers these 400 or 422): exit status 2 with the reason."""
     from pydantic import ValidationError
@@ -112,9 +115,11 @@ def _refusals() -> tuple[type[Exception], ...]:
     from pytoon.scene_planner import ScenePlanningError
     from pytoon.scenes import SceneGraphError
     from pytoon.v2_jobs import V2RequestError
+    from pytoon.voice_track import VoiceScriptError
 
     return (
         InputError,
+        VoiceScriptError,
         AssetRejectedError,
         AssetReferenceError,
         V2RequestError,
@@ -209,6 +214,11 @@ def _render(prepare: Callable[[], LocalJob], output_name: str) -> int:
     duration = json.loads(metadata.read_text())["output"]["duration_seconds"]
     scenes = f"  {record.segment_count} scenes" if record.api_version == 2 else ""
     print(f"{output}  duration {duration:.2f}s{scenes}  1080x1920  wall time {wall:.1f}s")
+    if record.voice_provider and record.voice_duration_ms:
+        print(f"voiceover: {record.voice_duration_ms / 1000:.1f}s spoken by {record.voice_provider}")
+    for note in (record.voice_fallback_reason, record.duration_follows_voice):
+        if note:
+            print(f"note: {note}")
     return 0
 
 
@@ -230,6 +240,7 @@ def render_job(args: argparse.Namespace) -> int:
                 image_uris=[key(p, AssetCategory.IMAGE) for p in args.image],
                 music_uri=key(args.music, AssetCategory.AUDIO) if args.music else None,
                 voice_uri=key(args.voice, AssetCategory.AUDIO) if args.voice else None,
+                voice_script=args.voice_script,
             )
 
         return LocalJob(files=files, request=request)
@@ -319,6 +330,7 @@ def demo(args: argparse.Namespace) -> int:
             image=[str(p) for p in assets.images],
             music=str(assets.music),
             voice=None,
+            voice_script=None,
             preset=args.preset,
             duration=args.duration,
             output=args.output,
@@ -482,7 +494,9 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--prompt", required=True)
     render.add_argument("--image", action="append", default=[], help="product image (repeatable, used in order)")
     render.add_argument("--music", help="music track (MP3/WAV)")
-    render.add_argument("--voice", help="voiceover (MP3/WAV)")
+    voice = render.add_mutually_exclusive_group()
+    voice.add_argument("--voice", help="voiceover (MP3/WAV)")
+    voice.add_argument("--voice-script", metavar="TEXT", help=VOICE_SCRIPT_HELP)
     render.add_argument("--preset", default="product_hero_clean", choices=preset_ids)
     render.add_argument("--duration", type=int, default=15, help="seconds, 1-60")
     render.add_argument("-o", "--output", default="out/video.mp4")
@@ -513,7 +527,9 @@ def build_parser() -> argparse.ArgumentParser:
     render_v2.add_argument(
         "--duration", type=int, help="seconds, 1-60 (default 5 s per scene; a scene graph states its own)"
     )
-    render_v2.add_argument("--voice-script", metavar="TEXT", help="a voiceover to speak")
+    render_v2.add_argument(
+        "--voice-script", metavar="TEXT", help="a voiceover to speak; its sentences are the captions"
+    )
     render_v2.add_argument("--music", metavar="NAME_OR_FILE", help="a music library track, or an MP3/WAV file")
     render_v2.add_argument(
         "--no-brand-safe", dest="brand_safe", action="store_false", help="do not apply the brand-safe rules"

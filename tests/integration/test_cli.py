@@ -194,6 +194,39 @@ def test_render_v2_lists_every_scene_graph_problem(tmp_path: Path) -> None:
     assert "Traceback" not in missing.stderr
 
 
+def test_render_v2_speaks_a_voice_script_over_a_library_track(tmp_path: Path) -> None:
+    script = "Meet the grinder that wakes up before you do. Order yours today."
+    result = subprocess.run(
+        [str(PYTOON), "render-v2", "--prompt", "Fresh coffee.", "--voice-script", script, "--music", "lofi_chill"]
+        + ["--duration", "2", "-o", "out/voiced.mp4"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTOON_TTS_PROVIDERS": "espeak"},  # never a developer's own provider key
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "spoken by espeak" in result.stdout and "the video lasts" in result.stdout
+    output = tmp_path / "out" / "voiced.mp4"
+    metadata = json.loads(output.with_name("voiced.metadata.json").read_text())
+    spoken = metadata["voiceover"]
+    assert [s["text"] for s in spoken["sentences"]] == [
+        "Meet the grinder that wakes up before you do.",
+        "Order yours today.",
+    ]
+    # Two seconds were asked for; the video follows the voice to the next whole second after its tail.
+    assert metadata["output"]["duration_seconds"] > spoken["duration_seconds"] > 2
+    assert metadata["spec"]["music"] == "library/music/lofi_chill.mp3"
+    srt = output.with_name("voiced.srt").read_text()
+    assert "Meet the grinder that wakes up before you do." in srt and "Order yours today." in srt
+
+
+def test_render_v2_refuses_a_voice_script_too_long_to_speak(tmp_path: Path) -> None:
+    result = _render_v2("--prompt", "Hi.", "--voice-script", "A long sentence is spoken here. " * 40, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "voice_script takes about" in result.stderr and "Traceback" not in result.stderr
+
+
 def test_render_v2_refuses_a_scene_graph_with_a_prompt(tmp_path: Path) -> None:
     (tmp_path / "graph.json").write_text(json.dumps({"version": "2.0", "scenes": [_scene(1, 1500, {"type": "image"})]}))
     result = _render_v2("--scene-graph", "graph.json", "--prompt", "Hello.", cwd=tmp_path, timeout=120)
