@@ -119,3 +119,18 @@ def upload(api: httpx.Client, path: Path, category: str) -> dict:
         response = api.post("/api/v1/assets/upload", files={"file": (path.name, handle)}, data={"category": category})
     assert response.status_code == 201, response.text
     return response.json()
+
+
+def upload_clip(api: httpx.Client, path: Path) -> str:
+    """A video clip uploaded the way large files go: a presigned POST, validated by the upload notification."""
+    presigned = api.post(
+        "/api/v1/assets/uploads", json={"filename": path.name, "content_type": "video/mp4", "category": "video"}
+    )
+    assert presigned.status_code == 201, presigned.text
+    form = presigned.json()
+    with path.open("rb") as handle:
+        posted = httpx.post(form["upload_url"], data=form["upload_fields"], files={"file": (path.name, handle)})
+    assert posted.status_code in (200, 201, 204)
+    status = api.get(form["status_url"]).json()
+    assert status["status"] == "READY", status
+    return form["uri"]

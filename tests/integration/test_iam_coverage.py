@@ -3,9 +3,9 @@
 moto does not enforce IAM, so a missing grant would only show on AWS, as AccessDenied in the middle of a
 job. Here every AWS call the handlers make during real work (an API upload, a presigned upload that the
 upload notification validates, a whole V1 job with music through the state machine, a V2 job with a prompt,
-an uploaded clip, an https image the planner fetches and stores, and music) is recorded with the function it
-ran in, turned into the IAM action and resource AWS would check, and matched against that function's
-statements in the SAM-transformed template.
+an uploaded clip, an https image the planner fetches and stores, music and a spoken voice script) is recorded
+with the function it ran in, turned into the IAM action and resource AWS would check, and matched against
+that function's statements in the SAM-transformed template.
 """
 
 from __future__ import annotations
@@ -32,8 +32,7 @@ from pytoon.local.template import load_template
 from tests.contract.conftest import StubIam, packaged, role_statements
 from tests.contract.test_least_privilege import symbolic
 from tests.fakes.media_server import body, media_server, serve_pipeline_fetches
-from tests.integration.conftest import upload, wait_for_job
-from tests.integration.test_v2_jobs import _upload_clip
+from tests.integration.conftest import upload, upload_clip, wait_for_job
 from tests.media import make_test_clip
 
 pytestmark = pytest.mark.integration
@@ -207,7 +206,7 @@ def test_every_call_a_v2_job_makes_is_granted(
     api: httpx.Client, media_dir: Path, tmp_path: Path, recorded_calls: set[Call], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     image = upload(api, media_dir / "product_1.png", "image")["uri"]
-    clip = _upload_clip(api, make_test_clip(tmp_path / "clip.mp4", seconds=1.0, fps=24, size=(320, 180)))
+    clip = upload_clip(api, make_test_clip(tmp_path / "clip.mp4", seconds=1.0, fps=24, size=(320, 180)))
     music = upload(api, media_dir / "music.wav", "audio")["uri"]
     with media_server({"/shot.png": body("image/png", _png())}) as server:
         serve_pipeline_fetches(server, monkeypatch)
@@ -217,6 +216,7 @@ def test_every_call_a_v2_job_makes_is_granted(
                 "prompt": "The photo. The clip. The fetched shot.",
                 "media_files": [image, clip, server.url("/shot.png")],
                 "music_source": music,
+                "voice_script": "Every call is granted.",
                 "target_duration_seconds": 3,
             },
         )
@@ -234,6 +234,7 @@ def test_every_call_a_v2_job_makes_is_granted(
         {
             "ApiFunction",
             "UploadValidationFunction",
+            "VoiceoverFunction",
             "PlannerFunction",
             "SegmentRenderFunction",
             "AudioFunction",

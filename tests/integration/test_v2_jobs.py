@@ -9,7 +9,7 @@ import httpx
 import numpy as np
 import pytest
 
-from tests.integration.conftest import upload, wait_for_job
+from tests.integration.conftest import upload, upload_clip, wait_for_job
 from tests.media import LOOK, decode_frames, make_test_clip, save_png, video_stream
 
 pytestmark = pytest.mark.integration
@@ -31,20 +31,6 @@ def _finished(api: httpx.Client, job_id: str) -> dict:
 def _download(url: str, path: Path) -> Path:
     path.write_bytes(httpx.get(url, timeout=60).content)
     return path
-
-
-def _upload_clip(api: httpx.Client, path: Path) -> str:
-    presigned = api.post(
-        "/api/v1/assets/uploads", json={"filename": path.name, "content_type": "video/mp4", "category": "video"}
-    )
-    assert presigned.status_code == 201, presigned.text
-    form = presigned.json()
-    with path.open("rb") as handle:
-        posted = httpx.post(form["upload_url"], data=form["upload_fields"], files={"file": (path.name, handle)})
-    assert posted.status_code in (200, 201, 204)
-    status = api.get(form["status_url"]).json()
-    assert status["status"] == "READY", status
-    return form["uri"]
 
 
 def _mean(frame: np.ndarray) -> np.ndarray:
@@ -81,7 +67,7 @@ def test_prompt_only_job_plans_scenes_renders_and_stores_every_artifact(api: htt
 
 def test_media_mixed_job_shows_the_clip_in_its_scene(api: httpx.Client, media_dir: Path, tmp_path: Path) -> None:
     image = upload(api, media_dir / "product_0.png", "image")["uri"]
-    clip = _upload_clip(
+    clip = upload_clip(
         api, make_test_clip(tmp_path / "clip.mp4", seconds=1.0, fps=24, size=(640, 360), colours=[(250, 200, 0)])
     )
     created = _submit(
