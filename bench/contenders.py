@@ -162,7 +162,7 @@ def run_ffmpeg_command(job_name: str, inputs: Path, out: Path) -> dict:
     texts = [CAPTIONS["hook"], *CAPTIONS["beats"], CAPTIONS["cta"]]
     # This ffmpeg build has no drawtext (it needs harfbuzz since 6.1), so captions go through libass.
     subtitles = out.with_suffix(".ass")
-    subtitles.write_text(ass_script(texts, job.seconds, preset.caption_style.safe_margin_px + 150))
+    subtitles.write_text(ass_script(even_cues(texts, job.seconds), preset.caption_style.safe_margin_px + 150))
     font_dir = font_path(preset.caption_style.font).parent
     graph.append(f"[{last}]ass=filename='{subtitles}':fontsdir='{font_dir}'[video]")
     music, voice = count, count + 1
@@ -209,14 +209,17 @@ def run_ffmpeg_command(job_name: str, inputs: Path, out: Path) -> dict:
     return {"seconds": time.monotonic() - started}
 
 
-def ass_script(texts: list[str], seconds: int, margin_v: int) -> str:
+def even_cues(texts: list[str], seconds: float) -> list[tuple[str, float, float]]:
+    """(text, start, end) of captions sharing `seconds` equally, in order."""
+    slot = seconds / len(texts)
+    return [(text, i * slot, (i + 1) * slot) for i, text in enumerate(texts)]
+
+
+def ass_script(cues: list[tuple[str, float, float]], margin_v: int) -> str:
     def stamp(t: float) -> str:
         return f"{int(t // 3600)}:{int(t % 3600 // 60):02d}:{t % 60:05.2f}"
 
-    slot = seconds / len(texts)
-    events = "\n".join(
-        f"Dialogue: 0,{stamp(i * slot)},{stamp((i + 1) * slot)},Caption,,0,0,0,,{text}" for i, text in enumerate(texts)
-    )
+    events = "\n".join(f"Dialogue: 0,{stamp(start)},{stamp(end)},Caption,,0,0,0,,{text}" for text, start, end in cues)
     return f"""[Script Info]
 ScriptType: v4.00+
 PlayResX: 1080
