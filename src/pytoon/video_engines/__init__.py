@@ -1,0 +1,1 @@
+"""External video engine adapters (one per provider) and what they share (`base`)."""
