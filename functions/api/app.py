@@ -1,13 +1,25 @@
 """API Gateway → FastAPI through Mangum. The app (and its configuration) is built at cold start."""
 
-from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.utilities.typing import LambdaContext
-from mangum import Mangum
+import gc
 
-from pytoon.api.app import create_app
-from pytoon.observability import logger, tracer
+# What the cold start builds (modules, models, routes, the app) lives as long as the function, so the cyclic
+# collector would find next to nothing to free in it: it is paused meanwhile, and what was built is then set
+# aside (gc.freeze) so that collections during requests do not rescan it either.
+_collecting = gc.isenabled()  # an importer that paused the collector itself keeps it paused
+gc.disable()
+try:
+    from aws_lambda_powertools.logging import correlation_paths
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+    from mangum import Mangum
 
-asgi_handler = Mangum(create_app(), lifespan="off")
+    from pytoon.api.app import create_app
+    from pytoon.observability import logger, tracer
+
+    asgi_handler = Mangum(create_app(), lifespan="off")
+finally:
+    gc.freeze()
+    if _collecting:
+        gc.enable()
 
 
 # A plain function around Mangum: Tracer needs a __name__, which a Mangum instance lacks (mangum#222).
