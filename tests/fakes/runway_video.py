@@ -13,6 +13,7 @@ seconds long, every frame CLIP_COLOUR.
 
     with fake_runway_video() as fake:
         fake.fail_submit(500)             # or fake.rate_limit(retry_after="7"), fake.moderate(), fake.cancel(),
+                                          # fake.moderate_words("fight"),
         fake.fail_task("Internal error")  # fake.slow(5), fake.throttle(), fake.broken_file()
         monkeypatch.setenv("RUNWAY_BASE_URL", fake.api_url)
         ...
@@ -109,6 +110,7 @@ class FakeRunwayVideo(LoopbackFake):
         self._queued_status = "PENDING"
         self._ending: tuple[str, str | None, str | None] | None = None
         self._broken_file = False
+        self._moderated_words: tuple[str, ...] = ()
         self._clip_lock = threading.Lock()
 
     @property
@@ -130,6 +132,12 @@ class FakeRunwayVideo(LoopbackFake):
     def moderate(self, code: str = "SAFETY.INPUT.TEXT") -> None:
         """Tasks created from now on fail as Runway's moderation fails them: a `SAFETY.*` failure code."""
         self._end_tasks("FAILED", "The input did not pass our review. Try a different prompt.", code)
+
+    def moderate_words(self, *words: str) -> None:
+        """Tasks created from now on whose prompt contains any of `words` fail moderation (a rephrased prompt
+        without them passes), as Runway's review judges the prompt."""
+        with self.lock:
+            self._moderated_words = tuple(w.lower() for w in words)
 
     def fail_task(self, failure: str, code: str = "INTERNAL") -> None:
         self._end_tasks("FAILED", failure, code)
@@ -189,12 +197,16 @@ class FakeRunwayVideo(LoopbackFake):
                 status, error = self._submit_failures.pop(0)
                 return _error(status, error)
             task_id = str(uuid.uuid4())
+            prompt = str(body.get("promptText", "")).lower()
+            ending = self._ending
+            if any(word in prompt for word in self._moderated_words):
+                ending = ("FAILED", "The input did not pass our review. Try a different prompt.", "SAFETY.INPUT.TEXT")
             self.tasks[task_id] = _Task(
                 seconds=body.get("duration", MAX_SECONDS),
                 token=uuid.uuid4().hex,
                 polls_to_finish=self._polls_to_finish,
                 queued_status=self._queued_status,
-                ending=self._ending,
+                ending=ending,
                 broken_file=self._broken_file,
             )
         return Reply.json(200, {"id": task_id})
