@@ -11,14 +11,16 @@ from __future__ import annotations
 import json
 from functools import cache
 from importlib import resources
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from jsonschema import Draft7Validator
 from pydantic import BaseModel, ConfigDict, Field
 
 from pytoon.errors import PytoonError
 from pytoon.limits import MAX_DURATION_SECONDS, MAX_SCENES, MIN_SCENE_MS
 from pytoon.models import OverlayKind, OverlayPosition, TransitionKind
+
+if TYPE_CHECKING:
+    from jsonschema import Draft7Validator
 
 MAX_TOTAL_MS = MAX_DURATION_SECONDS * 1000
 SceneEngineName = Literal["runway", "pika", "luma", "local"]
@@ -100,6 +102,9 @@ class SceneGraph(_Document):
 @cache
 def schema_validator(name: str) -> Draft7Validator:
     """The validator of one stored document's JSON Schema (`scene_graph_v2`, `timeline_v2`)."""
+    # Imported here: every CLI command imports this module, and only validating needs jsonschema (~50 ms).
+    from jsonschema import Draft7Validator
+
     schema = json.loads(resources.files("pytoon.schemas").joinpath(f"{name}.json").read_text())
     Draft7Validator.check_schema(schema)
     return Draft7Validator(schema)
