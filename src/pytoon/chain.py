@@ -94,9 +94,10 @@ def plan_render(spec: JobSpec, graph: SceneGraph) -> tuple[Timeline, RenderPlan]
     if spec.api_version == 1:
         engines = [choose_engine(spec.engine_policy)] * len(graph.scenes)
     else:
-        engines = [choose_scene_engine(scene) for scene in graph.scenes]
+        engines = [choose_scene_engine(scene, spec) for scene in graph.scenes]
     timeline = build_timeline(graph, spec, job_caption_cues(spec))
-    return timeline, build_plan(spec, timeline, engines)
+    prompts = [scene.media.prompt or scene.description for scene in graph.scenes]
+    return timeline, build_plan(spec, timeline, engines, prompts)
 
 
 def job_caption_cues(spec: JobSpec) -> list[CaptionCue] | None:

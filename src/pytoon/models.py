@@ -366,6 +366,10 @@ class SegmentPlan(_Frozen):
     engine: str = "local_ffmpeg"
     # Why the engine differs from what the job's policy asked for (None when it does not).
     fallback_reason: str | None = None
+    # A generated scene: the external engines to try, in order, and the prompt they are given. Until (and
+    # unless) one of them delivers a clip, `visual` is the scene's designed card.
+    generate_with: list[str] = Field(default_factory=list)
+    generation_prompt: str | None = None
     spec_hash: str
 
     @property

@@ -12,6 +12,7 @@ import shutil
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from enum import StrEnum
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ import PIL
 from pydantic import BaseModel
 
 from pytoon import __version__
+from pytoon.assets import inspect_media
 from pytoon.aws import keys
 from pytoon.aws.jobs import PROGRESS_DONE, PROGRESS_PLANNED, PROGRESS_RENDERED, JobRepository, SegmentRecord
 from pytoon.aws.metrics import MetricsStore
@@ -28,8 +30,19 @@ from pytoon.aws.storage import ArtifactStore, ObjectNotFoundError
 from pytoon.chain import plan_render, plan_scene_graph
 from pytoon.clock import seconds_since, utc_now_iso
 from pytoon.config import Settings, get_settings, get_tts_settings
+from pytoon.engines import LOCAL_ENGINE
 from pytoon.errors import InvalidTransitionError, JobNotFoundError, SegmentRenderError, public_message
-from pytoon.models import FPS, AssetCategory, JobSpec, JobStatus, MediaKind, RenderPlan, SegmentStatus, SpokenVoice
+from pytoon.models import (
+    FPS,
+    AssetCategory,
+    JobSpec,
+    JobStatus,
+    MediaKind,
+    RenderPlan,
+    SegmentPlan,
+    SegmentStatus,
+    SpokenVoice,
+)
 from pytoon.music import library_file
 from pytoon.observability import logger
 from pytoon.planner import audio_plan, effective_motion_profile
@@ -39,6 +52,14 @@ from pytoon.render.captions import cues_to_srt
 from pytoon.render.ffmpeg import FfmpegError, ffmpeg_version
 from pytoon.render.segment import render_segment as render_segment_file
 from pytoon.scene_planner import PlannedMedia
+from pytoon.video_engines.generation import (
+    Generation,
+    Outcome,
+    Phase,
+    begin_generation,
+    collect_generation,
+    poll_generation,
+)
 from pytoon.voice import Attempt, AttemptOutcome, synthesize_sentences
 from pytoon.voice_track import fit_to_voice, script_sentences
 
@@ -54,8 +75,31 @@ class SegmentRef(JobRef):
 
 
 class PlanResult(BaseModel):
+    """The segments in the order the state machine needs them: the scenes external engines generate, the
+    segments that can render at once (beside the generation), and those that show a generated clip (their own
+    scene's, or the previous one's in their transition) and so render once the clips are in."""
+
     job_id: str
-    segments: list[SegmentRef]
+    generated: list[SegmentRef]
+    ready: list[SegmentRef]
+    after_clips: list[SegmentRef]
+
+
+class ClipStep(StrEnum):
+    BEGIN = "begin"
+    POLL = "poll"
+    COLLECT = "collect"
+
+
+class ClipStepRef(SegmentRef):
+    step: ClipStep
+
+
+class ClipStepResult(BaseModel):
+    job_id: str
+    index: int
+    phase: Phase
+    wait_seconds: int
 
 
 class SegmentResult(BaseModel):
@@ -197,7 +241,23 @@ def plan_job(job_id: str) -> PlanResult:
             asked = scene.media.engine if spec.api_version == 2 and scene.media.engine else spec.engine_policy.value
             ctx.metrics.increment("pytoon_fallback_total", type="engine_fallback", engine=asked, reason="unavailable")
     ctx.jobs.raise_progress(job_id, PROGRESS_PLANNED)
-    return PlanResult(job_id=job_id, segments=[SegmentRef(job_id=job_id, index=s.index) for s in plan.segments])
+    return _plan_result(job_id, plan)
+
+
+def _plan_result(job_id: str, plan: RenderPlan) -> PlanResult:
+    generated = {s.index for s in plan.segments if s.generate_with}
+    waits = {s.index for s in plan.segments if s.index in generated or (s.previous and s.index - 1 in generated)}
+
+    def refs(indexes: list[int]) -> list[SegmentRef]:
+        return [SegmentRef(job_id=job_id, index=i) for i in indexes]
+
+    every = [s.index for s in plan.segments]
+    return PlanResult(
+        job_id=job_id,
+        generated=refs(sorted(generated)),
+        ready=refs([i for i in every if i not in waits]),
+        after_clips=refs([i for i in every if i in waits]),
+    )
 
 
 def _update_render_progress(ctx: _Context, job_id: str) -> None:
@@ -210,7 +270,7 @@ def _update_render_progress(ctx: _Context, job_id: str) -> None:
 def render_segment(job_id: str, index: int) -> SegmentResult:
     ctx = _ctx()
     plan = ctx.load_plan(job_id)
-    segment = plan.segments[index]
+    segment = _with_generated_clips(ctx, job_id, plan, index)
     logger.append_keys(engine=segment.engine)
     key = keys.segment_key(job_id, index)
     stored = {s.index: s for s in ctx.jobs.segments(job_id)}.get(index)
@@ -296,6 +356,88 @@ def speak_job(job_id: str) -> SpeakResult:
         ),
     )
     return SpeakResult(job_id=job_id, provider=voice.provider, duration_ms=voice.duration_ms)
+
+
+def _generation(ctx: _Context, job_id: str, plan: RenderPlan, index: int) -> Generation | None:
+    """How an external engine's generation of the segment's scene ended (None for a scene not generated)."""
+    if index < 0 or not plan.segments[index].generate_with:
+        return None
+    return Generation.model_validate(ctx.store.get_json(keys.generation_key(job_id, index)))
+
+
+def _with_generated_clips(ctx: _Context, job_id: str, plan: RenderPlan, index: int) -> SegmentPlan:
+    """The segment as planned, its visual (and the previous scene's, in its transition) showing the clip an
+    engine generated in place of the designed card, with the engine that made it or the card's reason."""
+    segment = plan.segments[index]
+    update: dict[str, Any] = {}
+    own = _generation(ctx, job_id, plan, index)
+    if own is not None and own.made_clip:
+        clip = keys.generated_clip_key(job_id, index)
+        start, stop = segment.start_frame, segment.start_frame + segment.frame_count
+        update |= {
+            "visual": segment.visual.model_copy(update={"clip_key": clip, "card_text": ""}),
+            "engine": own.engine,
+            # The card showed the scene's caption itself; over the clip it is burned in like any other.
+            "captions": [c for c in plan.captions if c.start_frame < stop and c.end_frame > start],
+        }
+    elif own is not None:
+        update |= {"engine": LOCAL_ENGINE, "fallback_reason": own.fallback_reason}
+    before = _generation(ctx, job_id, plan, index - 1) if segment.previous else None
+    if before is not None and before.made_clip and segment.previous:
+        clip = keys.generated_clip_key(job_id, index - 1)
+        update["previous"] = segment.previous.model_copy(update={"clip_key": clip, "card_text": ""})
+    return segment.model_copy(update=update)
+
+
+def generate_clip(job_id: str, index: int, step: ClipStep) -> ClipStepResult:
+    """One step of generating a scene's clip (begin, poll, or collect the finished clip into storage); the
+    state machine waits `wait_seconds` between steps. The generation's state is stored between steps; once
+    it is DONE the segment records the engine that made the clip, or the designed card and why."""
+    ctx = _ctx()
+    segment = ctx.load_plan(job_id).segments[index]
+    state_key = keys.generation_key(job_id, index)
+    now = time.time()
+    no_image = lambda: None  # noqa: E731 (generated scenes have no picture of their own yet)
+    if step is ClipStep.BEGIN:
+        generation = begin_generation(
+            segment.generation_prompt or "", segment.duration_seconds, segment.generate_with, now=now, image=no_image
+        )
+    else:
+        generation = Generation.model_validate(ctx.store.get_json(state_key))
+        if step is ClipStep.POLL:
+            generation = poll_generation(generation, now=now, image=no_image)
+        else:
+            with ctx.scratch(f"{job_id}/clip_{index:03d}") as work:
+                clip = work / "clip.mp4"
+                generation = collect_generation(
+                    generation, clip, lambda path: inspect_media(path, AssetCategory.VIDEO), now=now, image=no_image
+                )
+                if generation.made_clip:
+                    ctx.store.put_file(keys.generated_clip_key(job_id, index), clip, "video/mp4")
+    ctx.store.put_json(state_key, generation.model_dump(mode="json"))
+    if generation.phase is Phase.DONE:
+        _record_generation(ctx, job_id, index, segment, generation)
+    return ClipStepResult(
+        job_id=job_id, index=index, phase=generation.phase, wait_seconds=round(generation.wait_seconds)
+    )
+
+
+def _record_generation(ctx: _Context, job_id: str, index: int, segment: SegmentPlan, generation: Generation) -> None:
+    for attempt in generation.attempts:
+        if attempt.outcome is not Outcome.UNAVAILABLE:
+            ctx.metrics.observe(
+                "pytoon_engine_generation_seconds", attempt.seconds, engine=attempt.engine, outcome=attempt.outcome
+            )
+    reason = generation.fallback_reason
+    ctx.jobs.update_segment(job_id, index, SegmentStatus.PENDING, fallback_reason=reason)
+    if reason:
+        failed = next(a for a in generation.attempts if a.outcome is not Outcome.SUCCEEDED)
+        ctx.metrics.increment(
+            "pytoon_fallback_total", type="engine_fallback", engine=failed.engine, reason=failed.outcome
+        )
+        ctx.jobs.transition(
+            job_id, JobStatus.RENDERING_SEGMENTS, fallback_used=True, fallback_reason=f"scene {index + 1}: {reason}"
+        )
 
 
 def build_job_audio(job_id: str) -> AudioResult:

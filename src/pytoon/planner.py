@@ -206,8 +206,11 @@ def _visual(track: VideoTrack, overlays: list[VideoTrack], spec: JobSpec, start:
     )
 
 
-def build_plan(spec: JobSpec, timeline: Timeline, engines: Sequence[EngineChoice]) -> RenderPlan:
-    """The frame-exact render plan of a timeline: one segment per scene. `engines[i]` is how scene i is made."""
+def build_plan(
+    spec: JobSpec, timeline: Timeline, engines: Sequence[EngineChoice], prompts: Sequence[str]
+) -> RenderPlan:
+    """The frame-exact render plan of a timeline: one segment per scene. `engines[i]` is how scene i is made,
+    `prompts[i]` what an external engine is asked for when it generates it."""
     layout = caption_layout(spec.preset.caption_style)
     cues = [
         CaptionCue(index=i + 1, start_frame=frames(c.start), end_frame=frames(c.end), text=c.text)
@@ -252,6 +255,8 @@ def build_plan(spec: JobSpec, timeline: Timeline, engines: Sequence[EngineChoice
             "captions": seg_cues,
             "engine": engines[index].engine,
             "fallback_reason": engines[index].fallback_reason,
+            "generate_with": list(engines[index].chain),
+            "generation_prompt": prompts[index] if engines[index].chain else None,
         }
         body = {
             name: value.model_dump(mode="json") if hasattr(value, "model_dump") else value

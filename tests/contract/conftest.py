@@ -22,9 +22,10 @@ PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
 # The functions that run ffmpeg (render segments, build the soundtrack, assemble, decode uploaded video clips),
 # and so get FfmpegLayer.
 # The planner validates https media a V2 job names (video clips are decoded); the voiceover step decodes what
-# a remote text-to-speech provider answers.
+# a remote text-to-speech provider answers, the clip engine step decodes every generated clip to check it.
 FFMPEG_USERS = {
     "VoiceoverFunction",
+    "ClipEngineFunction",
     "SegmentRenderFunction",
     "AudioFunction",
     "AssembleFunction",

@@ -39,6 +39,7 @@ def test_api_backed_functions_answer_within_api_gateway_timeout(functions: dict[
         ("UploadValidationFunction", 3008, 1024),  # a 200 MB clip on /tmp, decoded with ffmpeg in time
         ("PlannerFunction", 1024, 512),
         ("VoiceoverFunction", 1769, 512),  # one full vCPU for the offline voice and ffmpeg's decode
+        ("ClipEngineFunction", 1769, 1024),  # a generated clip of up to 200 MB, decoded to check it
     ],
 )
 def test_media_functions_have_cpu_and_disk_for_video(
@@ -98,4 +99,4 @@ def test_step_functions_never_gives_up_before_lambda_does(
         assert "TimeoutSeconds" in state, name  # the default is no timeout at all
         assert state["TimeoutSeconds"] > function.timeout, (name, function.logical_id, function.timeout)
         checked += 1
-    assert checked == 6
+    assert checked == 10  # Speak, Plan, three clip steps, RenderSegment in both Maps, BuildAudio, Assemble, MarkFailed

@@ -68,7 +68,14 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
     "SegmentRenderFunction": {
         "dynamodb:UpdateItem": {TABLE},
         "dynamodb:Query": {TABLE},
-        "s3:GetObject": {job_file("plan.json"), job_file("segments/*"), job_file("media/*"), UPLOADS},
+        "s3:GetObject": {
+            job_file("plan.json"),
+            job_file("segments/*"),
+            job_file("media/*"),
+            job_file("generation/*"),  # how a generated scene's generation ended
+            job_file("clips/*"),  # the clip an engine generated
+            UPLOADS,
+        },
         "s3:PutObject": {job_file("segments/*")},
         "s3:AbortMultipartUpload": {job_file("segments/*")},
         "s3:ListBucket": {BUCKET},
@@ -81,6 +88,20 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
         "s3:AbortMultipartUpload": {job_file("voiceover.wav"), job_file("voiceover.json")},
         "s3:ListBucket": {BUCKET},
         "secretsmanager:GetSecretValue": {"SECRET:TtsOpenAiApiKeySecret", "SECRET:TtsElevenLabsApiKeySecret"},
+    },
+    "ClipEngineFunction": {
+        "dynamodb:GetItem": {TABLE},
+        "dynamodb:UpdateItem": {TABLE},  # the segment's fallback, the job's, metric counters
+        "s3:GetObject": {job_file("plan.json"), job_file("generation/*")},
+        "s3:PutObject": {job_file("generation/*"), job_file("clips/*")},
+        "s3:AbortMultipartUpload": {job_file("generation/*"), job_file("clips/*")},
+        "s3:ListBucket": {BUCKET},
+        "secretsmanager:GetSecretValue": {
+            "SECRET:RunwayApiKeySecret",
+            "SECRET:LumaApiKeySecret",
+            "SECRET:PikaApiKeySecret",
+            "SECRET:TtsOpenAiApiKeySecret",
+        },
     },
     "AudioFunction": {
         "s3:GetObject": {job_file("spec.json"), job_file("voiceover.json"), job_file("voiceover.wav"), UPLOADS},
@@ -198,6 +219,9 @@ def test_secrets_arrive_as_arns_and_each_function_reads_only_its_own(
         "PlannerLlmApiKeySecret",
         "TtsOpenAiApiKeySecret",
         "TtsElevenLabsApiKeySecret",
+        "RunwayApiKeySecret",
+        "LumaApiKeySecret",
+        "PikaApiKeySecret",
     }
     for function_id, f in functions.items():
         variables = f.props["Environment"]["Variables"]
@@ -209,12 +233,17 @@ def test_secrets_arrive_as_arns_and_each_function_reads_only_its_own(
             "PYTOON_PLANNER_LLM_API_KEY",
             "OPENAI_API_KEY",
             "ELEVENLABS_API_KEY",
+            "RUNWAY_API_KEY",
+            "LUMA_API_KEY",
+            "PIKA_API_KEY",
         }
         assert not plain & set(variables), function_id
         arns = {name: value for name, value in variables.items() if name.endswith("_SECRET_ARN")}
         for name in arns:
-            # The name src/pytoon/aws/secrets.py looks up: secret("NAME") reads NAME, else NAME_SECRET_ARN.
-            assert f'"{name.removesuffix("_SECRET_ARN")}"' in source, name
+            # The name src/pytoon/aws/secrets.py looks up: secret("NAME") reads NAME, else NAME_SECRET_ARN; a video
+            # engine's key is looked up from its adapter's prefix ("RUNWAY" -> RUNWAY_API_KEY).
+            key = name.removesuffix("_SECRET_ARN")
+            assert f'"{key}"' in source or f'"{key.removesuffix("_API_KEY")}"' in source, name
         readable = data_grants(cfn_resources, function_id).get("secretsmanager:GetSecretValue", set())
         assert readable == {f"SECRET:{value['Ref']}" for value in arns.values()}, function_id
     api = functions["ApiFunction"].props["Environment"]["Variables"]
@@ -241,6 +270,9 @@ def test_admin_key_is_generated_unless_given_and_webhook_secrets_start_unusable(
         "PlannerLlmApiKeySecret",
         "TtsOpenAiApiKeySecret",
         "TtsElevenLabsApiKeySecret",
+        "RunwayApiKeySecret",
+        "LumaApiKeySecret",
+        "PikaApiKeySecret",
     )
     for logical_id in placeholders:
         props = resources[logical_id]["Properties"]
@@ -279,5 +311,6 @@ def test_outputs_tell_the_operator_where_the_secrets_are(template: dict[str, Any
     command = outputs["ReadAdminApiKeyCommand"]["Value"]["Fn::Sub"]
     assert command.startswith("aws secretsmanager get-secret-value") and "${AdminApiKeySecret}" in command
     secrets = ("SoraWebhookSecretArn", "RemotionWebhookSecretArn", "PlannerLlmApiKeySecretArn")
-    for name in (*secrets, "TtsOpenAiApiKeySecretArn", "TtsElevenLabsApiKeySecretArn"):
+    engines = ("RunwayApiKeySecretArn", "LumaApiKeySecretArn", "PikaApiKeySecretArn")
+    for name in (*secrets, "TtsOpenAiApiKeySecretArn", "TtsElevenLabsApiKeySecretArn", *engines):
         assert "put-secret-value" in outputs[name]["Description"]

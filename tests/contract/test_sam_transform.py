@@ -15,6 +15,7 @@ EXPECTED_FUNCTIONS = {
     "ApiFunction",
     "WebhooksFunction",
     "VoiceoverFunction",
+    "ClipEngineFunction",
     "PlannerFunction",
     "SegmentRenderFunction",
     "AudioFunction",
@@ -56,7 +57,7 @@ def test_state_machine_is_wired_to_the_asl_file_and_the_functions(cfn_resources:
     assert props["TracingConfiguration"] == {"Enabled": True}
     assert props["LoggingConfiguration"]["Level"] == "ERROR"
     substitutions = props["DefinitionSubstitutions"]
-    for name in ("Voiceover", "Planner", "SegmentRender", "Audio", "Assemble", "MarkFailed"):
+    for name in ("Voiceover", "Planner", "ClipEngine", "SegmentRender", "Audio", "Assemble", "MarkFailed"):
         assert substitutions[f"{name}FunctionArn"] == {"Fn::GetAtt": [f"{name}Function", "Arn"]}
     assert substitutions["SegmentMaxConcurrency"] == {"Ref": "SegmentMaxConcurrency"}
     invokable = {
@@ -66,6 +67,7 @@ def test_state_machine_is_wired_to_the_asl_file_and_the_functions(cfn_resources:
     }
     assert invokable == {
         "VoiceoverFunction",
+        "ClipEngineFunction",
         "PlannerFunction",
         "SegmentRenderFunction",
         "AudioFunction",

@@ -166,8 +166,8 @@ def test_every_next_names_a_state_in_its_scope_and_every_state_is_reachable(
 
 
 def test_task_payloads_carry_ids_not_blobs(render_job_asl: dict[str, Any]) -> None:
-    """Payloads stay far below 256 KB because they name a job (and a segment), never content."""
+    """Payloads stay far below 256 KB because they name a job (and a segment, and a clip step), never content."""
     for name, state, _ in iter_states(render_job_asl):
         if state["Type"] == "Task":
             payload = state["Parameters"]["Payload"]
-            assert set(payload) <= {"job_id.$", "index.$", "error.$"}, (name, sorted(payload))
+            assert set(payload) <= {"job_id.$", "index.$", "error.$", "step"}, (name, sorted(payload))

@@ -28,22 +28,20 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-# A developer's own provider keys and settings never reach the suite: voice scripts are spoken offline unless
-# a test points a provider at its loopback fake.
-TTS_ENVIRONMENT = (
-    "OPENAI_API_KEY",
-    "OPENAI_API_KEY_SECRET_ARN",
-    "OPENAI_BASE_URL",
-    "ELEVENLABS_API_KEY",
-    "ELEVENLABS_API_KEY_SECRET_ARN",
-    "ELEVENLABS_BASE_URL",
+# A developer's own provider keys and settings never reach the suite: voice scripts are spoken offline and no
+# scene is sent to a video engine unless a test points a provider at its loopback fake.
+PROVIDER_PREFIXES = ("OPENAI", "ELEVENLABS", "RUNWAY", "LUMA", "PIKA")
+PROVIDER_ENVIRONMENT = tuple(
+    f"{prefix}_{name}"
+    for prefix in PROVIDER_PREFIXES
+    for name in ("API_KEY", "API_KEY_SECRET_ARN", "BASE_URL", "MODEL")
 )
 
 
 @pytest.fixture(scope="session")
 def embedded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedAWS]:
     monkey = pytest.MonkeyPatch()
-    for name in (*TTS_ENVIRONMENT, *(n for n in os.environ if n.startswith("PYTOON_TTS_"))):
+    for name in (*PROVIDER_ENVIRONMENT, *(n for n in os.environ if n.startswith(("PYTOON_TTS_", "PYTOON_SORA_")))):
         monkey.delenv(name, raising=False)
     aws = EmbeddedAWS(work_dir=tmp_path_factory.mktemp("work"))
     aws.start()
@@ -134,3 +132,22 @@ def upload_clip(api: httpx.Client, path: Path) -> str:
     status = api.get(form["status_url"]).json()
     assert status["status"] == "READY", status
     return form["uri"]
+
+
+def submit_v2_job(api: httpx.Client, **body: object) -> dict:
+    response = api.post("/api/v2/jobs", json=body)
+    assert response.status_code == 202, response.text
+    return response.json()
+
+
+def finished_v2_job(api: httpx.Client, job_id: str) -> dict:
+    """The V2 body of a job once it is done (the test fails with the job's error otherwise)."""
+    wait_for_job(api, job_id)
+    body = api.get(f"/api/v2/jobs/{job_id}").json()
+    assert body["status"] == "done", body["error"]
+    return body
+
+
+def download(url: str, path: Path) -> Path:
+    path.write_bytes(httpx.get(url, timeout=60).content)
+    return path

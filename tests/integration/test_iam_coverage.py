@@ -32,6 +32,7 @@ from pytoon.local.template import load_template
 from tests.contract.conftest import StubIam, packaged, role_statements
 from tests.contract.test_least_privilege import symbolic
 from tests.fakes.media_server import body, media_server, serve_pipeline_fetches
+from tests.fakes.runway_video import fake_runway_video
 from tests.integration.conftest import upload, upload_clip, wait_for_job
 from tests.media import make_test_clip
 
@@ -241,3 +242,22 @@ def test_every_call_a_v2_job_makes_is_granted(
             "AssembleFunction",
         },
     )
+
+
+def test_every_call_a_generated_scene_makes_is_granted(
+    api: httpx.Client, recorded_calls: set[Call], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with fake_runway_video() as runway:
+        monkeypatch.setenv("RUNWAY_API_KEY", runway.api_key)
+        monkeypatch.setenv("RUNWAY_BASE_URL", runway.api_url)
+        created = api.post(
+            "/api/v2/jobs",
+            json={"prompt": "A lake at dawn.", "engine_override": "runway", "target_duration_seconds": 2},
+        )
+        assert created.status_code == 202, created.text
+        job_id = created.json()["job_id"]
+        job = wait_for_job(api, job_id)
+    assert job["status"] == "DONE", job["error"]
+    assert ("ClipEngineFunction", "s3:PutObject", f"BUCKET/jobs/{job_id}/clips/seg_000.mp4") in recorded_calls
+    assert ("SegmentRenderFunction", "s3:GetObject", f"BUCKET/jobs/{job_id}/clips/seg_000.mp4") in recorded_calls
+    _assert_all_granted(recorded_calls, {"ClipEngineFunction", "PlannerFunction", "SegmentRenderFunction"})

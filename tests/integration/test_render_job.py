@@ -188,7 +188,7 @@ def test_engine_fallback_is_reported_on_the_job_and_its_metadata(api: httpx.Clie
     job = wait_for_job(api, created["job_id"])
 
     assert job["status"] == "DONE", job["error"]
-    assert job["fallback_used"] is True and "no external video engine" in job["fallback_reason"]
+    assert job["fallback_used"] is True and "V1 jobs render their images locally" in job["fallback_reason"]
     metadata = httpx.get(job["metadata_url"]).raise_for_status().json()
     assert metadata["fallback_used"] is True
     assert all(s["fallback_used"] and s["engine"] == "local_ffmpeg" for s in metadata["segments"])

@@ -9,28 +9,10 @@ import httpx
 import numpy as np
 import pytest
 
-from tests.integration.conftest import upload, upload_clip, wait_for_job
+from tests.integration.conftest import download, finished_v2_job, submit_v2_job, upload, upload_clip
 from tests.media import LOOK, decode_frames, make_test_clip, save_png, video_stream
 
 pytestmark = pytest.mark.integration
-
-
-def _submit(api: httpx.Client, **body: object) -> dict:
-    response = api.post("/api/v2/jobs", json=body)
-    assert response.status_code == 202, response.text
-    return response.json()
-
-
-def _finished(api: httpx.Client, job_id: str) -> dict:
-    wait_for_job(api, job_id)
-    body = api.get(f"/api/v2/jobs/{job_id}").json()
-    assert body["status"] == "done", body["error"]
-    return body
-
-
-def _download(url: str, path: Path) -> Path:
-    path.write_bytes(httpx.get(url, timeout=60).content)
-    return path
 
 
 def _mean(frame: np.ndarray) -> np.ndarray:
@@ -38,9 +20,9 @@ def _mean(frame: np.ndarray) -> np.ndarray:
 
 
 def test_prompt_only_job_plans_scenes_renders_and_stores_every_artifact(api: httpx.Client, tmp_path: Path) -> None:
-    created = _submit(api, prompt="Meet Aurora. Cold all day. Order now.", target_duration_seconds=6)
+    created = submit_v2_job(api, prompt="Meet Aurora. Cold all day. Order now.", target_duration_seconds=6)
     assert created["status"] == "planning_scenes" and created["scene_count"] == 3
-    job = _finished(api, created["job_id"])
+    job = finished_v2_job(api, created["job_id"])
     assert job["progress_pct"] == 100 and job["scene_count"] == 3 and job["planner"] == "rules"
     assert [s["scene_id"] for s in job["scenes"]] == [1, 2, 3]
     for scene in job["scenes"]:
@@ -56,7 +38,7 @@ def test_prompt_only_job_plans_scenes_renders_and_stores_every_artifact(api: htt
     srt = httpx.get(job["captions_url"]).text
     assert "Cold all day." in srt and srt.count("-->") == 3
 
-    video = _download(job["output_url"], tmp_path / "out.mp4")
+    video = download(job["output_url"], tmp_path / "out.mp4")
     stream = video_stream(video)
     assert (stream.width, stream.height, stream.frames) == (1080, 1920, 180)
     # Scenes without media are designed cards in the preset's colours showing their caption.
@@ -70,18 +52,18 @@ def test_media_mixed_job_shows_the_clip_in_its_scene(api: httpx.Client, media_di
     clip = upload_clip(
         api, make_test_clip(tmp_path / "clip.mp4", seconds=1.0, fps=24, size=(640, 360), colours=[(250, 200, 0)])
     )
-    created = _submit(
+    created = submit_v2_job(
         api,
         prompt="Red and ready. Sunny side up. Back to red. Buy now.",
         media_files=[image, clip],
         target_duration_seconds=8,
         preset_id="meme_fast",
     )
-    job = _finished(api, created["job_id"])
+    job = finished_v2_job(api, created["job_id"])
     assert [s["media_type"] for s in job["scenes"]] == ["image", "video", "image", "video"]
     timeline = api.get(f"/api/v2/jobs/{created['job_id']}/timeline").json()
     spans = [(e["start"], e["end"]) for e in timeline["timeline"]]
-    video = _download(job["output_url"], tmp_path / "mixed.mp4")
+    video = download(job["output_url"], tmp_path / "mixed.mp4")
     assert video_stream(video).frames == 240
     middle = (spans[1][0] + spans[1][1]) // 2 * 30 // 1000
     frames = decode_frames(video, {middle, 5})
@@ -125,9 +107,9 @@ def test_supplied_scene_graph_renders_every_transition_and_overlay(
             _graph_scene(6, "fade", caption="The end"),
         ],
     }
-    created = _submit(api, scene_graph=graph)
+    created = submit_v2_job(api, scene_graph=graph)
     assert created["scene_count"] == 6
-    job = _finished(api, created["job_id"])
+    job = finished_v2_job(api, created["job_id"])
     assert job["planner"] == "supplied"
     stored = api.get(f"/api/v2/jobs/{created['job_id']}/scene-graph").json()
     assert [s["transition"] for s in stored["scenes"]] == [
@@ -144,7 +126,7 @@ def test_supplied_scene_graph_renders_every_transition_and_overlay(
     transitions = [e.get("transition") and e["transition"]["type"] for e in timeline["timeline"]]
     assert transitions == ["fade", "fade_black", "swipe_left", "swipe_right", "cut", None]
 
-    video = _download(job["output_url"], tmp_path / "graph.mp4")
+    video = download(job["output_url"], tmp_path / "graph.mp4")
     assert video_stream(video).frames == 270
     boundary = {e["sceneId"]: e["end"] * 30 // 1000 for e in timeline["timeline"]}
     wanted = {boundary[2] - 1, boundary[2], 60, 100} | {boundary[3] + k for k in range(0, 12)}
@@ -216,9 +198,9 @@ def test_scene_graph_violations_are_all_listed(api: httpx.Client) -> None:
 
 def test_max_scenes_merges_sentences_and_keeps_every_caption(api: httpx.Client) -> None:
     sentences = [f"Point {i}." for i in range(1, 9)]
-    created = _submit(api, prompt=" ".join(sentences), max_scenes=3, target_duration_seconds=9)
+    created = submit_v2_job(api, prompt=" ".join(sentences), max_scenes=3, target_duration_seconds=9)
     assert created["scene_count"] == 3
-    job = _finished(api, created["job_id"])
+    job = finished_v2_job(api, created["job_id"])
     srt = httpx.get(job["captions_url"]).text
     assert all(s in srt for s in sentences)
     graph = api.get(f"/api/v2/jobs/{created['job_id']}/scene-graph").json()
@@ -226,10 +208,10 @@ def test_max_scenes_merges_sentences_and_keeps_every_caption(api: httpx.Client) 
 
 
 def test_engine_override_without_a_configured_engine_falls_back_and_says_so(api: httpx.Client) -> None:
-    created = _submit(api, prompt="A drone shot over the lake. The product glows.", engine_override="runway",
+    created = submit_v2_job(api, prompt="A drone shot over the lake. The product glows.", engine_override="runway",
                       target_duration_seconds=4)  # fmt: skip
-    job = _finished(api, created["job_id"])
-    assert job["fallback_used"] and "runway is not configured" in job["fallback_reason"]
+    job = finished_v2_job(api, created["job_id"])
+    assert job["fallback_used"] and "runway has no API key configured" in job["fallback_reason"]
     assert all(s["fallback_used"] and s["engine_used"] == "local_ffmpeg" for s in job["scenes"])
     graph = api.get(f"/api/v2/jobs/{created['job_id']}/scene-graph").json()
     assert graph["scenes"][0]["media"]["engine"] == "runway" and "brand-safe" in graph["scenes"][0]["media"]["prompt"]
@@ -251,4 +233,4 @@ def test_idempotency_key_returns_the_same_v2_job(api: httpx.Client) -> None:
     assert first["job_id"] == second["job_id"]
     conflict = api.post("/api/v2/jobs", json=body | {"max_scenes": 1}, headers={"Idempotency-Key": "v2-same"})
     assert conflict.status_code == 409
-    _finished(api, first["job_id"])
+    finished_v2_job(api, first["job_id"])

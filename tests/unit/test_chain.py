@@ -113,7 +113,11 @@ def test_a_supplied_graph_is_planned_the_same_with_or_without_the_llm() -> None:
     assert planned.graph.document() == spec.scene_graph
 
 
-def test_a_generated_scene_without_its_engine_is_a_card_with_the_reason_recorded() -> None:
+def test_a_generated_scene_without_its_engine_is_a_card_with_the_reason_recorded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for prefix in ("RUNWAY", "LUMA", "PIKA", "OPENAI"):
+        monkeypatch.delenv(f"{prefix}_API_KEY", raising=False)
     scenes = [
         scene_document(1, media={"type": "video", "engine": "runway", "prompt": "A lake at dawn."}, caption="Dawn."),
         scene_document(2, media={"type": "image", "asset": "https://example.com/a.png"}),
@@ -121,12 +125,27 @@ def test_a_generated_scene_without_its_engine_is_a_card_with_the_reason_recorded
     plan = plan_documents(supplied_spec(scenes)).plan
     generated, image = plan.segments
     assert (generated.engine, generated.visual.card_text) == (LOCAL_ENGINE, "Dawn.")
-    assert generated.fallback_reason == "runway is not configured: scene 1 rendered as a designed card"
+    assert generated.fallback_reason.startswith("no video engine available (runway has no API key configured;")
+    assert generated.fallback_reason.endswith("): scene 1 rendered as a designed card")
+    assert generated.generate_with == [] and generated.generation_prompt is None
     assert (image.engine, image.fallback_reason, image.visual.image_key) == (
         LOCAL_ENGINE,
         None,
         "https://example.com/a.png",
     )
+
+
+def test_a_generated_scene_with_a_configured_engine_is_planned_for_generation(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for prefix in ("LUMA", "PIKA", "OPENAI"):
+        monkeypatch.delenv(f"{prefix}_API_KEY", raising=False)
+    monkeypatch.setenv("RUNWAY_API_KEY", "key")
+    media = {"type": "video", "engine": "luma", "prompt": "A lake at dawn."}
+    [generated] = plan_documents(supplied_spec([scene_document(1, media=media, caption="Dawn.")])).plan.segments
+    # Luma was asked for but has no key: the configured engines of its chain generate it.
+    assert (generated.engine, generated.generate_with, generated.fallback_reason) == ("runway", ["runway"], None)
+    assert generated.generation_prompt == "A lake at dawn." and generated.visual.card_text == "Dawn."
 
 
 def test_the_render_plan_agrees_with_the_timeline_frame_for_frame() -> None:

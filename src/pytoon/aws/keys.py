@@ -33,6 +33,14 @@ def voiceover_facts_key(job_id: str) -> str:
     return f"jobs/{job_id}/voiceover.json"
 
 
+def generation_key(job_id: str, index: int) -> str:
+    return f"jobs/{job_id}/generation/seg_{index:03d}.json"
+
+
+def generated_clip_key(job_id: str, index: int) -> str:
+    return f"jobs/{job_id}/clips/seg_{index:03d}.mp4"
+
+
 def audio_key(job_id: str) -> str:
     return f"jobs/{job_id}/audio.m4a"
 

@@ -32,6 +32,12 @@ HISTOGRAMS: dict[str, tuple[str, tuple[str, ...], tuple[float, ...]]] = {
     "pytoon_segment_render_seconds": ("Segment render time", ("engine",), (1, 5, 10, 20, 30, 60, 120, 300)),
     "pytoon_v2_scene_render_seconds": ("V2 scene render time", ("engine",), (1, 5, 10, 20, 30, 60, 120, 300)),
     "pytoon_job_total_seconds": ("Total job time", ("archetype",), (10, 30, 60, 120, 300, 600)),
+    # One attempt of an external engine at a scene's clip, from submit to its outcome.
+    "pytoon_engine_generation_seconds": (
+        "External engine generation time per attempt",
+        ("engine", "outcome"),
+        (5, 15, 30, 60, 120, 300, 600),
+    ),
 }
 QUEUE_DEPTH = "pytoon_queue_depth"
 

@@ -40,6 +40,9 @@ from pytoon.video_engines.base import (
 )
 from pytoon.video_engines.selection import EngineConfig, engine_config, rephrased_for_moderation
 
+# A 429 is waited out at most this long; a provider asking for longer is treated as failing after it.
+MAX_RATE_LIMIT_WAIT_SECONDS = 60.0
+
 
 class Phase(StrEnum):
     WAIT = "wait"
@@ -85,13 +88,18 @@ class Generation(BaseModel):
         return self.chain[0] if self.chain else None
 
     @property
+    def made_clip(self) -> bool:
+        """DONE with a clip collected (not with every engine of the chain failed)."""
+        return self.phase is Phase.DONE and bool(self.attempts) and self.attempts[-1].outcome is Outcome.SUCCEEDED
+
+    @property
     def fallback_reason(self) -> str | None:
         """Why the scene is not the first engine's clip (None when it is)."""
         failed = [a for a in self.attempts if a.outcome is not Outcome.SUCCEEDED]
         if not failed:
             return None
         said = "; ".join(f"{a.engine} {a.outcome.value}" + (f": {a.reason}" if a.reason else "") for a in failed)
-        made_by = self.engine if self.phase is Phase.DONE and self.chain else "the local designed card"
+        made_by = self.engine if self.made_clip else "the local designed card"
         return f"{said} (made by {made_by})"
 
 
@@ -103,7 +111,7 @@ def adapter(name: str) -> VideoEngine:
 ImageSource = Callable[[], ImageInput | None]
 
 
-def begin(
+def begin_generation(
     prompt: str,
     scene_seconds: float,
     chain: list[str],
@@ -116,7 +124,9 @@ def begin(
     return _submit(Generation(prompt=prompt, scene_seconds=scene_seconds, chain=list(chain)), now, image, config)
 
 
-def poll(generation: Generation, *, now: float, image: ImageSource, config: EngineConfig | None = None) -> Generation:
+def poll_generation(
+    generation: Generation, *, now: float, image: ImageSource, config: EngineConfig | None = None
+) -> Generation:
     """The step after a WAIT: resubmit after a rate limit, or ask the provider how the task is doing."""
     config = config or engine_config()
     if generation.task_id is None:
@@ -126,13 +136,15 @@ def poll(generation: Generation, *, now: float, image: ImageSource, config: Engi
         with http_client() as http:
             status = engine.status(http, engine.access(), generation.task_id)
     except RateLimited as exc:
-        return generation.model_copy(update={"phase": Phase.WAIT, "wait_seconds": exc.retry_after_seconds})
+        if generation.deadline is not None and now >= generation.deadline:
+            return _next_engine(generation, Outcome.RATE_LIMITED, exc.reason, now, image, config)
+        return generation.model_copy(update={"phase": Phase.WAIT, "wait_seconds": _rate_limit_wait(exc)})
     except EngineError as exc:
         return _next_engine(generation, Outcome.FAILED, exc.reason, now, image, config)
     return _after_status(generation, status, now, image, config)
 
 
-def collect(
+def collect_generation(
     generation: Generation,
     path: Path,
     check: Callable[[Path], object],
@@ -203,7 +215,7 @@ def _submit(generation: Generation, now: float, image: ImageSource, config: Engi
             return generation.model_copy(
                 update={
                     "phase": Phase.WAIT,
-                    "wait_seconds": exc.retry_after_seconds,
+                    "wait_seconds": _rate_limit_wait(exc),
                     "waited_out_rate_limit": True,
                     "task_id": None,
                     "submitted_at": generation.submitted_at or now,
@@ -262,6 +274,11 @@ def _dropped(generation: Generation, outcome: Outcome, reason: str | None, now: 
             "video_url": None,
         }
     )
+
+
+def _rate_limit_wait(exc: RateLimited) -> float:
+    """The provider's Retry-After, at most MAX_RATE_LIMIT_WAIT_SECONDS (past that, the next engine is faster)."""
+    return min(exc.retry_after_seconds, MAX_RATE_LIMIT_WAIT_SECONDS)
 
 
 def _elapsed(generation: Generation, now: float) -> float:

@@ -10,12 +10,15 @@ chain, rendering the scene's designed card.
 from __future__ import annotations
 
 import json
+import os
 import re
 from functools import cache
 from importlib import resources
+from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from pytoon.config import ConfigError
 from pytoon.models import JobSpec
 from pytoon.scenes import Scene
 
@@ -24,7 +27,7 @@ class EngineRules(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     # The longest a generation may take, from submit to a finished clip; then the next engine is tried.
-    timeout_seconds: int = Field(ge=10, le=3600)
+    timeout_seconds: int = Field(ge=1, le=3600)
     # How often a provider without callbacks is asked how its task is doing.
     poll_interval_seconds: int = Field(ge=1, le=60)
     # Words in a scene's style or description that this engine is chosen for.
@@ -62,10 +65,24 @@ class EngineConfig(BaseModel):
         return self
 
 
-@cache
 def engine_config() -> EngineConfig:
-    text = resources.files(__package__).joinpath("engines.json").read_text(encoding="utf-8")
-    return EngineConfig.model_validate(json.loads(text))
+    """The rules in `PYTOON_ENGINE_CONFIG` (a JSON file of the same shape) when set, else the shipped engines.json."""
+    return _load_config(os.environ.get("PYTOON_ENGINE_CONFIG", "").strip() or None)
+
+
+@cache
+def _load_config(path: str | None) -> EngineConfig:
+    if path is None:
+        text = resources.files(__package__).joinpath("engines.json").read_text(encoding="utf-8")
+    else:
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"PYTOON_ENGINE_CONFIG cannot be read ({path}): {exc}") from None
+    try:
+        return EngineConfig.model_validate(json.loads(text))
+    except (ValueError, ValidationError) as exc:
+        raise ConfigError(f"the engine rules in {path or 'engines.json'} are invalid: {exc}") from None
 
 
 def _words(text: str) -> set[str]:
