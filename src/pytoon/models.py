@@ -367,9 +367,11 @@ class SegmentPlan(_Frozen):
     # Why the engine differs from what the job's policy asked for (None when it does not).
     fallback_reason: str | None = None
     # A generated scene: the external engines to try, in order, and the prompt they are given. Until (and
-    # unless) one of them delivers a clip, `visual` is the scene's designed card.
+    # unless) one of them delivers a clip, `visual` is the scene's designed card (or its image).
     generate_with: list[str] = Field(default_factory=list)
     generation_prompt: str | None = None
+    # The scene's picture, sent to the engine (image-to-video) when it has one.
+    generation_image_key: str | None = None
     spec_hash: str
 
     @property

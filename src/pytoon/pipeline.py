@@ -7,10 +7,11 @@ typed result for the state machine. Every step is safe to run twice.
 from __future__ import annotations
 
 import json
+import mimetypes
 import platform
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import StrEnum
 from functools import cache
@@ -52,6 +53,7 @@ from pytoon.render.captions import cues_to_srt
 from pytoon.render.ffmpeg import FfmpegError, ffmpeg_version
 from pytoon.render.segment import render_segment as render_segment_file
 from pytoon.scene_planner import PlannedMedia
+from pytoon.video_engines.base import ImageInput
 from pytoon.video_engines.generation import (
     Generation,
     Outcome,
@@ -365,6 +367,11 @@ def _generation(ctx: _Context, job_id: str, plan: RenderPlan, index: int) -> Gen
     return Generation.model_validate(ctx.store.get_json(keys.generation_key(job_id, index)))
 
 
+def _showing(clip: str) -> dict[str, Any]:
+    """What a visual becomes when it shows a generated clip instead of its card or image."""
+    return {"clip_key": clip, "card_text": "", "image_key": None}
+
+
 def _with_generated_clips(ctx: _Context, job_id: str, plan: RenderPlan, index: int) -> SegmentPlan:
     """The segment as planned, its visual (and the previous scene's, in its transition) showing the clip an
     engine generated in place of the designed card, with the engine that made it or the card's reason."""
@@ -375,7 +382,7 @@ def _with_generated_clips(ctx: _Context, job_id: str, plan: RenderPlan, index: i
         clip = keys.generated_clip_key(job_id, index)
         start, stop = segment.start_frame, segment.start_frame + segment.frame_count
         update |= {
-            "visual": segment.visual.model_copy(update={"clip_key": clip, "card_text": ""}),
+            "visual": segment.visual.model_copy(update=_showing(clip)),
             "engine": own.engine,
             # The card showed the scene's caption itself; over the clip it is burned in like any other.
             "captions": [c for c in plan.captions if c.start_frame < stop and c.end_frame > start],
@@ -385,41 +392,55 @@ def _with_generated_clips(ctx: _Context, job_id: str, plan: RenderPlan, index: i
     before = _generation(ctx, job_id, plan, index - 1) if segment.previous else None
     if before is not None and before.made_clip and segment.previous:
         clip = keys.generated_clip_key(job_id, index - 1)
-        update["previous"] = segment.previous.model_copy(update={"clip_key": clip, "card_text": ""})
+        update["previous"] = segment.previous.model_copy(update=_showing(clip))
     return segment.model_copy(update=update)
 
 
 def generate_clip(job_id: str, index: int, step: ClipStep) -> ClipStepResult:
     """One step of generating a scene's clip (begin, poll, or collect the finished clip into storage); the
     state machine waits `wait_seconds` between steps. The generation's state is stored between steps; once
-    it is DONE the segment records the engine that made the clip, or the designed card and why."""
+    it is DONE the segment records the engine that made the clip, or the card (or image) and why."""
     ctx = _ctx()
     segment = ctx.load_plan(job_id).segments[index]
     state_key = keys.generation_key(job_id, index)
     now = time.time()
-    no_image = lambda: None  # noqa: E731 (generated scenes have no picture of their own yet)
-    if step is ClipStep.BEGIN:
-        generation = begin_generation(
-            segment.generation_prompt or "", segment.duration_seconds, segment.generate_with, now=now, image=no_image
-        )
-    else:
-        generation = Generation.model_validate(ctx.store.get_json(state_key))
-        if step is ClipStep.POLL:
-            generation = poll_generation(generation, now=now, image=no_image)
+    with ctx.scratch(f"{job_id}/clip_{index:03d}") as work:
+        image = _generation_image(ctx, segment, work)
+        if step is ClipStep.BEGIN:
+            prompt, seconds = segment.generation_prompt or "", segment.duration_seconds
+            generation = begin_generation(prompt, seconds, segment.generate_with, now=now, image=image)
         else:
-            with ctx.scratch(f"{job_id}/clip_{index:03d}") as work:
-                clip = work / "clip.mp4"
-                generation = collect_generation(
-                    generation, clip, lambda path: inspect_media(path, AssetCategory.VIDEO), now=now, image=no_image
-                )
-                if generation.made_clip:
-                    ctx.store.put_file(keys.generated_clip_key(job_id, index), clip, "video/mp4")
+            generation = Generation.model_validate(ctx.store.get_json(state_key))
+        if step is ClipStep.POLL:
+            generation = poll_generation(generation, now=now, image=image)
+        elif step is ClipStep.COLLECT:
+            clip = work / "clip.mp4"
+            check = lambda path: inspect_media(path, AssetCategory.VIDEO)  # noqa: E731
+            generation = collect_generation(generation, clip, check, now=now, image=image)
+            if generation.made_clip:
+                ctx.store.put_file(keys.generated_clip_key(job_id, index), clip, "video/mp4")
     ctx.store.put_json(state_key, generation.model_dump(mode="json"))
     if generation.phase is Phase.DONE:
         _record_generation(ctx, job_id, index, segment, generation)
     return ClipStepResult(
         job_id=job_id, index=index, phase=generation.phase, wait_seconds=round(generation.wait_seconds)
     )
+
+
+def _generation_image(ctx: _Context, segment: SegmentPlan, work: Path) -> Callable[[], ImageInput | None]:
+    """The scene's picture for image-to-video, fetched only if an engine that takes one is asked (then once):
+    the file, and a short-lived link for providers that fetch it themselves."""
+    key = segment.generation_image_key
+
+    @cache
+    def image() -> ImageInput | None:
+        if key is None:
+            return None
+        path = ctx.store.download(key, work / f"image{Path(key).suffix}")
+        content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        return ImageInput(url=ctx.store.url(key), path=path, content_type=content_type)
+
+    return image
 
 
 def _record_generation(ctx: _Context, job_id: str, index: int, segment: SegmentPlan, generation: Generation) -> None:

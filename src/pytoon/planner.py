@@ -257,6 +257,7 @@ def build_plan(
             "fallback_reason": engines[index].fallback_reason,
             "generate_with": list(engines[index].chain),
             "generation_prompt": prompts[index] if engines[index].chain else None,
+            "generation_image_key": visual.image_key if engines[index].chain else None,
         }
         body = {
             name: value.model_dump(mode="json") if hasattr(value, "model_dump") else value

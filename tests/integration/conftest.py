@@ -140,14 +140,15 @@ def submit_v2_job(api: httpx.Client, **body: object) -> dict:
     return response.json()
 
 
-def finished_v2_job(api: httpx.Client, job_id: str) -> dict:
-    """The V2 body of a job once it is done (the test fails with the job's error otherwise)."""
+def finished_v2_job(api: httpx.Client, job_id: str, status: str = "done") -> dict:
+    """The V2 body of a job once it has finished, which must be with `status` (else the test fails with the
+    job's error)."""
     wait_for_job(api, job_id)
     body = api.get(f"/api/v2/jobs/{job_id}").json()
-    assert body["status"] == "done", body["error"]
+    assert body["status"] == status, body["error"]
     return body
 
 
 def download(url: str, path: Path) -> Path:
-    path.write_bytes(httpx.get(url, timeout=60).content)
+    path.write_bytes(httpx.get(url, timeout=60).raise_for_status().content)
     return path

@@ -4,6 +4,7 @@ card, with every fallback recorded. The state machine waits between the generati
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -130,3 +131,25 @@ def test_scenes_with_media_render_beside_a_generated_one(
     # Scene 3 opens with scene 2's clip fading out (drawn by scene 3's segment, from the generated clip).
     assert _colour_share(frames[120], runway_video.CLIP_COLOUR, tolerance=48) > 0.5
     assert _colour_share(frames[170], runway_video.CLIP_COLOUR) < 0.01
+
+
+def test_an_image_scene_asking_for_an_engine_sends_it_its_image(
+    api: httpx.Client, runway: FakeRunwayVideo, media_dir: Path, tmp_path: Path
+) -> None:
+    image = upload(api, media_dir / "product_1.png", "image")["uri"]
+    scene = {
+        "id": 1,
+        "description": "The product comes alive",
+        "duration": 2000,
+        "caption": "",
+        "media": {"type": "image", "asset": image, "engine": "runway", "prompt": "The bottle turns slowly."},
+    }
+    created = submit_v2_job(api, scene_graph={"version": "2.0", "scenes": [scene]})
+    job = finished_v2_job(api, created["job_id"])
+    assert job["scenes"][0]["engine_used"] == "runway"
+    [sent] = runway.received("POST", "/v1/image_to_video")
+    assert sent.json["promptText"] == "The bottle turns slowly."
+    header, data = sent.json["promptImage"].split(",", 1)
+    assert header == "data:image/png;base64" and base64.b64decode(data) == (media_dir / "product_1.png").read_bytes()
+    frames = decode_frames(download(job["output_url"], tmp_path / "i2v.mp4"), {30})
+    assert _colour_share(frames[30], runway_video.CLIP_COLOUR) > 0.7

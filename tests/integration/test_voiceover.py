@@ -22,7 +22,7 @@ from pytoon.render.ffmpeg import media_input, output_target, run_ffmpeg
 from pytoon.render.probe import measure_loudness
 from tests.fakes.elevenlabs import DEFAULT_VOICE_ID, FakeElevenLabs, fake_elevenlabs
 from tests.fakes.openai_speech import FakeOpenAISpeech, fake_openai_speech
-from tests.integration.conftest import upload, wait_for_job
+from tests.integration.conftest import download, finished_v2_job, submit_v2_job, upload, wait_for_job
 from tests.media import LOOK, decode_frames, save_png, tone, video_stream
 
 pytestmark = pytest.mark.integration
@@ -38,24 +38,6 @@ LONG_SENTENCES = [
     "Order yours today.",
 ]
 MUSIC_TONE_HZ = 5500  # above nearly all of the voice's energy: the music's level can be read on its own
-
-
-def _submit_v2(api: httpx.Client, **body: object) -> dict:
-    response = api.post("/api/v2/jobs", json=body)
-    assert response.status_code == 202, response.text
-    return response.json()
-
-
-def _finished_v2(api: httpx.Client, job_id: str, status: str = "done") -> dict:
-    wait_for_job(api, job_id)
-    body = api.get(f"/api/v2/jobs/{job_id}").json()
-    assert body["status"] == status, body["error"]
-    return body
-
-
-def _download(url: str, path: Path) -> Path:
-    path.write_bytes(httpx.get(url, timeout=60).raise_for_status().content)
-    return path
 
 
 @dataclass(frozen=True)
@@ -170,10 +152,10 @@ def elevenlabs_fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeElevenLabs]
 
 
 def test_offline_voice_is_heard_inside_its_captions_and_mixed_to_loudness(api: httpx.Client, tmp_path: Path) -> None:
-    created = _submit_v2(
+    created = submit_v2_job(
         api, prompt="Cold all day. Order now.", voice_script=" ".join(SENTENCES), target_duration_seconds=6
     )
-    job = _finished_v2(api, created["job_id"])
+    job = finished_v2_job(api, created["job_id"])
     voiceover = job["voiceover"]
     assert voiceover["provider"] == "espeak" and voiceover["fallback_reason"] is None, voiceover
     assert voiceover["video_follows_voice"] is None  # about 5 s of speech fits the 6 s asked for
@@ -187,7 +169,7 @@ def test_offline_voice_is_heard_inside_its_captions_and_mixed_to_loudness(api: h
         assert cue.start == pytest.approx(sentence["start"], abs=FRAME_S)
         assert cue.end == pytest.approx(sentence["end"], abs=FRAME_S)
 
-    video = _download(job["output_url"], tmp_path / "voiced.mp4")
+    video = download(job["output_url"], tmp_path / "voiced.mp4")
     samples = _mono_samples(video)
     _assert_heard_inside_cues(samples, cues)
     loudness = measure_loudness(video)
@@ -218,15 +200,15 @@ def test_offline_voice_is_heard_inside_its_captions_and_mixed_to_loudness(api: h
 
 
 def test_a_voice_longer_than_the_video_lengthens_it_and_is_never_cut(api: httpx.Client, tmp_path: Path) -> None:
-    created = _submit_v2(api, prompt="Stay cold.", voice_script=" ".join(LONG_SENTENCES), target_duration_seconds=3)
-    job = _finished_v2(api, created["job_id"])
+    created = submit_v2_job(api, prompt="Stay cold.", voice_script=" ".join(LONG_SENTENCES), target_duration_seconds=3)
+    job = finished_v2_job(api, created["job_id"])
     voice_seconds = job["voiceover"]["duration_seconds"]
     assert voice_seconds > 3.5
     expected = math.ceil(voice_seconds + 0.5)
     follows = job["voiceover"]["video_follows_voice"]
     assert follows and f"the video lasts {expected:.1f} s instead of the requested 3 s" in follows, follows
 
-    video = _download(job["output_url"], tmp_path / "lengthened.mp4")
+    video = download(job["output_url"], tmp_path / "lengthened.mp4")
     stream = video_stream(video)
     assert abs(stream.frames - expected * FPS) <= 1, stream.frames
     samples = _mono_samples(video)
@@ -255,7 +237,7 @@ def test_v1_job_speaks_its_voice_script_as_its_captions(api: httpx.Client, media
     assert job["voiceover"]["provider"] == "espeak"
     cues = _srt_cues(job["captions_url"])
     assert [c.text for c in cues] == SHORT_SENTENCES
-    _assert_heard_inside_cues(_mono_samples(_download(job["output_url"], tmp_path / "v1.mp4")), cues)
+    _assert_heard_inside_cues(_mono_samples(download(job["output_url"], tmp_path / "v1.mp4")), cues)
 
 
 @pytest.mark.parametrize("other", ["captions", "voice_uri"])
@@ -274,8 +256,8 @@ def test_v1_voice_script_cannot_come_with_captions_or_a_voice(api: httpx.Client,
 def test_openai_speaks_each_sentence_when_configured(
     api: httpx.Client, openai_fake: FakeOpenAISpeech, tmp_path: Path
 ) -> None:
-    created = _submit_v2(api, prompt="Stay cold.", voice_script=" ".join(SHORT_SENTENCES), target_duration_seconds=3)
-    job = _finished_v2(api, created["job_id"])
+    created = submit_v2_job(api, prompt="Stay cold.", voice_script=" ".join(SHORT_SENTENCES), target_duration_seconds=3)
+    job = finished_v2_job(api, created["job_id"])
     assert job["voiceover"]["provider"] == "openai" and job["voiceover"]["fallback_reason"] is None
     assert sorted(r.body["input"] for r in openai_fake.requests) == sorted(SHORT_SENTENCES)
     for request in openai_fake.requests:
@@ -288,9 +270,9 @@ def test_openai_speaks_each_sentence_when_configured(
         )
     cues = _srt_cues(job["captions_url"])
     assert [c.text for c in cues] == SHORT_SENTENCES
-    _assert_heard_inside_cues(_mono_samples(_download(job["output_url"], tmp_path / "openai.mp4")), cues)
+    _assert_heard_inside_cues(_mono_samples(download(job["output_url"], tmp_path / "openai.mp4")), cues)
     # The voiceover alone is downloadable: the WAV that was mixed, as long as the job says.
-    with wave.open(str(_download(job["voiceover"]["url"], tmp_path / "voice.wav"))) as reader:
+    with wave.open(str(download(job["voiceover"]["url"], tmp_path / "voice.wav"))) as reader:
         seconds = reader.getnframes() / reader.getframerate()
     assert seconds == pytest.approx(job["voiceover"]["duration_seconds"], abs=0.002)
 
@@ -298,8 +280,8 @@ def test_openai_speaks_each_sentence_when_configured(
 def test_elevenlabs_speaks_each_sentence_with_its_neighbours(
     api: httpx.Client, elevenlabs_fake: FakeElevenLabs
 ) -> None:
-    created = _submit_v2(api, prompt="Stay cold.", voice_script=" ".join(SHORT_SENTENCES), target_duration_seconds=3)
-    job = _finished_v2(api, created["job_id"])
+    created = submit_v2_job(api, prompt="Stay cold.", voice_script=" ".join(SHORT_SENTENCES), target_duration_seconds=3)
+    job = finished_v2_job(api, created["job_id"])
     assert job["voiceover"]["provider"] == "elevenlabs" and job["voiceover"]["fallback_reason"] is None
     requests = sorted(elevenlabs_fake.requests, key=lambda r: SHORT_SENTENCES.index(r.body["text"]))
     assert [r.body["text"] for r in requests] == SHORT_SENTENCES
@@ -317,8 +299,8 @@ def test_a_failing_provider_falls_back_to_the_offline_voice_and_says_why(
     api: httpx.Client, openai_fake: FakeOpenAISpeech
 ) -> None:
     openai_fake.fail(500)
-    created = _submit_v2(api, prompt="Stay cold.", voice_script=" ".join(SHORT_SENTENCES), target_duration_seconds=3)
-    job = _finished_v2(api, created["job_id"])
+    created = submit_v2_job(api, prompt="Stay cold.", voice_script=" ".join(SHORT_SENTENCES), target_duration_seconds=3)
+    job = finished_v2_job(api, created["job_id"])
     assert job["voiceover"]["provider"] == "espeak"
     assert re.fullmatch(r"openai: (sentence [12]: )?HTTP 500 \(server_error\)", job["voiceover"]["fallback_reason"])
     assert [c.text for c in _srt_cues(job["captions_url"])] == SHORT_SENTENCES
@@ -329,8 +311,8 @@ def test_a_job_fails_with_the_reason_when_no_provider_can_speak(
 ) -> None:
     monkeypatch.setenv("PYTOON_TTS_PROVIDERS", "openai")
     openai_fake.fail(500)
-    created = _submit_v2(api, prompt="Stay cold.", voice_script=" ".join(SHORT_SENTENCES), target_duration_seconds=3)
-    job = _finished_v2(api, created["job_id"], status="failed")
+    created = submit_v2_job(api, prompt="Stay cold.", voice_script=" ".join(SHORT_SENTENCES), target_duration_seconds=3)
+    job = finished_v2_job(api, created["job_id"], status="failed")
     assert job["error"].startswith("the voice script could not be spoken (openai failed: "), job["error"]
     assert "HTTP 500" in job["error"] and job["output_url"] is None and job["voiceover"] is None
 
@@ -342,8 +324,8 @@ def test_a_voice_the_provider_speaks_past_a_minute_fails_the_job(
     # remote voice keeps its own pace (63 s), known only once it has spoken.
     monkeypatch.setenv("PYTOON_TTS_ESPEAK_RATE_WPM", "450")
     script = " ".join(f"Sentence {n} says a little more about the bottle you will love." for n in range(1, 20))
-    created = _submit_v2(api, prompt="Stay cold.", voice_script=script, target_duration_seconds=5)
-    job = _finished_v2(api, created["job_id"], status="failed")
+    created = submit_v2_job(api, prompt="Stay cold.", voice_script=script, target_duration_seconds=5)
+    job = finished_v2_job(api, created["job_id"], status="failed")
     assert len(openai_fake.requests) == 19
     assert re.fullmatch(
         r"the voiceover as spoken by openai lasts (\d+\.\d) s: with 0.5 s after its last word it does not fit in "
@@ -356,14 +338,14 @@ def test_a_voice_the_provider_speaks_past_a_minute_fails_the_job(
 def test_music_is_ducked_under_the_voice_and_comes_back_after_it(api: httpx.Client, tmp_path: Path) -> None:
     bed = tone(tmp_path / "tone.wav", f"sine=frequency={MUSIC_TONE_HZ}:sample_rate=44100", 8)
     music = upload(api, bed, "audio")["uri"]
-    created = _submit_v2(
+    created = submit_v2_job(
         api, prompt="Stay cold.", voice_script=SENTENCES[0] + " " + SENTENCES[2], music_source=music,
         target_duration_seconds=8,
     )  # fmt: skip
-    job = _finished_v2(api, created["job_id"])
+    job = finished_v2_job(api, created["job_id"])
     assert job["voiceover"]["video_follows_voice"] is None
     cues = _srt_cues(job["captions_url"])
-    samples = _mono_samples(_download(job["output_url"], tmp_path / "ducked.mp4"))
+    samples = _mono_samples(download(job["output_url"], tmp_path / "ducked.mp4"))
     band = (MUSIC_TONE_HZ - 40, MUSIC_TONE_HZ + 40)
     under_voice = _band_db(samples, cues[0].start + 0.2, cues[0].end, *band)
     # From past the compressor's release to before the last 1.5 s (the music's fade-out).
