@@ -25,6 +25,7 @@ from pydantic import BaseModel
 from pytoon import __version__
 from pytoon.assets import inspect_media
 from pytoon.aws import keys
+from pytoon.aws.engine_health import EngineHealth
 from pytoon.aws.jobs import PROGRESS_DONE, PROGRESS_PLANNED, PROGRESS_RENDERED, JobRepository, SegmentRecord
 from pytoon.aws.metrics import MetricsStore
 from pytoon.aws.storage import ArtifactStore, ObjectNotFoundError
@@ -62,6 +63,7 @@ from pytoon.video_engines.generation import (
     collect_generation,
     poll_generation,
 )
+from pytoon.video_engines.selection import engine_config
 from pytoon.voice import Attempt, AttemptOutcome, synthesize_sentences
 from pytoon.voice_track import fit_to_voice, script_sentences
 
@@ -408,7 +410,8 @@ def generate_clip(job_id: str, index: int, step: ClipStep) -> ClipStepResult:
         image = _generation_image(ctx, segment, work)
         if step is ClipStep.BEGIN:
             prompt, seconds = segment.generation_prompt or "", segment.duration_seconds
-            generation = begin_generation(prompt, seconds, segment.generate_with, now=now, image=image)
+            skipped = _failing_engines(ctx, segment.generate_with, now)
+            generation = begin_generation(prompt, seconds, segment.generate_with, now=now, image=image, skipped=skipped)
         else:
             generation = Generation.model_validate(ctx.store.get_json(state_key))
         if step is ClipStep.POLL:
@@ -443,12 +446,37 @@ def _generation_image(ctx: _Context, segment: SegmentPlan, work: Path) -> Callab
     return image
 
 
+def _failing_engines(ctx: _Context, chain: list[str], now: float) -> dict[str, str]:
+    """The engines of the chain skipped for failing too often lately (name → why)."""
+    rules = engine_config().rotation
+    health = EngineHealth.from_settings(ctx.settings)
+    reasons = {
+        name: health.skip_reason(
+            name,
+            now=now,
+            window_seconds=rules.window_seconds,
+            min_attempts=rules.min_attempts,
+            failure_threshold=rules.failure_threshold,
+        )
+        for name in chain
+    }
+    return {name: reason for name, reason in reasons.items() if reason}
+
+
+# What an attempt says about the engine's health: a refused prompt or a missing key says nothing about it.
+_ENGINE_FAILURES = {Outcome.FAILED, Outcome.TIMED_OUT, Outcome.RATE_LIMITED}
+
+
 def _record_generation(ctx: _Context, job_id: str, index: int, segment: SegmentPlan, generation: Generation) -> None:
+    health = EngineHealth.from_settings(ctx.settings)
     for attempt in generation.attempts:
-        if attempt.outcome is not Outcome.UNAVAILABLE:
-            ctx.metrics.observe(
-                "pytoon_engine_generation_seconds", attempt.seconds, engine=attempt.engine, outcome=attempt.outcome
-            )
+        if attempt.outcome in (Outcome.UNAVAILABLE, Outcome.SKIPPED):
+            continue
+        ctx.metrics.observe(
+            "pytoon_engine_generation_seconds", attempt.seconds, engine=attempt.engine, outcome=attempt.outcome
+        )
+        if attempt.outcome is Outcome.SUCCEEDED or attempt.outcome in _ENGINE_FAILURES:
+            health.record(attempt.engine, failed=attempt.outcome in _ENGINE_FAILURES, now=time.time())
     reason = generation.fallback_reason
     ctx.jobs.update_segment(job_id, index, SegmentStatus.PENDING, fallback_reason=reason)
     if reason:

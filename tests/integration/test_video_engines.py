@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -31,6 +32,9 @@ def fast_rules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     rules = engine_config().model_dump(mode="json")
     for engine in rules["engines"].values():
         engine |= {"timeout_seconds": TIMEOUT_SECONDS, "poll_interval_seconds": 1}
+    # Tests share one table: an engine a test makes fail would be skipped in the next, unless failing is rare
+    # enough. The rotation test sets its own rules.
+    rules["rotation"] = {"window_seconds": 60, "min_attempts": 1000, "failure_threshold": 0.5}
     path = tmp_path / "engines.json"
     path.write_text(json.dumps(rules))
     monkeypatch.setenv("PYTOON_ENGINE_CONFIG", str(path))
@@ -153,3 +157,22 @@ def test_an_image_scene_asking_for_an_engine_sends_it_its_image(
     assert header == "data:image/png;base64" and base64.b64decode(data) == (media_dir / "product_1.png").read_bytes()
     frames = decode_frames(download(job["output_url"], tmp_path / "i2v.mp4"), {30})
     assert _colour_share(frames[30], runway_video.CLIP_COLOUR) > 0.7
+
+
+def test_an_engine_that_keeps_failing_is_skipped_for_a_while(
+    api: httpx.Client, runway: FakeRunwayVideo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rules = json.loads(Path(os.environ["PYTOON_ENGINE_CONFIG"]).read_text())
+    # Any failure in the window (the suite's other runway jobs share the table, and mostly succeed).
+    rules["rotation"] = {"window_seconds": 600, "min_attempts": 1, "failure_threshold": 0.01}
+    strict = tmp_path / "strict.json"
+    strict.write_text(json.dumps(rules))
+    monkeypatch.setenv("PYTOON_ENGINE_CONFIG", str(strict))
+    runway.fail_submit(500, times=10)
+    first, _ = _generated_job(api, "runway", tmp_path)
+    assert "runway failed" in first["scenes"][0]["fallback_reason"]
+    submitted = len(runway.received("POST"))
+    second, _ = _generated_job(api, "runway", tmp_path)
+    reason = second["scenes"][0]["fallback_reason"]
+    assert "runway skipped: runway failed" in reason and "in the last 600 s" in reason
+    assert len(runway.received("POST")) == submitted  # not asked again

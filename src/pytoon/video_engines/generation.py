@@ -6,7 +6,7 @@ none when every engine failed and the scene falls back to its local designed car
 (the render job's state machine, or a test) does the waiting between them, so nothing holds a process while
 a provider works. The rules, per engine in the chain:
 
-- no key configured: skipped, recorded as unavailable;
+- no key configured: skipped, recorded as unavailable; failing too often lately (the caller says): skipped;
 - a content-moderation refusal (at submit or as the task's failure): one rephrased attempt on the same
   engine, then the next engine;
 - HTTP 429: wait the provider's Retry-After once, then the next engine;
@@ -53,6 +53,7 @@ class Phase(StrEnum):
 class Outcome(StrEnum):
     SUCCEEDED = "succeeded"
     UNAVAILABLE = "unavailable"
+    SKIPPED = "skipped"  # failing too often lately
     MODERATED = "moderated"
     RATE_LIMITED = "rate_limited"
     FAILED = "failed"
@@ -118,10 +119,22 @@ def begin_generation(
     *,
     now: float,
     image: ImageSource,
+    skipped: dict[str, str] | None = None,
     config: EngineConfig | None = None,
 ) -> Generation:
-    """Start generating: the first engine of the chain that accepts the task (or DONE without a clip)."""
-    return _submit(Generation(prompt=prompt, scene_seconds=scene_seconds, chain=list(chain)), now, image, config)
+    """Start generating: the first engine of the chain that accepts the task (or DONE without a clip). The
+    engines in `skipped` (name → why) are passed over, their attempts recorded."""
+    skipped = skipped or {}
+    passed_over = [
+        EngineAttempt(engine=name, outcome=Outcome.SKIPPED, reason=skipped[name]) for name in chain if name in skipped
+    ]
+    generation = Generation(
+        prompt=prompt,
+        scene_seconds=scene_seconds,
+        chain=[name for name in chain if name not in skipped],
+        attempts=passed_over,
+    )
+    return _submit(generation, now, image, config)
 
 
 def poll_generation(
