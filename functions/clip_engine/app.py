@@ -12,4 +12,4 @@ from pytoon.pipeline import ClipStepRef, generate_clip
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     request = ClipStepRef.model_validate(event)
     logger.append_keys(job_id=request.job_id, segment=request.index, step=request.step.value)
-    return generate_clip(request.job_id, request.index, request.step).model_dump(mode="json")
+    return generate_clip(request.job_id, request.index, request.step, request.task_token).model_dump(mode="json")

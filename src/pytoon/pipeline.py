@@ -7,6 +7,7 @@ typed result for the state machine. Every step is safe to run twice.
 from __future__ import annotations
 
 import json
+import math
 import mimetypes
 import platform
 import shutil
@@ -16,7 +17,7 @@ from contextlib import contextmanager
 from enum import StrEnum
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy
 import PIL
@@ -93,16 +94,24 @@ class ClipStep(StrEnum):
     BEGIN = "begin"
     POLL = "poll"
     COLLECT = "collect"
+    AWAIT = "await"  # register the waiting task for the provider's signed webhook
 
 
 class ClipStepRef(SegmentRef):
     step: ClipStep
+    # The waiting task's token (AWAIT only).
+    task_token: str | None = None
+
+
+# A step's answer to the state machine: `await` is a wait that the provider's webhook ends (at the latest at the
+# engine's deadline, `wait_seconds` from now); the other phases are the generation's own.
+ClipPhase = Literal["wait", "await", "collect", "done"]
 
 
 class ClipStepResult(BaseModel):
     job_id: str
     index: int
-    phase: Phase
+    phase: ClipPhase
     wait_seconds: int
 
 
@@ -398,7 +407,7 @@ def _with_generated_clips(ctx: _Context, job_id: str, plan: RenderPlan, index: i
     return segment.model_copy(update=update)
 
 
-def generate_clip(job_id: str, index: int, step: ClipStep) -> ClipStepResult:
+def generate_clip(job_id: str, index: int, step: ClipStep, task_token: str | None = None) -> ClipStepResult:
     """One step of generating a scene's clip (begin, poll, or collect the finished clip into storage); the
     state machine waits `wait_seconds` between steps. The generation's state is stored between steps; once
     it is DONE the segment records the engine that made the clip, or the card (or image) and why."""
@@ -406,6 +415,9 @@ def generate_clip(job_id: str, index: int, step: ClipStep) -> ClipStepResult:
     segment = ctx.load_plan(job_id).segments[index]
     state_key = keys.generation_key(job_id, index)
     now = time.time()
+    if step is ClipStep.AWAIT:
+        generation = Generation.model_validate(ctx.store.get_json(state_key))
+        return _await_webhook(ctx, job_id, index, generation, task_token, now)
     with ctx.scratch(f"{job_id}/clip_{index:03d}") as work:
         image = _generation_image(ctx, segment, work)
         if step is ClipStep.BEGIN:
@@ -425,9 +437,49 @@ def generate_clip(job_id: str, index: int, step: ClipStep) -> ClipStepResult:
     ctx.store.put_json(state_key, generation.model_dump(mode="json"))
     if generation.phase is Phase.DONE:
         _record_generation(ctx, job_id, index, segment, generation)
+    if generation.phase is Phase.WAIT and generation.task_id and _webhook_provider(generation.engine):
+        remaining = max(1, math.ceil((generation.deadline or now) - now))
+        return ClipStepResult(job_id=job_id, index=index, phase="await", wait_seconds=remaining)
     return ClipStepResult(
-        job_id=job_id, index=index, phase=generation.phase, wait_seconds=round(generation.wait_seconds)
+        job_id=job_id, index=index, phase=generation.phase.value, wait_seconds=round(generation.wait_seconds)
     )
+
+
+def _webhook_provider(engine: str | None) -> str | None:
+    """The webhook provider that reports `engine`'s tasks, when its signing secret is configured (the job then
+    waits for the signed event instead of polling); None otherwise."""
+    from pytoon.aws.secrets import secret
+    from pytoon.webhooks import PROVIDERS
+
+    provider = PROVIDERS.get(engine or "")
+    return provider.name if provider is not None and secret(provider.secret_name) else None
+
+
+def _await_webhook(
+    ctx: _Context, job_id: str, index: int, generation: Generation, token: str | None, now: float
+) -> ClipStepResult:
+    """Register the waiting task under the provider's task id, so its webhook resumes it; then ask the provider
+    once, since a task that finished before the registration would otherwise wait until the deadline."""
+    from pytoon.aws.tasks import TaskKey
+    from pytoon.resume import TaskResult, resume_task
+    from pytoon.video_engines.base import EngineError, TaskState, http_client
+    from pytoon.video_engines.generation import adapter
+    from pytoon.webhooks import register_task_token
+
+    provider, task_id = _webhook_provider(generation.engine), generation.task_id
+    if provider is None or task_id is None or token is None:
+        raise ValueError(f"segment {index} of job {job_id} is not waiting for a webhook")
+    remaining = max(1, math.ceil((generation.deadline or now) - now))
+    register_task_token(provider, task_id, token, ttl_seconds=remaining + 3600, settings=ctx.settings)
+    engine = adapter(provider)
+    try:
+        with http_client() as http:
+            finished = engine.status(http, engine.access(), task_id).state is not TaskState.RUNNING
+    except EngineError:
+        finished = True  # the poll that follows says what went wrong
+    if finished:
+        resume_task(TaskKey(provider, task_id), TaskResult(True, {}), claimed_by="finished-before-waiting")
+    return ClipStepResult(job_id=job_id, index=index, phase="await", wait_seconds=remaining)
 
 
 def _generation_image(ctx: _Context, segment: SegmentPlan, work: Path) -> Callable[[], ImageInput | None]:

@@ -71,7 +71,9 @@ def test_every_task_invokes_lambda_through_the_optimized_integration(render_job_
     tasks = {name: state for name, state, _ in iter_states(render_job_asl) if state["Type"] == "Task"}
     assert tasks
     for name, state in tasks.items():
-        assert state["Resource"] == LAMBDA_INVOKE, name
+        # A task that waits for a callback hands the function its token, and nothing else waits that way.
+        waits = state["Parameters"].get("Payload", {}).get("task_token.$") == "$$.Task.Token"
+        assert state["Resource"] == LAMBDA_INVOKE + (".waitForTaskToken" if waits else ""), name
         assert state["Parameters"]["FunctionName"].startswith("arn:aws:lambda:"), name
         assert "Payload" in state["Parameters"] or "Payload.$" in state["Parameters"], name
 
@@ -170,4 +172,4 @@ def test_task_payloads_carry_ids_not_blobs(render_job_asl: dict[str, Any]) -> No
     for name, state, _ in iter_states(render_job_asl):
         if state["Type"] == "Task":
             payload = state["Parameters"]["Payload"]
-            assert set(payload) <= {"job_id.$", "index.$", "error.$", "step"}, (name, sorted(payload))
+            assert set(payload) <= {"job_id.$", "index.$", "error.$", "step", "task_token.$"}, (name, sorted(payload))

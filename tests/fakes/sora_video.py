@@ -222,6 +222,12 @@ class FakeSoraVideo(LoopbackFake):
         held, self._held = self._held, []
         return [self.resend(event) for event in (reversed(held) if reverse else held)]
 
+    def take_held(self) -> list[WebhookEvent]:
+        """The held events, without sending them (a test then delivers them its own way, with `resend`)."""
+        self._holding = False
+        held, self._held = self._held, []
+        return held
+
     def bad_signature(self) -> None:
         """Events from now on are signed with a secret the receiver does not have."""
         self._signing_secret = OTHER_SECRET

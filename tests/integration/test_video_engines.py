@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,10 +15,16 @@ import httpx
 import numpy as np
 import pytest
 
+from pytoon.aws import client, keys
+from pytoon.aws.storage import ArtifactStore
+from pytoon.config import get_settings
+from pytoon.local.embedded import EmbeddedAWS
 from pytoon.video_engines.selection import engine_config
-from tests.fakes import luma_video, runway_video
+from tests.fakes import luma_video, runway_video, sora_video
+from tests.fakes.loopback import LoopbackFake, ReceivedRequest, Reply, serve
 from tests.fakes.luma_video import FakeLumaVideo, fake_luma_video
 from tests.fakes.runway_video import FakeRunwayVideo, fake_runway_video
+from tests.fakes.sora_video import FakeSoraVideo, fake_sora_video
 from tests.integration.conftest import download, finished_v2_job, submit_v2_job, upload
 from tests.media import LOOK, decode_frames, save_png
 
@@ -176,3 +183,103 @@ def test_an_engine_that_keeps_failing_is_skipped_for_a_while(
     reason = second["scenes"][0]["fallback_reason"]
     assert "runway skipped: runway failed" in reason and "in the last 600 s" in reason
     assert len(runway.received("POST")) == submitted  # not asked again
+
+
+@pytest.fixture
+def sora(embedded: object, fast_rules: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSoraVideo]:
+    with fake_sora_video() as fake:
+        monkeypatch.setenv("OPENAI_API_KEY", fake.api_key)
+        monkeypatch.setenv("OPENAI_BASE_URL", fake.api_url)
+        yield fake
+
+
+class WebhooksGateway(LoopbackFake):
+    """API Gateway in front of WebhooksFunction, as deployed: each POST becomes a REST proxy event for the
+    function (invoked through the embedded Lambda API), and its answer goes back to the caller."""
+
+    def __init__(self, function_arn: str) -> None:
+        super().__init__()
+        self.function_arn = function_arn
+
+    def respond(self, request: ReceivedRequest) -> Reply:
+        event = {
+            "resource": "/webhooks/{provider}",
+            "path": request.path,
+            "httpMethod": request.method,
+            "headers": request.headers,
+            "pathParameters": {"provider": request.path.rsplit("/", 1)[-1]},
+            "body": base64.b64encode(request.raw).decode(),
+            "isBase64Encoded": True,
+            "requestContext": {"stage": "prod", "requestId": "local", "httpMethod": request.method},
+        }
+        invoked = client("lambda", get_settings().region).invoke(
+            FunctionName=self.function_arn, Payload=json.dumps(event).encode()
+        )
+        answer = json.loads(invoked["Payload"].read())
+        return Reply(answer["statusCode"], answer["body"].encode(), headers={})
+
+
+@pytest.fixture
+def webhooks_url(embedded: EmbeddedAWS) -> Iterator[str]:
+    with serve(WebhooksGateway(embedded.stack.function_arns["WebhooksFunction"]), name="webhooks-gateway") as gateway:
+        yield f"{gateway.base_url}/webhooks/sora"
+
+
+def _generation_state(job_id: str, index: int = 0) -> dict:
+    return ArtifactStore.from_settings(get_settings()).get_json(keys.generation_key(job_id, index))
+
+
+def _awaiting_video(api: httpx.Client, sora: FakeSoraVideo) -> tuple[str, str]:
+    """A job whose scene Sora generates (runway, asked for, has no key here), once it waits for the webhook."""
+    created = submit_v2_job(api, prompt="A lake at dawn.", engine_override="runway", target_duration_seconds=2)
+    deadline = time.monotonic() + 30
+    while not sora.received("POST", "/v1/videos") or not sora.received("GET", "/v1/videos/"):
+        assert time.monotonic() < deadline, "the scene was never submitted to Sora"
+        time.sleep(0.1)
+    return created["job_id"], _generation_state(created["job_id"])["task_id"]
+
+
+def test_a_signed_webhook_resumes_the_scene_waiting_on_sora(
+    api: httpx.Client, sora: FakeSoraVideo, webhooks_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("SORA_WEBHOOK_SECRET", sora_video.WEBHOOK_SECRET)
+    _long_timeout(monkeypatch, tmp_path)
+    sora.send_webhooks_to(webhooks_url)
+    sora.slow(10_000)  # never finished by polling: only the webhook can end the wait
+    job_id, video_id = _awaiting_video(api, sora)
+    polls = len(sora.received("GET", f"/v1/videos/{video_id}"))
+    sora.finish(video_id)
+    job = finished_v2_job(api, job_id)
+    assert job["scenes"][0]["engine_used"] == "sora"
+    assert [d.status for d in sora.deliveries] == [200]
+    # One look when the wait began, one after the webhook: no polling loop in between.
+    assert len(sora.received("GET", f"/v1/videos/{video_id}")) - polls <= 2
+    frame = decode_frames(download(job["output_url"], tmp_path / "sora.mp4"), {30})[30]
+    assert _colour_share(frame, sora_video.CLIP_COLOUR) > 0.7
+
+
+def test_a_forged_or_stale_webhook_changes_nothing(
+    api: httpx.Client, sora: FakeSoraVideo, webhooks_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("SORA_WEBHOOK_SECRET", sora_video.WEBHOOK_SECRET)
+    _long_timeout(monkeypatch, tmp_path)
+    sora.send_webhooks_to(webhooks_url)
+    sora.slow(10_000)
+    job_id, video_id = _awaiting_video(api, sora)
+    sora.hold_webhooks()
+    sora.finish(video_id)
+    [event] = sora.take_held()
+    stale = sora.resend(event, sent_at=time.time() - 3600)  # rightly signed, an hour old
+    sora.bad_signature()
+    forged = sora.resend(event)
+    assert (stale.status, forged.status) == (401, 401)
+    assert api.get(f"/api/v2/jobs/{job_id}").json()["status"] == "rendering_scenes"
+    assert _generation_state(job_id)["phase"] == "wait"  # still waiting: nothing was resumed
+
+
+def _long_timeout(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    rules = json.loads(Path(os.environ["PYTOON_ENGINE_CONFIG"]).read_text())
+    rules["engines"]["sora"]["timeout_seconds"] = 120
+    path = tmp_path / "sora_rules.json"
+    path.write_text(json.dumps(rules))
+    monkeypatch.setenv("PYTOON_ENGINE_CONFIG", str(path))
