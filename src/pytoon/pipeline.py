@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import mimetypes
+import os
 import platform
 import shutil
 import time
@@ -446,24 +447,21 @@ def generate_clip(job_id: str, index: int, step: ClipStep, task_token: str | Non
 
 
 def _webhook_provider(engine: str | None) -> str | None:
-    """The webhook provider that reports `engine`'s tasks, when its signing secret is configured (the job then
-    waits for the signed event instead of polling); None otherwise."""
-    from pytoon.aws.secrets import secret
+    """The webhook provider that reports `engine`'s tasks, when its webhooks are set up at the provider
+    (`PYTOON_ENGINE_WEBHOOKS` names the engine: the job then waits for the signed event instead of polling)."""
     from pytoon.webhooks import PROVIDERS
 
+    enabled = {name.strip() for name in os.environ.get("PYTOON_ENGINE_WEBHOOKS", "").split(",")}
     provider = PROVIDERS.get(engine or "")
-    return provider.name if provider is not None and secret(provider.secret_name) else None
+    return provider.name if provider is not None and provider.name in enabled else None
 
 
 def _await_webhook(
     ctx: _Context, job_id: str, index: int, generation: Generation, token: str | None, now: float
 ) -> ClipStepResult:
-    """Register the waiting task under the provider's task id, so its webhook resumes it; then ask the provider
-    once, since a task that finished before the registration would otherwise wait until the deadline."""
-    from pytoon.aws.tasks import TaskKey
-    from pytoon.resume import TaskResult, resume_task
-    from pytoon.video_engines.base import EngineError, TaskState, http_client
-    from pytoon.video_engines.generation import adapter
+    """Register the waiting task under the provider's task id, so its webhook resumes it. (A task that
+    finished in the instant before this has its event refused as unknown; the wait then ends at the deadline
+    and the poll after it collects the clip.)"""
     from pytoon.webhooks import register_task_token
 
     provider, task_id = _webhook_provider(generation.engine), generation.task_id
@@ -471,14 +469,6 @@ def _await_webhook(
         raise ValueError(f"segment {index} of job {job_id} is not waiting for a webhook")
     remaining = max(1, math.ceil((generation.deadline or now) - now))
     register_task_token(provider, task_id, token, ttl_seconds=remaining + 3600, settings=ctx.settings)
-    engine = adapter(provider)
-    try:
-        with http_client() as http:
-            finished = engine.status(http, engine.access(), task_id).state is not TaskState.RUNNING
-    except EngineError:
-        finished = True  # the poll that follows says what went wrong
-    if finished:
-        resume_task(TaskKey(provider, task_id), TaskResult(True, {}), claimed_by="finished-before-waiting")
     return ClipStepResult(job_id=job_id, index=index, phase="await", wait_seconds=remaining)
 
 

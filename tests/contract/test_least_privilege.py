@@ -93,6 +93,7 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
         "dynamodb:GetItem": {TABLE},
         "dynamodb:UpdateItem": {TABLE},  # the segment's fallback, the job's, metric counters, engine outcomes
         "dynamodb:Query": {TABLE},  # an engine's recent outcomes
+        "dynamodb:PutItem": {TABLE},  # the task token a provider's webhook resumes
         # The scene's image, for image-to-video (downloaded, or presigned for the engine to fetch).
         "s3:GetObject": {job_file("plan.json"), job_file("generation/*"), job_file("media/*"), UPLOADS},
         "s3:PutObject": {job_file("generation/*"), job_file("clips/*")},
