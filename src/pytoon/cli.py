@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -366,13 +367,23 @@ def serve(args: argparse.Namespace) -> int:
     # cyclic collector finds next to nothing to free in it, yet running it over those quarter of a million
     # objects cost about a fifth of the start. It is paused until the API listens (a failed start exits).
     gc.disable()
+    api_socket = _bind_api_socket(args.host, args.port)
+    dev_key = _seed_dev_key()
+    _warn_in_memory()
+    with ExitStack() as providers:
+        if args.fake_providers:
+            from pytoon.local.fakes.providers import fake_video_providers
+
+            for engine, url in providers.enter_context(fake_video_providers()).items():
+                print(f"fake {engine} API: {url}")
+        return _serve_embedded(args, api_socket, dev_key)
+
+
+def _serve_embedded(args: argparse.Namespace, api_socket: socket.socket, dev_key: str | None) -> int:
     from pytoon.local.embedded import EmbeddedAWS, EmbeddedStartError
     from pytoon.local.state import ServeState, remove_state, write_state
 
-    api_socket = _bind_api_socket(args.host, args.port)
     api_port = api_socket.getsockname()[1]
-    dev_key = _seed_dev_key()
-    _warn_in_memory()
     embedded = EmbeddedAWS(port=args.aws_port)
     try:
         stack = embedded.start()
@@ -556,6 +567,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve_cmd.add_argument("--port", type=int, default=DEFAULT_API_PORT, help="port of the API")
     serve_cmd.add_argument(
         "--aws-port", type=int, default=0, help="port of the embedded AWS endpoint on 127.0.0.1 (default: a free one)"
+    )
+    serve_cmd.add_argument(
+        "--fake-providers",
+        action="store_true",
+        help="serve loopback fakes of Runway, Luma, Pika and OpenAI video, and generate scenes with them",
     )
     serve_cmd.set_defaults(run=serve)
 

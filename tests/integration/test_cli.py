@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import av
@@ -360,5 +361,32 @@ def test_serve_seeds_the_development_key_only_without_configured_keys(tmp_path: 
     try:
         assert "development key: X-API-Key: dev-key-change-me" in serve.lines[-1]
         assert serve.get("/api/v1/presets", headers={"X-API-Key": "dev-key-change-me"}).status_code == 200
+    finally:
+        serve.stop()
+
+
+def test_serve_with_fake_providers_generates_scenes_on_one_machine(tmp_path: Path) -> None:
+    # Every provider variable unset: only --fake-providers configures the engines.
+    cleared = {k: "" for k in os.environ if k.startswith(("RUNWAY_", "LUMA_", "PIKA_", "OPENAI_", "PYTOON_TTS_"))}
+    serve = Serve(tmp_path, "--fake-providers", env=cleared)
+    try:
+        fakes = [line for line in serve.lines if line.startswith("fake ")]
+        assert [line.split()[1] for line in fakes] == ["runway", "luma", "pika", "sora"]
+        headers = {"X-API-Key": "dev-key-change-me"}
+        created = httpx.post(
+            f"http://127.0.0.1:{serve.api_port}/api/v2/jobs",
+            json={"prompt": "A lake at dawn.", "engine_override": "luma", "target_duration_seconds": 2},
+            headers=headers,
+            timeout=30,
+        )
+        assert created.status_code == 202, created.text
+        job_id = created.json()["job_id"]
+        for _ in range(120):  # once a second: the development key allows 60 requests a minute
+            job = serve.get(f"/api/v2/jobs/{job_id}", headers=headers).json()
+            if job["status"] in ("done", "failed"):
+                break
+            time.sleep(1)
+        assert job["status"] == "done", job["error"]
+        assert job["scenes"][0]["engine_used"] == "luma" and not job["fallback_used"]
     finally:
         serve.stop()

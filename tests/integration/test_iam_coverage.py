@@ -28,11 +28,11 @@ from samtranslator.translator.transform import transform
 from pytoon.aws.storage import ArtifactStore
 from pytoon.config import get_settings
 from pytoon.local.embedded import EmbeddedAWS
+from pytoon.local.fakes.runway_video import fake_runway_video
 from pytoon.local.template import load_template
 from tests.contract.conftest import StubIam, packaged, role_statements
 from tests.contract.test_least_privilege import symbolic
 from tests.fakes.media_server import body, media_server, serve_pipeline_fetches
-from tests.fakes.runway_video import fake_runway_video
 from tests.integration.conftest import upload, upload_clip, wait_for_job
 from tests.media import make_test_clip
 

@@ -20,12 +20,12 @@ from pytoon.aws.storage import ArtifactStore, ObjectNotFoundError
 from pytoon.aws.tasks import TaskKey
 from pytoon.config import get_settings
 from pytoon.local.embedded import EmbeddedAWS
+from pytoon.local.fakes import luma_video, runway_video, sora_video
+from pytoon.local.fakes.loopback import LoopbackFake, ReceivedRequest, Reply, serve
+from pytoon.local.fakes.luma_video import FakeLumaVideo, fake_luma_video
+from pytoon.local.fakes.runway_video import FakeRunwayVideo, fake_runway_video
+from pytoon.local.fakes.sora_video import FakeSoraVideo, fake_sora_video
 from pytoon.video_engines.selection import engine_config
-from tests.fakes import luma_video, runway_video, sora_video
-from tests.fakes.loopback import LoopbackFake, ReceivedRequest, Reply, serve
-from tests.fakes.luma_video import FakeLumaVideo, fake_luma_video
-from tests.fakes.runway_video import FakeRunwayVideo, fake_runway_video
-from tests.fakes.sora_video import FakeSoraVideo, fake_sora_video
 from tests.integration.conftest import download, finished_v2_job, submit_v2_job, upload
 from tests.media import LOOK, decode_frames, save_png
 

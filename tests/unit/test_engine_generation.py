@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from pytoon.assets import inspect_media
+from pytoon.local.fakes.runway_video import FakeRunwayVideo, fake_runway_video
 from pytoon.models import AssetCategory
 from pytoon.render.probe import probe_media
 from pytoon.video_engines.generation import (
@@ -19,7 +20,6 @@ from pytoon.video_engines.generation import (
     collect_generation,
     poll_generation,
 )
-from tests.fakes.runway_video import FakeRunwayVideo, fake_runway_video
 
 NO_IMAGE = lambda: None  # noqa: E731 (the text-to-video scenes these tests generate)
 

@@ -13,6 +13,8 @@ import httpx
 import numpy as np
 import pytest
 
+from pytoon.local.fakes.loopback import LoopbackFake, ReceivedRequest, Reply, serve
+from pytoon.local.fakes.luma_video import CLIP_COLOUR, FakeLumaVideo, fake_luma_video
 from pytoon.render.probe import MediaProbeError, probe_media
 from pytoon.video_engines.base import (
     ClipRequest,
@@ -27,8 +29,6 @@ from pytoon.video_engines.base import (
     unavailable_reason,
 )
 from pytoon.video_engines.luma import ENGINE, generation_status
-from tests.fakes.loopback import LoopbackFake, ReceivedRequest, Reply, serve
-from tests.fakes.luma_video import CLIP_COLOUR, FakeLumaVideo, fake_luma_video
 from tests.media import decode_frames, flat_image
 
 PROMPT = "A steel bottle turns slowly on a sunlit table, product showcase"

@@ -12,6 +12,7 @@ import httpx
 import numpy as np
 import pytest
 
+from pytoon.local.fakes.pika_video import CLIP_COLOUR, FakePikaVideo, fake_pika_video
 from pytoon.render.probe import MediaProbeError, probe_media
 from pytoon.video_engines.base import (
     ClipRequest,
@@ -26,7 +27,6 @@ from pytoon.video_engines.base import (
     unavailable_reason,
 )
 from pytoon.video_engines.pika import ENGINE
-from tests.fakes.pika_video import CLIP_COLOUR, FakePikaVideo, fake_pika_video
 from tests.media import decode_frames, flat_image
 
 PROMPT = "A paper lantern drifts over a neon river, anime style"

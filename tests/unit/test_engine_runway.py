@@ -13,6 +13,7 @@ import httpx
 import numpy as np
 import pytest
 
+from pytoon.local.fakes.runway_video import CLIP_COLOUR, FakeRunwayVideo, fake_runway_video
 from pytoon.render.probe import MediaProbeError, probe_media
 from pytoon.video_engines.base import (
     ClipRequest,
@@ -27,7 +28,6 @@ from pytoon.video_engines.base import (
     unavailable_reason,
 )
 from pytoon.video_engines.runway import ENGINE
-from tests.fakes.runway_video import CLIP_COLOUR, FakeRunwayVideo, fake_runway_video
 from tests.media import decode_frames, flat_image
 
 PROMPT = "A steel bottle turns slowly on a sunlit table, cinematic"

@@ -17,6 +17,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from pytoon.local.fakes.loopback import LoopbackFake, ReceivedRequest, Reply, serve
+from pytoon.local.fakes.sora_video import CLIP_COLOUR, WEBHOOK_SECRET, FakeSoraVideo, fake_sora_video
 from pytoon.render.probe import MediaProbeError, probe_media
 from pytoon.video_engines.base import (
     ClipRequest,
@@ -38,8 +40,6 @@ from pytoon.webhooks import (
     parse_sora_event,
     verify_standard_webhook,
 )
-from tests.fakes.loopback import LoopbackFake, ReceivedRequest, Reply, serve
-from tests.fakes.sora_video import CLIP_COLOUR, WEBHOOK_SECRET, FakeSoraVideo, fake_sora_video
 from tests.media import cutout_png, decode_frames, flat_image
 
 PROMPT = "A steel bottle turns slowly on a sunlit table, cinematic"

@@ -37,8 +37,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from tests.fakes.loopback import LoopbackFake, ReceivedRequest, Reply, serve
-from tests.media import make_test_clip
+from pytoon.local.fakes.clips import solid_clip
+from pytoon.local.fakes.loopback import LoopbackFake, ReceivedRequest, Reply, serve
 
 DEFAULT_API_KEY = "3f2c9a1e-fake-pika:5b7d0e4c2a9f4f1e8c6b"
 APP = "/fal-ai/pika"
@@ -78,9 +78,7 @@ def _model_error(status: int, *errors: dict[str, Any]) -> Reply:
 def clip_bytes(seconds: int) -> bytes:
     """The MP4 every finished request of this length serves (made once per length)."""
     with tempfile.TemporaryDirectory() as work:
-        clip = make_test_clip(
-            Path(work) / "clip.mp4", seconds=seconds, fps=CLIP_FPS, size=CLIP_SIZE, colours=(CLIP_COLOUR,)
-        )
+        clip = solid_clip(Path(work) / "clip.mp4", seconds=seconds, fps=CLIP_FPS, size=CLIP_SIZE, colour=CLIP_COLOUR)
         return clip.read_bytes()
 
 

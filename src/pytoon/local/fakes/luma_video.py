@@ -42,8 +42,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from tests.fakes.loopback import LoopbackFake, ReceivedRequest, Reply, serve
-from tests.media import make_test_clip
+from pytoon.local.fakes.clips import solid_clip
+from pytoon.local.fakes.loopback import LoopbackFake, ReceivedRequest, Reply, serve
 
 DEFAULT_API_KEY = "luma-fake-secret"
 API_PREFIX = "/dream-machine/v1"
@@ -74,9 +74,7 @@ def _detail(status: int, message: str, headers: dict[str, str] | None = None) ->
 def clip_bytes(seconds: int) -> bytes:
     """The MP4 every completed generation of this length serves (made once per length)."""
     with tempfile.TemporaryDirectory() as work:
-        clip = make_test_clip(
-            Path(work) / "clip.mp4", seconds=seconds, fps=CLIP_FPS, size=CLIP_SIZE, colours=(CLIP_COLOUR,)
-        )
+        clip = solid_clip(Path(work) / "clip.mp4", seconds=seconds, fps=CLIP_FPS, size=CLIP_SIZE, colour=CLIP_COLOUR)
         return clip.read_bytes()
 
 

@@ -50,10 +50,9 @@ from typing import Any
 
 import httpx
 from PIL import Image
-from standardwebhooks import Webhook
 
-from tests.fakes.loopback import LoopbackFake, ReceivedRequest, Reply, serve
-from tests.media import make_test_clip
+from pytoon.local.fakes.clips import solid_clip
+from pytoon.local.fakes.loopback import LoopbackFake, ReceivedRequest, Reply, serve
 
 DEFAULT_API_KEY = "sk-fake-sora-key"
 WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"fake-sora-webhook-signing-key-32").decode()
@@ -97,7 +96,7 @@ def _one_of(values: tuple[str, ...]) -> str:
 def clip_bytes(seconds: int, size: tuple[int, int]) -> bytes:
     """The MP4 every finished video of this length and size serves (made once each)."""
     with tempfile.TemporaryDirectory() as work:
-        clip = make_test_clip(Path(work) / "clip.mp4", seconds=seconds, fps=CLIP_FPS, size=size, colours=(CLIP_COLOUR,))
+        clip = solid_clip(Path(work) / "clip.mp4", seconds=seconds, fps=CLIP_FPS, size=size, colour=CLIP_COLOUR)
         return clip.read_bytes()
 
 
@@ -237,6 +236,8 @@ class FakeSoraVideo(LoopbackFake):
         if self._webhook_url is None:
             raise RuntimeError("send_webhooks_to(url) first")
         sent_at = time.time() if sent_at is None else sent_at
+        from standardwebhooks import Webhook  # a dev dependency: only webhooks need it
+
         signature = Webhook(self._signing_secret).sign(
             event.webhook_id, datetime.fromtimestamp(sent_at, UTC), event.body.decode()
         )

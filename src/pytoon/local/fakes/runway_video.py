@@ -38,8 +38,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from tests.fakes.loopback import LoopbackFake, ReceivedRequest, Reply, serve
-from tests.media import make_test_clip
+from pytoon.local.fakes.clips import solid_clip
+from pytoon.local.fakes.loopback import LoopbackFake, ReceivedRequest, Reply, serve
 
 DEFAULT_API_KEY = "key_fake_runway_secret"
 API_VERSION = "2024-11-06"
@@ -80,9 +80,7 @@ def _invalid(issue: dict[str, Any]) -> Reply:
 def clip_bytes(seconds: int) -> bytes:
     """The MP4 every finished task of this length serves (made once per length)."""
     with tempfile.TemporaryDirectory() as work:
-        clip = make_test_clip(
-            Path(work) / "clip.mp4", seconds=seconds, fps=CLIP_FPS, size=CLIP_SIZE, colours=(CLIP_COLOUR,)
-        )
+        clip = solid_clip(Path(work) / "clip.mp4", seconds=seconds, fps=CLIP_FPS, size=CLIP_SIZE, colour=CLIP_COLOUR)
         return clip.read_bytes()
 
 

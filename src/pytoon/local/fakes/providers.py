@@ -1,0 +1,47 @@
+"""Every video engine's fake served at once, with the environment pointed at them: what
+`pytoon serve --fake-providers` runs, so scenes are generated end to end on one machine."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+
+from pytoon.local.fakes.luma_video import fake_luma_video
+from pytoon.local.fakes.pika_video import fake_pika_video
+from pytoon.local.fakes.runway_video import fake_runway_video
+from pytoon.local.fakes.sora_video import fake_sora_video
+
+
+@contextmanager
+def fake_video_providers() -> Iterator[dict[str, str]]:
+    """Serve the four fakes and set each engine's key and base URL to them until the block ends (the previous
+    values come back); yields engine → base URL. Text-to-speech stays offline unless configured: OpenAI's base
+    URL now points at the video fake, which does not speak."""
+    with ExitStack() as fakes:
+        runway = fakes.enter_context(fake_runway_video())
+        luma = fakes.enter_context(fake_luma_video())
+        pika = fakes.enter_context(fake_pika_video())
+        sora = fakes.enter_context(fake_sora_video())
+        urls = {"runway": runway.api_url, "luma": luma.api_url, "pika": pika.base_url, "sora": sora.api_url}
+        environment = {
+            "RUNWAY_API_KEY": runway.api_key,
+            "RUNWAY_BASE_URL": urls["runway"],
+            "LUMA_API_KEY": luma.api_key,
+            "LUMA_BASE_URL": urls["luma"],
+            "PIKA_API_KEY": pika.api_key,
+            "PIKA_BASE_URL": urls["pika"],
+            "OPENAI_API_KEY": sora.api_key,
+            "OPENAI_BASE_URL": urls["sora"],
+            "PYTOON_TTS_PROVIDERS": os.environ.get("PYTOON_TTS_PROVIDERS", "espeak"),
+        }
+        previous = {name: os.environ.get(name) for name in environment}
+        os.environ.update(environment)
+        try:
+            yield urls
+        finally:
+            for name, value in previous.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
