@@ -421,11 +421,12 @@ def generate_clip(job_id: str, index: int, step: ClipStep, task_token: str | Non
         return _await_webhook(ctx, job_id, index, generation, task_token, now)
     with ctx.scratch(f"{job_id}/clip_{index:03d}") as work:
         image = _generation_image(ctx, segment, work)
-        if step is ClipStep.BEGIN:
+        if step is ClipStep.BEGIN and not ctx.store.exists(state_key):
             prompt, seconds = segment.generation_prompt or "", segment.duration_seconds
             skipped = _failing_engines(ctx, segment.generate_with, now)
             generation = begin_generation(prompt, seconds, segment.generate_with, now=now, image=image, skipped=skipped)
         else:
+            # (A retried begin continues the generation it started: a provider task is never submitted twice.)
             generation = Generation.model_validate(ctx.store.get_json(state_key))
         if step is ClipStep.POLL:
             generation = poll_generation(generation, now=now, image=image)
@@ -437,7 +438,7 @@ def generate_clip(job_id: str, index: int, step: ClipStep, task_token: str | Non
                 ctx.store.put_file(keys.generated_clip_key(job_id, index), clip, "video/mp4")
     ctx.store.put_json(state_key, generation.model_dump(mode="json"))
     if generation.phase is Phase.DONE:
-        _record_generation(ctx, job_id, index, segment, generation)
+        _record_generation(ctx, job_id, index, generation)
     if generation.phase is Phase.WAIT and generation.task_id and _webhook_provider(generation.engine):
         remaining = max(1, math.ceil((generation.deadline or now) - now))
         return ClipStepResult(job_id=job_id, index=index, phase="await", wait_seconds=remaining)
@@ -509,7 +510,7 @@ def _failing_engines(ctx: _Context, chain: list[str], now: float) -> dict[str, s
 _ENGINE_FAILURES = {Outcome.FAILED, Outcome.TIMED_OUT, Outcome.RATE_LIMITED}
 
 
-def _record_generation(ctx: _Context, job_id: str, index: int, segment: SegmentPlan, generation: Generation) -> None:
+def _record_generation(ctx: _Context, job_id: str, index: int, generation: Generation) -> None:
     health = EngineHealth.from_settings(ctx.settings)
     for attempt in generation.attempts:
         if attempt.outcome in (Outcome.UNAVAILABLE, Outcome.SKIPPED):
@@ -526,9 +527,12 @@ def _record_generation(ctx: _Context, job_id: str, index: int, segment: SegmentP
         ctx.metrics.increment(
             "pytoon_fallback_total", type="engine_fallback", engine=failed.engine, reason=failed.outcome
         )
-        ctx.jobs.transition(
-            job_id, JobStatus.RENDERING_SEGMENTS, fallback_used=True, fallback_reason=f"scene {index + 1}: {reason}"
-        )
+        try:
+            ctx.jobs.transition(
+                job_id, JobStatus.RENDERING_SEGMENTS, fallback_used=True, fallback_reason=f"scene {index + 1}: {reason}"
+            )
+        except InvalidTransitionError:
+            pass  # the job has already failed (another segment): its reason stands
 
 
 def build_job_audio(job_id: str) -> AudioResult:
