@@ -161,6 +161,15 @@ _VOICE_ID = r"^[A-Za-z0-9_-]{1,64}$"
 _NAME = r"^[A-Za-z0-9_.:+-]{1,100}$"
 
 
+def listed_names(variable: str) -> tuple[str, ...] | None:
+    """A comma-separated list of names in an environment variable, in order, lower-cased and without blanks;
+    None when the variable is not set at all (set but empty is the empty list)."""
+    value = os.environ.get(variable)
+    if value is None:
+        return None
+    return tuple(name.strip().lower() for name in value.split(",") if name.strip())
+
+
 def api_base_url(value: str) -> str:
     """`value` without a trailing slash when it is fit to receive an API key: https, or plain http only on
     loopback (tests, a local proxy), without a query, a fragment or credentials; ValueError otherwise."""
@@ -237,7 +246,7 @@ def get_tts_settings() -> TtsSettings:
 
     values: dict[str, object] = {k: v.strip() for k, name in _TTS_ENV.items() if (v := os.environ.get(name, ""))}
     if "providers" in values:
-        values["providers"] = tuple(p.strip().lower() for p in str(values["providers"]).split(",") if p.strip())
+        values["providers"] = listed_names(_TTS_ENV["providers"])
     values |= {field: key for field, name in _TTS_KEYS.items() if (key := secret(name))}
     try:
         return TtsSettings.model_validate(values)

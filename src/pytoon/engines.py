@@ -9,11 +9,15 @@ chain configured, the scene is the local designed card, with the reason recorded
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
+from pytoon.config import listed_names
 from pytoon.models import EnginePolicy, JobSpec
 from pytoon.scenes import Scene
+
+if TYPE_CHECKING:
+    from pytoon.video_engines.base import VideoEngine
 
 LOCAL_ENGINE = "local_ffmpeg"
 # The engine names `engine_override` may ask for (besides "local").
@@ -44,16 +48,15 @@ def engine_unavailable(name: str) -> str | None:
     template), only the engines it names may be used, and their keys are checked where they are used (the
     planner holds none); unset (locally), an engine with its key configured may be used."""
     from pytoon.video_engines.base import EngineError, unavailable_reason
-    from pytoon.video_engines.generation import adapter
 
-    enabled = os.environ.get("PYTOON_VIDEO_ENGINES")
+    enabled = listed_names("PYTOON_VIDEO_ENGINES")
     if enabled is not None:
-        names = {part.strip() for part in enabled.split(",") if part.strip()}
-        return None if name in names else f"{name} is not enabled (PYTOON_VIDEO_ENGINES)"
-    try:
-        return unavailable_reason(adapter(name))
-    except ModuleNotFoundError:
+        return None if name in enabled else f"{name} is not enabled (PYTOON_VIDEO_ENGINES)"
+    engine = _adapter(name)
+    if engine is None:
         return f"{name} is not an engine Pytoon has"
+    try:
+        return unavailable_reason(engine)
     except EngineError as exc:
         return exc.reason
 
@@ -78,7 +81,7 @@ def choose_scene_engine(scene: Scene, spec: JobSpec) -> EngineChoice:
         return EngineChoice(LOCAL_ENGINE)
     chain = engine_chain(scene, spec)
     if scene.media.asset:
-        chain = [name for name in chain if _takes_images(name)]
+        chain = [name for name in chain if (engine := _adapter(name)) is not None and engine.supports_image]
     reasons = {name: engine_unavailable(name) for name in chain}
     available = tuple(name for name in chain if reasons[name] is None)
     if available:
@@ -88,10 +91,11 @@ def choose_scene_engine(scene: Scene, spec: JobSpec) -> EngineChoice:
     return EngineChoice(LOCAL_ENGINE, f"no video engine available ({said}): scene {scene.id} rendered as {shown}")
 
 
-def _takes_images(name: str) -> bool:
+def _adapter(name: str) -> VideoEngine | None:
+    """The adapter of an engine (None for a name a replaced engine configuration made up)."""
     from pytoon.video_engines.generation import adapter
 
     try:
-        return adapter(name).supports_image
+        return adapter(name)
     except ModuleNotFoundError:
-        return False
+        return None

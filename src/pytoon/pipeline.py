@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import math
 import mimetypes
-import os
 import platform
 import shutil
 import time
@@ -33,7 +32,7 @@ from pytoon.aws.metrics import MetricsStore
 from pytoon.aws.storage import ArtifactStore, ObjectNotFoundError
 from pytoon.chain import plan_render, plan_scene_graph
 from pytoon.clock import seconds_since, utc_now_iso
-from pytoon.config import Settings, get_settings, get_tts_settings
+from pytoon.config import Settings, get_settings, get_tts_settings, listed_names
 from pytoon.engines import LOCAL_ENGINE
 from pytoon.errors import InvalidTransitionError, JobNotFoundError, SegmentRenderError, public_message
 from pytoon.models import (
@@ -173,9 +172,13 @@ class _Context:
         finally:
             shutil.rmtree(path, ignore_errors=True)
 
+    def submitted_spec(self, job_id: str) -> JobSpec:
+        """The job's spec as it was submitted."""
+        return JobSpec.model_validate(self.store.get_json(keys.spec_key(job_id)))
+
     def load_spec(self, job_id: str) -> JobSpec:
         """The job's spec with its voice as spoken, once the voiceover step has spoken it."""
-        spec = JobSpec.model_validate(self.store.get_json(keys.spec_key(job_id)))
+        spec = self.submitted_spec(job_id)
         if not spec.voice_script:
             return spec
         stored = StoredVoiceover.model_validate(self.store.get_json(keys.voiceover_facts_key(job_id)))
@@ -334,7 +337,7 @@ def speak_job(job_id: str) -> SpeakResult:
     heard are stored beside the spec, and the job records who spoke it and whether the video follows the voice.
     Speech is paid for once: a retry finds it stored."""
     ctx = _ctx()
-    spec = JobSpec.model_validate(ctx.store.get_json(keys.spec_key(job_id)))
+    spec = ctx.submitted_spec(job_id)
     if not spec.voice_script:
         raise ValueError(f"job {job_id} has no voice script to speak")
     facts_key = keys.voiceover_facts_key(job_id)
@@ -440,8 +443,7 @@ def generate_clip(job_id: str, index: int, step: ClipStep, task_token: str | Non
     if generation.phase is Phase.DONE:
         _record_generation(ctx, job_id, index, generation)
     if generation.phase is Phase.WAIT and generation.task_id and _webhook_provider(generation.engine):
-        remaining = max(1, math.ceil((generation.deadline or now) - now))
-        return ClipStepResult(job_id=job_id, index=index, phase="await", wait_seconds=remaining)
+        return ClipStepResult(job_id=job_id, index=index, phase="await", wait_seconds=_until_deadline(generation, now))
     return ClipStepResult(
         job_id=job_id, index=index, phase=generation.phase.value, wait_seconds=round(generation.wait_seconds)
     )
@@ -452,8 +454,8 @@ def _webhook_provider(engine: str | None) -> str | None:
     (`PYTOON_ENGINE_WEBHOOKS` names the engine: the job then waits for the signed event instead of polling)."""
     from pytoon.webhooks import PROVIDERS
 
-    enabled = {name.strip() for name in os.environ.get("PYTOON_ENGINE_WEBHOOKS", "").split(",")}
     provider = PROVIDERS.get(engine or "")
+    enabled = listed_names("PYTOON_ENGINE_WEBHOOKS") or ()
     return provider.name if provider is not None and provider.name in enabled else None
 
 
@@ -468,9 +470,14 @@ def _await_webhook(
     provider, task_id = _webhook_provider(generation.engine), generation.task_id
     if provider is None or task_id is None or token is None:
         raise ValueError(f"segment {index} of job {job_id} is not waiting for a webhook")
-    remaining = max(1, math.ceil((generation.deadline or now) - now))
+    remaining = _until_deadline(generation, now)
     register_task_token(provider, task_id, token, ttl_seconds=remaining + 3600, settings=ctx.settings)
     return ClipStepResult(job_id=job_id, index=index, phase="await", wait_seconds=remaining)
+
+
+def _until_deadline(generation: Generation, now: float) -> int:
+    """Whole seconds until the current engine's deadline (at least one: a Step Functions timeout)."""
+    return max(1, math.ceil((generation.deadline or now) - now))
 
 
 def _generation_image(ctx: _Context, segment: SegmentPlan, work: Path) -> Callable[[], ImageInput | None]:

@@ -81,7 +81,7 @@ class SubmitError(PytoonError):
 
 def resolve_spec(request: JobRequest, *, job_id: str, tenant_id: str, asset_keys: dict[str, str]) -> JobSpec:
     """Apply preset defaults; request values win. `asset_keys` maps each given URI to its stored key."""
-    from pytoon.v2_jobs import voice_script
+    from pytoon.voice_track import voice_script_to_speak
 
     preset = get_preset(request.preset_id)
 
@@ -101,7 +101,7 @@ def resolve_spec(request: JobRequest, *, job_id: str, tenant_id: str, asset_keys
         mask_key=key(request.mask_uri),
         music_key=key(request.music_uri),
         voice_key=key(request.voice_uri),
-        voice_script=voice_script(request.voice_script, preset),
+        voice_script=voice_script_to_speak(request.voice_script, preset),
         captions=request.captions,
     )
 

@@ -21,8 +21,9 @@ from pytoon.limits import (
     MAX_VOICE_SCRIPT_CHARS,
     MIN_DURATION_SECONDS,
 )
-from pytoon.models import AssetCategory, JobSpec, MediaKind, MediaRef, Preset, displayable
+from pytoon.models import AssetCategory, JobSpec, MediaKind, MediaRef, displayable
 from pytoon.presets import get_preset
+from pytoon.voice_track import voice_script_to_speak
 
 if TYPE_CHECKING:
     from pytoon.scenes import SceneGraph
@@ -114,16 +115,6 @@ def _music(source: str | None, tenant_id: str, settings: Any) -> tuple[str | Non
         raise V2RequestError(f"music_source {exc}") from None
 
 
-def voice_script(script: str | None, preset: Preset) -> str | None:
-    """The voice script to speak (None for none, or only blanks), once it meets the voiceover rules."""
-    if script is None or not script.strip():
-        return None
-    from pytoon.voice_track import check_voice_script
-
-    check_voice_script(script, preset)
-    return script.strip()
-
-
 def graph_media(graph: SceneGraph) -> list[tuple[str, AssetCategory]]:
     """Every media reference of a scene graph with the category its place demands: each scene's media (a
     video scene's is a video) and each image overlay."""
@@ -202,7 +193,7 @@ def resolve_v2_spec(request: V2JobRequest, *, job_id: str, tenant_id: str, setti
         "engine_policy": preset.engine_policy,
         "music_key": music_key,
         "music_name": music_name,
-        "voice_script": voice_script(request.voice_script, preset),
+        "voice_script": voice_script_to_speak(request.voice_script, preset),
     }
     if request.scene_graph is not None:
         _refuse_with_scene_graph(request)

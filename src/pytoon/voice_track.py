@@ -36,6 +36,15 @@ def script_sentences(script: str) -> list[str]:
     return sentences(script)
 
 
+def voice_script_to_speak(script: str | None, preset: Preset) -> str | None:
+    """A request's voice script (V1 or V2) as it is spoken: None for none (or only blanks), else the script
+    stripped, once it meets the voiceover rules (`check_voice_script`)."""
+    if script is None or not script.strip():
+        return None
+    check_voice_script(script, preset)
+    return script.strip()
+
+
 def check_voice_script(script: str, preset: Preset) -> list[str]:
     """The script's sentences, once the content rules allow it, each can be shown as a caption in this preset
     and the offline voice speaks it all within the longest video. Raises VoiceScriptError naming what does not
