@@ -217,9 +217,7 @@ def _submit(generation: Generation, now: float, image: ImageSource, config: Engi
             if generation.rephrased:
                 generation = _dropped(generation, Outcome.MODERATED, exc.reason, now)
                 continue
-            generation = generation.model_copy(
-                update={"prompt": rephrased_for_moderation(generation.prompt, config), "rephrased": True}
-            )
+            generation = _rephrased(generation, config)
             continue
         except RateLimited as exc:
             if generation.waited_out_rate_limit:
@@ -253,10 +251,13 @@ def _submit(generation: Generation, now: float, image: ImageSource, config: Engi
 def _moderated(generation: Generation, reason: str, now: float, image: ImageSource, config: EngineConfig) -> Generation:
     if generation.rephrased:
         return _next_engine(generation, Outcome.MODERATED, reason, now, image, config)
-    rephrased = generation.model_copy(
-        update={"prompt": rephrased_for_moderation(generation.prompt, config), "rephrased": True, "task_id": None}
-    )
-    return _submit(rephrased, now, image, config)
+    return _submit(_rephrased(generation, config), now, image, config)
+
+
+def _rephrased(generation: Generation, config: EngineConfig) -> Generation:
+    """The generation ready to ask the same engine again, with the refused prompt reworded (once per engine)."""
+    prompt = rephrased_for_moderation(generation.prompt, config)
+    return generation.model_copy(update={"prompt": prompt, "rephrased": True, "task_id": None})
 
 
 def _next_engine(
