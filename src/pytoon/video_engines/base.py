@@ -10,11 +10,11 @@ provider's callback), so no process sits on a generation that takes minutes.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import httpx
 
@@ -183,6 +183,28 @@ def json_object(response: httpx.Response, engine: str) -> dict:
     if not isinstance(document, dict):
         raise EngineError(f"{engine}: the answer is not a JSON object: {response.text[:REASON_CHARS]!r}")
     return document
+
+
+def api_request(
+    http: httpx.Client,
+    access: EngineAccess,
+    method: str,
+    endpoint: str,
+    *,
+    engine: str,
+    key_variable: str,
+    headers: Callable[[str], dict[str, str]],
+    **content: Any,
+) -> httpx.Response:
+    """One call to a provider's API at `access.base_url + endpoint`, with the headers `headers` makes of the key
+    (and the `json`, `files`... of `content`); EngineError when no key is configured or the provider cannot be
+    reached. The caller judges the answer (`checked`, `json_object`)."""
+    if access.api_key is None:
+        raise EngineError(f"{engine}: no API key configured ({key_variable})")
+    try:
+        return http.request(method, f"{access.base_url}{endpoint}", headers=headers(access.api_key), **content)
+    except httpx.HTTPError as exc:
+        raise EngineError(f"{engine}: {method} {endpoint} failed: {exc}") from exc
 
 
 def download_clip(

@@ -32,6 +32,7 @@ from pytoon.video_engines.base import (
     EngineError,
     TaskState,
     TaskStatus,
+    api_request,
     download_clip,
     is_moderation,
     json_object,
@@ -108,13 +109,13 @@ def generation_status(generation: dict[str, Any]) -> TaskStatus:
 def _request_json(
     http: httpx.Client, access: EngineAccess, method: str, endpoint: str, body: dict[str, Any] | None = None
 ) -> dict:
-    if access.api_key is None:
-        raise EngineError(f"{NAME}: no API key configured ({ENV_PREFIX}_API_KEY)")
-    headers = {"Authorization": f"Bearer {access.api_key}", "Accept": "application/json"}
-    try:
-        response = http.request(method, f"{access.base_url}{endpoint}", headers=headers, json=body)
-    except httpx.HTTPError as exc:
-        raise EngineError(f"{NAME}: {method} {endpoint} failed: {exc}") from exc
+    def headers(key: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {key}", "Accept": "application/json"}
+
+    key_variable = f"{ENV_PREFIX}_API_KEY"
+    response = api_request(
+        http, access, method, endpoint, engine=NAME, key_variable=key_variable, headers=headers, json=body
+    )
     return json_object(response, NAME)
 
 

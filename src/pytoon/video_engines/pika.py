@@ -32,6 +32,7 @@ from pytoon.video_engines.base import (
     ModerationRefused,
     TaskState,
     TaskStatus,
+    api_request,
     checked,
     download_clip,
     is_moderation,
@@ -139,13 +140,13 @@ def _error_status(response: httpx.Response) -> TaskStatus | None:
 def _request(
     http: httpx.Client, access: EngineAccess, method: str, endpoint: str, body: dict[str, Any] | None = None
 ) -> httpx.Response:
-    if access.api_key is None:
-        raise EngineError(f"{NAME}: no API key configured ({ENV_PREFIX}_API_KEY)")
-    headers = {"Authorization": f"Key {access.api_key}", "Accept": "application/json"}
-    try:
-        return http.request(method, f"{access.base_url}{endpoint}", headers=headers, json=body)
-    except httpx.HTTPError as exc:
-        raise EngineError(f"{NAME}: {method} {endpoint} failed: {exc}") from exc
+    def headers(key: str) -> dict[str, str]:
+        return {"Authorization": f"Key {key}", "Accept": "application/json"}
+
+    key_variable = f"{ENV_PREFIX}_API_KEY"
+    return api_request(
+        http, access, method, endpoint, engine=NAME, key_variable=key_variable, headers=headers, json=body
+    )
 
 
 ENGINE = PikaEngine()

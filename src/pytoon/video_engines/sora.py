@@ -30,6 +30,7 @@ from pytoon.video_engines.base import (
     ImageInput,
     TaskState,
     TaskStatus,
+    api_request,
     download_clip,
     is_moderation,
     json_object,
@@ -138,13 +139,13 @@ def _request_json(
     endpoint: str,
     files: dict[str, tuple] | None = None,
 ) -> dict:
-    if access.api_key is None:
-        raise EngineError(f"{NAME}: no API key configured ({ENV_PREFIX}_API_KEY)")
-    headers = {"Authorization": f"Bearer {access.api_key}"}
-    try:
-        response = http.request(method, f"{access.base_url}{endpoint}", headers=headers, files=files)
-    except httpx.HTTPError as exc:
-        raise EngineError(f"{NAME}: {method} {endpoint} failed: {exc}") from exc
+    def headers(key: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {key}"}
+
+    key_variable = f"{ENV_PREFIX}_API_KEY"
+    response = api_request(
+        http, access, method, endpoint, engine=NAME, key_variable=key_variable, headers=headers, files=files
+    )
     return json_object(response, NAME)
 
 
