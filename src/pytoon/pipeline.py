@@ -7,32 +7,27 @@ typed result for the state machine. Every step is safe to run twice.
 from __future__ import annotations
 
 import json
-import math
-import mimetypes
 import platform
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from enum import StrEnum
 from functools import cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy
 import PIL
 from pydantic import BaseModel
 
 from pytoon import __version__
-from pytoon.assets import inspect_media
 from pytoon.aws import keys
-from pytoon.aws.engine_health import EngineHealth
 from pytoon.aws.jobs import PROGRESS_DONE, PROGRESS_PLANNED, PROGRESS_RENDERED, JobRepository, SegmentRecord
 from pytoon.aws.metrics import MetricsStore
 from pytoon.aws.storage import ArtifactStore, ObjectNotFoundError
 from pytoon.chain import plan_render, plan_scene_graph
 from pytoon.clock import seconds_since, utc_now_iso
-from pytoon.config import Settings, get_settings, get_tts_settings, listed_names
+from pytoon.config import Settings, get_settings, get_tts_settings
 from pytoon.engines import LOCAL_ENGINE
 from pytoon.errors import InvalidTransitionError, JobNotFoundError, SegmentRenderError, public_message
 from pytoon.models import (
@@ -55,16 +50,8 @@ from pytoon.render.captions import cues_to_srt
 from pytoon.render.ffmpeg import FfmpegError, ffmpeg_version
 from pytoon.render.segment import render_segment as render_segment_file
 from pytoon.scene_planner import PlannedMedia
-from pytoon.video_engines.base import ImageInput
-from pytoon.video_engines.generation import (
-    Generation,
-    Outcome,
-    Phase,
-    begin_generation,
-    collect_generation,
-    poll_generation,
-)
-from pytoon.video_engines.selection import engine_config
+from pytoon.video_engines.clip_steps import ClipPhase, ClipServices, ClipSlot, ClipStep, clip_step
+from pytoon.video_engines.generation import Generation, Phase
 from pytoon.voice import Attempt, AttemptOutcome, synthesize_sentences
 from pytoon.voice_track import fit_to_voice, script_sentences
 
@@ -90,22 +77,10 @@ class PlanResult(BaseModel):
     after_clips: list[SegmentRef]
 
 
-class ClipStep(StrEnum):
-    BEGIN = "begin"
-    POLL = "poll"
-    COLLECT = "collect"
-    AWAIT = "await"  # register the waiting task for the provider's signed webhook
-
-
 class ClipStepRef(SegmentRef):
     step: ClipStep
     # The waiting task's token (AWAIT only).
     task_token: str | None = None
-
-
-# A step's answer to the state machine: `await` is a wait that the provider's webhook ends (at the latest at the
-# engine's deadline, `wait_seconds` from now); the other phases are the generation's own.
-ClipPhase = Literal["wait", "await", "collect", "done"]
 
 
 class ClipStepResult(BaseModel):
@@ -417,123 +392,26 @@ def generate_clip(job_id: str, index: int, step: ClipStep, task_token: str | Non
     it is DONE the segment records the engine that made the clip, or the card (or image) and why."""
     ctx = _ctx()
     segment = ctx.load_plan(job_id).segments[index]
-    state_key = keys.generation_key(job_id, index)
-    now = time.time()
-    if step is ClipStep.AWAIT:
-        generation = Generation.model_validate(ctx.store.get_json(state_key))
-        return _await_webhook(ctx, job_id, index, generation, task_token, now)
-    with ctx.scratch(f"{job_id}/clip_{index:03d}") as work:
-        image = _generation_image(ctx, segment, work)
-        if step is ClipStep.BEGIN and not ctx.store.exists(state_key):
-            prompt, seconds = segment.generation_prompt or "", segment.duration_seconds
-            skipped = _failing_engines(ctx, segment.generate_with, now)
-            generation = begin_generation(prompt, seconds, segment.generate_with, now=now, image=image, skipped=skipped)
-        else:
-            # (A retried begin continues the generation it started: a provider task is never submitted twice.)
-            generation = Generation.model_validate(ctx.store.get_json(state_key))
-        if step is ClipStep.POLL:
-            generation = poll_generation(generation, now=now, image=image)
-        elif step is ClipStep.COLLECT:
-            clip = work / "clip.mp4"
-            check = lambda path: inspect_media(path, AssetCategory.VIDEO)  # noqa: E731
-            generation = collect_generation(generation, clip, check, now=now, image=image)
-            if generation.made_clip:
-                ctx.store.put_file(keys.generated_clip_key(job_id, index), clip, "video/mp4")
-    ctx.store.put_json(state_key, generation.model_dump(mode="json"))
-    if generation.phase is Phase.DONE:
-        _record_generation(ctx, job_id, index, generation)
-    if generation.phase is Phase.WAIT and generation.task_id and _webhook_provider(generation.engine):
-        return ClipStepResult(job_id=job_id, index=index, phase="await", wait_seconds=_until_deadline(generation, now))
-    return ClipStepResult(
-        job_id=job_id, index=index, phase=generation.phase.value, wait_seconds=round(generation.wait_seconds)
+    slot = ClipSlot(
+        state_key=keys.generation_key(job_id, index),
+        clip_key=keys.generated_clip_key(job_id, index),
+        prompt=segment.generation_prompt or "",
+        seconds=segment.duration_seconds,
+        chain=segment.generate_with,
+        image_key=segment.generation_image_key,
     )
-
-
-def _webhook_provider(engine: str | None) -> str | None:
-    """The webhook provider that reports `engine`'s tasks, when its webhooks are set up at the provider
-    (`PYTOON_ENGINE_WEBHOOKS` names the engine: the job then waits for the signed event instead of polling)."""
-    from pytoon.webhooks import PROVIDERS
-
-    provider = PROVIDERS.get(engine or "")
-    enabled = listed_names("PYTOON_ENGINE_WEBHOOKS") or ()
-    return provider.name if provider is not None and provider.name in enabled else None
-
-
-def _await_webhook(
-    ctx: _Context, job_id: str, index: int, generation: Generation, token: str | None, now: float
-) -> ClipStepResult:
-    """Register the waiting task under the provider's task id, so its webhook resumes it. (A task that
-    finished in the instant before this has its event refused as unknown; the wait then ends at the deadline
-    and the poll after it collects the clip.)"""
-    from pytoon.webhooks import register_task_token
-
-    provider, task_id = _webhook_provider(generation.engine), generation.task_id
-    if provider is None or task_id is None or token is None:
-        raise ValueError(f"segment {index} of job {job_id} is not waiting for a webhook")
-    remaining = _until_deadline(generation, now)
-    register_task_token(provider, task_id, token, ttl_seconds=remaining + 3600, settings=ctx.settings)
-    return ClipStepResult(job_id=job_id, index=index, phase="await", wait_seconds=remaining)
-
-
-def _until_deadline(generation: Generation, now: float) -> int:
-    """Whole seconds until the current engine's deadline (at least one: a Step Functions timeout)."""
-    return max(1, math.ceil((generation.deadline or now) - now))
-
-
-def _generation_image(ctx: _Context, segment: SegmentPlan, work: Path) -> Callable[[], ImageInput | None]:
-    """The scene's picture for image-to-video, fetched only if an engine that takes one is asked (then once):
-    the file, and a short-lived link for providers that fetch it themselves."""
-    key = segment.generation_image_key
-
-    @cache
-    def image() -> ImageInput | None:
-        if key is None:
-            return None
-        path = ctx.store.download(key, work / f"image{Path(key).suffix}")
-        content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-        return ImageInput(url=ctx.store.url(key), path=path, content_type=content_type)
-
-    return image
-
-
-def _failing_engines(ctx: _Context, chain: list[str], now: float) -> dict[str, str]:
-    """The engines of the chain skipped for failing too often lately (name → why)."""
-    rules = engine_config().rotation
-    health = EngineHealth.from_settings(ctx.settings)
-    reasons = {
-        name: health.skip_reason(
-            name,
-            now=now,
-            window_seconds=rules.window_seconds,
-            min_attempts=rules.min_attempts,
-            failure_threshold=rules.failure_threshold,
-        )
-        for name in chain
-    }
-    return {name: reason for name, reason in reasons.items() if reason}
-
-
-# What an attempt says about the engine's health: a refused prompt or a missing key says nothing about it.
-_ENGINE_FAILURES = {Outcome.FAILED, Outcome.TIMED_OUT, Outcome.RATE_LIMITED}
+    services = ClipServices(ctx.settings, ctx.store, ctx.metrics)
+    with ctx.scratch(f"{job_id}/clip_{index:03d}") as work:
+        outcome = clip_step(slot, step, task_token, services, work, describe=f"segment {index} of job {job_id}")
+    if outcome.generation.phase is Phase.DONE:
+        _record_generation(ctx, job_id, index, outcome.generation)
+    return ClipStepResult(job_id=job_id, index=index, phase=outcome.phase, wait_seconds=outcome.wait_seconds)
 
 
 def _record_generation(ctx: _Context, job_id: str, index: int, generation: Generation) -> None:
-    health = EngineHealth.from_settings(ctx.settings)
-    for attempt in generation.attempts:
-        if attempt.outcome in (Outcome.UNAVAILABLE, Outcome.SKIPPED):
-            continue
-        ctx.metrics.observe(
-            "pytoon_engine_generation_seconds", attempt.seconds, engine=attempt.engine, outcome=attempt.outcome
-        )
-        if attempt.outcome is Outcome.SUCCEEDED or attempt.outcome in _ENGINE_FAILURES:
-            health.record(attempt.engine, failed=attempt.outcome in _ENGINE_FAILURES, now=time.time())
     reason = generation.fallback_reason
     ctx.jobs.update_segment(job_id, index, SegmentStatus.PENDING, fallback_reason=reason)
     if reason:
-        failed = next(a for a in generation.attempts if a.outcome is not Outcome.SUCCEEDED)
-        ctx.metrics.increment(
-            "pytoon_fallback_total", type="engine_fallback", engine=failed.engine, reason=failed.outcome
-        )
         try:
             ctx.jobs.transition(
                 job_id, JobStatus.RENDERING_SEGMENTS, fallback_used=True, fallback_reason=f"scene {index + 1}: {reason}"

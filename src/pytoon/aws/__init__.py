@@ -110,9 +110,33 @@ def dynamo_number(value: float) -> Decimal:
     return Decimal(str(round(value, 6)))
 
 
+def dynamo_value(value: Any) -> Any:
+    """A value as DynamoDB stores it: floats, also inside maps and lists, become Decimals (boto3 refuses floats)."""
+    if isinstance(value, float):
+        return dynamo_number(value)
+    if isinstance(value, dict):
+        return {k: dynamo_value(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [dynamo_value(v) for v in value]
+    return value
+
+
 def condition_failed(exc: ClientError) -> bool:
     """True when a conditional write lost its condition (the expected outcome of a guarded write)."""
     return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
+
+def update_expression(fields: dict[str, Any], names: dict[str, str], values: dict[str, Any], sets: list[str]) -> str:
+    """Add `fields` to an update: None removes an attribute, floats (also nested) become Decimals."""
+    removes = []
+    for i, (name, value) in enumerate(fields.items()):
+        names[f"#f{i}"] = name
+        if value is None:
+            removes.append(f"#f{i}")
+        else:
+            values[f":f{i}"] = dynamo_value(value)
+            sets.append(f"#f{i} = :f{i}")
+    return "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Self
 from botocore.exceptions import ClientError
 from pydantic import BaseModel
 
-from pytoon.aws import TableRepository, condition_failed, dynamo_number, plain_numbers
+from pytoon.aws import TableRepository, condition_failed, dynamo_number, plain_numbers, update_expression
 from pytoon.clock import utc_now_iso
 from pytoon.config import DEFAULT_ARTIFACT_RETENTION_DAYS, Settings
 from pytoon.errors import InvalidTransitionError, JobNotFoundError
@@ -99,19 +99,6 @@ def _seg_sk(index: int) -> str:
     return f"SEG#{index:03d}"
 
 
-def _update_expression(fields: dict[str, Any], names: dict[str, str], values: dict[str, Any], sets: list[str]) -> str:
-    """Add `fields` to an update: None removes an attribute, floats become Decimals."""
-    removes = []
-    for i, (name, value) in enumerate(fields.items()):
-        names[f"#f{i}"] = name
-        if value is None:
-            removes.append(f"#f{i}")
-        else:
-            values[f":f{i}"] = dynamo_number(value) if isinstance(value, float) else value
-            sets.append(f"#f{i} = :f{i}")
-    return "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
-
-
 @dataclass(frozen=True)
 class JobRepository(TableRepository):
     # A job's META and SEG items expire (DynamoDB TTL on expires_at) this many days after the job is created,
@@ -171,7 +158,7 @@ class JobRepository(TableRepository):
         for i, prior in enumerate(allowed):
             values[f":from{i}"] = prior.value
             placeholders.append(f":from{i}")
-        expression = _update_expression(fields, names, values, ["#status = :status", "updated_at = :now"])
+        expression = update_expression(fields, names, values, ["#status = :status", "updated_at = :now"])
         try:
             self._table.update_item(
                 Key={"PK": _job_pk(job_id), "SK": "META"},
@@ -254,7 +241,7 @@ class JobRepository(TableRepository):
         if status is SegmentStatus.RUNNING:
             sets.append("attempts = if_not_exists(attempts, :zero) + :one")
             values.update({":zero": 0, ":one": 1})
-        expression = _update_expression(fields, names, values, sets)
+        expression = update_expression(fields, names, values, sets)
         try:
             self._table.update_item(
                 Key={"PK": _job_pk(job_id), "SK": _seg_sk(index)},
