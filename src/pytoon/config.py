@@ -256,3 +256,42 @@ def get_tts_settings() -> TtsSettings:
         name = _TTS_ENV.get(field) or _TTS_KEYS[field]
         shown = "****" if field in _TTS_KEYS else repr(os.environ.get(name))
         raise ConfigError(f"{name} is invalid ({shown}): {error['msg']}") from None
+
+
+# --- production runs ---------------------------------------------------------------------------------------
+
+_DAY = 24 * 3600
+
+
+class RunSettings(BaseModel):
+    """How long a production run waits at each step before it fails, naming the step. They travel in the
+    run's execution input, so a run keeps the limits it started with."""
+
+    model_config = ConfigDict(frozen=True)
+
+    ideation_approval_timeout_seconds: int = Field(default=7 * _DAY, ge=1, le=365 * _DAY)
+    publish_approval_timeout_seconds: int = Field(default=7 * _DAY, ge=1, le=365 * _DAY)
+    render_timeout_seconds: int = Field(default=3600, ge=1, le=_DAY)
+    publish_timeout_seconds: int = Field(default=900, ge=1, le=_DAY)
+    # Between two status checks of a publisher that publishes asynchronously.
+    publish_poll_seconds: int = Field(default=10, ge=1, le=3600)
+
+
+_RUN_ENV = {
+    "ideation_approval_timeout_seconds": "PYTOON_RUN_IDEATION_APPROVAL_TIMEOUT_SECONDS",
+    "publish_approval_timeout_seconds": "PYTOON_RUN_PUBLISH_APPROVAL_TIMEOUT_SECONDS",
+    "render_timeout_seconds": "PYTOON_RUN_RENDER_TIMEOUT_SECONDS",
+    "publish_timeout_seconds": "PYTOON_RUN_PUBLISH_TIMEOUT_SECONDS",
+    "publish_poll_seconds": "PYTOON_RUN_PUBLISH_POLL_SECONDS",
+}
+
+
+def get_run_settings() -> RunSettings:
+    """The run limits from the environment; ConfigError naming the variable when one is malformed."""
+    values = {field: value.strip() for field, name in _RUN_ENV.items() if (value := os.environ.get(name, ""))}
+    try:
+        return RunSettings.model_validate(values)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        name = _RUN_ENV[str(error["loc"][0])]
+        raise ConfigError(f"{name} is invalid ({os.environ.get(name)!r}): {error['msg']}") from None

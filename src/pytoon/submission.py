@@ -145,8 +145,11 @@ def submit_request(
     tenant_id: str,
     idempotency_key: str | None = None,
     settings: Settings | None = None,
+    start: bool = True,
 ) -> JobRecord:
-    """Resolve the request's assets and spec, record the job (QUEUED) and start its execution.
+    """Resolve the request's assets and spec, record the job (QUEUED) and start its execution. With
+    `start=False` the execution is left to the caller, who starts it under the job's id (a production run
+    starts it as a nested execution and waits for it).
 
     With an `idempotency_key`, the first request with that key (per tenant, for a day) creates the job and
     every later one with the same body gets that same job; another body raises IdempotencyConflictError.
@@ -155,7 +158,7 @@ def submit_request(
     the claim (SubmitError), so the same request may be retried.
     """
     settings = settings or get_settings()
-    if not settings.state_machine_arn:
+    if start and not settings.state_machine_arn:
         raise SubmitError("PYTOON_STATE_MACHINE_ARN is not configured")
     spec, segments = build_spec(request, tenant_id=tenant_id, settings=settings)
     jobs = JobRepository.from_settings(settings)
@@ -173,7 +176,7 @@ def submit_request(
             jobs.discard(spec.job_id)
             return jobs.get(held)
     try:
-        _start(spec, jobs, settings)
+        _start(spec, jobs, settings, start=start)
     except SubmitError:
         if idempotency_key:
             claims.release(tenant_id=tenant_id, key=idempotency_key, job_id=spec.job_id)
@@ -181,20 +184,21 @@ def submit_request(
     return record
 
 
-def _start(spec: JobSpec, jobs: JobRepository, settings: Settings) -> None:
+def _start(spec: JobSpec, jobs: JobRepository, settings: Settings, *, start: bool) -> None:
     """Store the spec and start the execution named after the job; a failure is recorded on the job."""
     from pytoon.aws.metrics import MetricsStore  # prometheus_client: not needed to import the API
 
-    assert settings.state_machine_arn
     metrics = MetricsStore.from_settings(settings)
     metrics.increment("pytoon_render_jobs_total", archetype=spec.archetype.value, preset=spec.preset.id)
     if spec.api_version == 2:
         metrics.increment("pytoon_v2_jobs_total", preset=spec.preset.id)
     try:
         ArtifactStore.from_settings(settings).put_json(keys.spec_key(spec.job_id), spec.model_dump(mode="json"))
-        start_render_execution(
-            settings.state_machine_arn, spec.job_id, settings.region, speak=spec.voice_script is not None
-        )
+        if start:
+            assert settings.state_machine_arn
+            start_render_execution(
+                settings.state_machine_arn, spec.job_id, settings.region, speak=spec.voice_script is not None
+            )
     except Exception as exc:
         jobs.transition(spec.job_id, JobStatus.FAILED, error=f"could not start render: {exc}")
         metrics.increment("pytoon_render_failure_total", archetype=spec.archetype.value, reason="StartFailed")

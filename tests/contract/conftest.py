@@ -1,4 +1,4 @@
-"""Shared fixtures: the parsed template, its functions (Globals merged), and the RenderJob ASL."""
+"""Shared fixtures: the parsed template, its functions (Globals merged), and the state machines' ASL."""
 
 from __future__ import annotations
 
@@ -122,6 +122,26 @@ def render_job_asl_text(render_job: dict[str, Any]) -> str:
     return (REPO_ROOT / render_job["DefinitionUri"]).read_text(encoding="utf-8")
 
 
+STATE_MACHINES = ("RenderJobStateMachine", "ProductionRunStateMachine")
+
+
+@pytest.fixture(scope="session", params=STATE_MACHINES)
+def machine(request: pytest.FixtureRequest, state_machines: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Each state machine of the template in turn, for the rules every definition follows."""
+    return state_machines[request.param]
+
+
+@pytest.fixture(scope="session")
+def machine_asl_text(machine: dict[str, Any]) -> str:
+    return (REPO_ROOT / machine["DefinitionUri"]).read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="session")
+def machine_asl(template: dict[str, Any], machine: dict[str, Any], machine_asl_text: str) -> dict[str, Any]:
+    text = substitute(machine_asl_text, machine["DefinitionSubstitutions"], parameter_defaults(template))
+    return json.loads(text)
+
+
 def parameter_defaults(template: dict[str, Any]) -> dict[str, Any]:
     return {name: spec.get("Default") for name, spec in template.get("Parameters", {}).items()}
 
@@ -141,6 +161,8 @@ def substitute(text: str, substitutions: dict[str, Any], parameters: dict[str, A
             assert attribute == "Arn", f"{name}: only .Arn substitutions are expected"
             return function_arn_standin(target)
         if isinstance(spec, dict) and "Ref" in spec:
+            if spec["Ref"] not in parameters:  # a state machine: its Ref is its ARN
+                return f"arn:aws:states:us-east-1:123456789012:stateMachine:pytoon-{spec['Ref']}-AbC123dEf456"
             return str(parameters[spec["Ref"]])
         assert isinstance(spec, str | int), f"{name}: unexpected substitution {spec!r}"
         return str(spec)

@@ -18,6 +18,8 @@ from .conftest import REPO_ROOT, Function, of_type, role_statements
 
 TABLE, INDEX, BUCKET = "TABLE", "TABLE/index/GSI1", "BUCKET"
 MACHINE, EXECUTIONS = "STATE_MACHINE", "STATE_MACHINE_EXECUTIONS"
+RUN_MACHINE, RUN_EXECUTIONS = "RUN_STATE_MACHINE", "RUN_STATE_MACHINE_EXECUTIONS"
+MACHINES = {"RenderJobStateMachine": (MACHINE, EXECUTIONS), "ProductionRunStateMachine": (RUN_MACHINE, RUN_EXECUTIONS)}
 JOBS = "BUCKET/jobs/*"
 UPLOADS = "BUCKET/uploads/*"
 
@@ -35,19 +37,25 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
         "dynamodb:DeleteItem": {TABLE, INDEX},
         "dynamodb:Query": {TABLE, INDEX},
         "s3:PutObject": {UPLOADS, job_file("spec.json")},
-        "s3:GetObject": {UPLOADS, JOBS},  # presigned GET URLs carry this grant
-        "states:StartExecution": {MACHINE},
-        "states:DescribeExecution": {EXECUTIONS},
-        "states:GetExecutionHistory": {EXECUTIONS},
+        # Presigned GET URLs carry this grant: uploads, job artifacts, a run's clips and published video.
+        "s3:GetObject": {UPLOADS, JOBS, "BUCKET/runs/*/clips/*", "BUCKET/published/*"},
+        "states:StartExecution": {MACHINE, RUN_MACHINE},
+        "states:DescribeExecution": {EXECUTIONS, RUN_EXECUTIONS},  # a run's record follows its execution
+        "states:GetExecutionHistory": {EXECUTIONS, RUN_EXECUTIONS},
+        # A reviewer's decision resumes the run's gate.
+        "states:SendTaskSuccess": {RUN_MACHINE},
+        "states:SendTaskFailure": {RUN_MACHINE},
+        "states:SendTaskHeartbeat": {RUN_MACHINE},
         "secretsmanager:GetSecretValue": {"SECRET:AdminApiKeySecret"},
     },
     "WebhooksFunction": {
         "dynamodb:GetItem": {TABLE},
         "dynamodb:PutItem": {TABLE},
         "dynamodb:UpdateItem": {TABLE},
-        "states:SendTaskSuccess": {MACHINE},
-        "states:SendTaskFailure": {MACHINE},
-        "states:SendTaskHeartbeat": {MACHINE},
+        # A provider's webhook resumes a render job's scene or a production run's clip.
+        "states:SendTaskSuccess": {MACHINE, RUN_MACHINE},
+        "states:SendTaskFailure": {MACHINE, RUN_MACHINE},
+        "states:SendTaskHeartbeat": {MACHINE, RUN_MACHINE},
         "secretsmanager:GetSecretValue": {"SECRET:SoraWebhookSecret", "SECRET:RemotionWebhookSecret"},
     },
     "PlannerFunction": {
@@ -95,9 +103,29 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
         "dynamodb:Query": {TABLE},  # an engine's recent outcomes
         "dynamodb:PutItem": {TABLE},  # the task token a provider's webhook resumes
         # The scene's image, for image-to-video (downloaded, or presigned for the engine to fetch).
-        "s3:GetObject": {job_file("plan.json"), job_file("generation/*"), job_file("media/*"), UPLOADS},
-        "s3:PutObject": {job_file("generation/*"), job_file("clips/*")},
-        "s3:AbortMultipartUpload": {job_file("generation/*"), job_file("clips/*")},
+        "s3:GetObject": {
+            job_file("plan.json"),
+            job_file("generation/*"),
+            job_file("media/*"),
+            UPLOADS,
+            "BUCKET/runs/*/generation/*",
+            "BUCKET/runs/*/clips/*",
+        },
+        # A run's finished clip also becomes one of the tenant's uploads.
+        "s3:PutObject": {
+            job_file("generation/*"),
+            job_file("clips/*"),
+            "BUCKET/runs/*/generation/*",
+            "BUCKET/runs/*/clips/*",
+            UPLOADS,
+        },
+        "s3:AbortMultipartUpload": {
+            job_file("generation/*"),
+            job_file("clips/*"),
+            "BUCKET/runs/*/generation/*",
+            "BUCKET/runs/*/clips/*",
+            UPLOADS,
+        },
         "s3:ListBucket": {BUCKET},
         "secretsmanager:GetSecretValue": {
             "SECRET:RunwayApiKeySecret",
@@ -122,6 +150,17 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
             job_file(n) for n in ("output.mp4", "thumbnail.jpg", "captions.srt", "metadata.json")
         },
         "s3:ListBucket": {BUCKET},
+    },
+    "RunStepFunction": {
+        # Run records, the render job's record, gate tokens, metric counters, notification subscriptions.
+        "dynamodb:GetItem": {TABLE},
+        "dynamodb:PutItem": {TABLE},
+        "dynamodb:UpdateItem": {TABLE},
+        "dynamodb:Query": {TABLE},
+        "s3:PutObject": {job_file("spec.json"), "BUCKET/published/*"},
+        "s3:GetObject": {job_file("spec.json"), job_file("output.mp4"), "BUCKET/published/*"},
+        "s3:ListBucket": {BUCKET},
+        "secretsmanager:GetSecretValue": {"SECRET:PlannerLlmApiKeySecret", "SECRET:UploadPostApiKeySecret"},
     },
     "MarkFailedFunction": {
         "dynamodb:GetItem": {TABLE},
@@ -152,8 +191,8 @@ def symbolic(resource: Any) -> str:
         return TABLE
     if resource == {"Fn::GetAtt": ["ArtifactsBucket", "Arn"]}:
         return BUCKET
-    if resource == {"Ref": "RenderJobStateMachine"}:
-        return MACHINE
+    if isinstance(resource, dict) and resource.get("Ref") in MACHINES:
+        return MACHINES[resource["Ref"]][0]
     if isinstance(resource, dict) and resource.get("Fn::GetAtt", [""])[0].endswith("DLQ"):
         return "DLQ:" + resource["Fn::GetAtt"][0]
     if isinstance(resource, dict) and "Fn::Sub" in resource:
@@ -162,9 +201,10 @@ def symbolic(resource: Any) -> str:
         if text == "${secretArn}":
             return "SECRET:" + variables["secretArn"]["Ref"]
         if text.endswith(":stateMachine:${stateMachineName}"):
-            return MACHINE
-        if text.endswith(":execution:${RenderJobStateMachine.Name}:*"):
-            return EXECUTIONS
+            return MACHINES[variables["stateMachineName"]["Fn::GetAtt"][0]][0]
+        for machine, (_, executions) in MACHINES.items():
+            if text.endswith(f":execution:${{{machine}.Name}}:*"):
+                return executions
         text = text.replace("${JobsTable.Arn}", TABLE).replace("${ArtifactsBucket.Arn}", BUCKET)
         if match := _UPLOAD_BUCKET_BY_NAME.match(text):
             return BUCKET + (match[1] or "")
@@ -201,11 +241,12 @@ def test_no_role_can_scan_drop_or_reconfigure(cfn_resources: dict[str, Any]) -> 
 
 
 def test_object_actions_never_cover_the_whole_bucket(cfn_resources: dict[str, Any]) -> None:
-    """Objects are granted by prefix (uploads/, jobs/...); only ListBucket names the bucket itself."""
+    """Objects are granted by prefix (uploads/, jobs/, runs/, published/); only ListBucket names the bucket."""
     for function_id, grants in ((f, data_grants(cfn_resources, f)) for f in EXPECTED):
         for action, resources in grants.items():
             if action.startswith("s3:") and action != "s3:ListBucket":
-                assert all(r.startswith(("BUCKET/uploads/", "BUCKET/jobs/")) for r in resources), (function_id, action)
+                prefixes = ("BUCKET/uploads/", "BUCKET/jobs/", "BUCKET/runs/", "BUCKET/published/")
+                assert all(r.startswith(prefixes) for r in resources), (function_id, action)
     deleters = {f for f in EXPECTED if "s3:DeleteObject" in data_grants(cfn_resources, f)}
     assert deleters == {"UploadValidationFunction"}
 
@@ -225,6 +266,7 @@ def test_secrets_arrive_as_arns_and_each_function_reads_only_its_own(
         "RunwayApiKeySecret",
         "LumaApiKeySecret",
         "PikaApiKeySecret",
+        "UploadPostApiKeySecret",
     }
     for function_id, f in functions.items():
         variables = f.props["Environment"]["Variables"]
@@ -239,6 +281,7 @@ def test_secrets_arrive_as_arns_and_each_function_reads_only_its_own(
             "RUNWAY_API_KEY",
             "LUMA_API_KEY",
             "PIKA_API_KEY",
+            "UPLOAD_POST_API_KEY",
         }
         assert not plain & set(variables), function_id
         arns = {name: value for name, value in variables.items() if name.endswith("_SECRET_ARN")}

@@ -106,6 +106,10 @@ def test_alarms_cover_throttles_timeouts_aborts_and_5xx(cfn_resources: dict[str,
     machine = json.dumps({"Ref": "RenderJobStateMachine"})
     for metric in ("ExecutionsFailed", "ExecutionsTimedOut", "ExecutionsAborted", "ExecutionThrottled"):
         assert ("AWS/States", metric, machine) in watched, metric
+    # A failed run is a run's outcome (its record says why); one that timed out or was aborted is not.
+    runs = json.dumps({"Ref": "ProductionRunStateMachine"})
+    for metric in ("ExecutionsTimedOut", "ExecutionsAborted"):
+        assert ("AWS/States", metric, runs) in watched, metric
     for function in of_type(cfn_resources, "AWS::Lambda::Function"):
         assert ("AWS/Lambda", "Throttles", json.dumps({"Ref": function})) in watched, function
     assert ("AWS/ApiGateway", "5XXError", json.dumps({"Fn::Sub": "${AWS::StackName}-api"})) in watched

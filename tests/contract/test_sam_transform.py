@@ -22,6 +22,7 @@ EXPECTED_FUNCTIONS = {
     "AssembleFunction",
     "MarkFailedFunction",
     "UploadValidationFunction",
+    "RunStepFunction",
 }
 
 

@@ -1,4 +1,5 @@
-"""The RenderJob ASL agrees with template.yaml and follows the rules a deployed state machine depends on.
+"""The state machines' ASL agrees with template.yaml and follows the rules a deployed state machine depends on
+(the RenderJob's own shape is checked here too; the ProductionRun's in test_production_run_definition.py).
 
 Each rule guards a failure that only shows up at deploy time or mid-execution: a DefinitionUri whose case is
 wrong, a `$.path` passed as a literal string because its key lacks `.$`, a Next that names no state, or a
@@ -27,8 +28,8 @@ CATCH_TARGET = "MarkFailed"
 PATH_FIELDS = re.compile(r"^(Variable|.*Path)$")
 
 
-def test_definition_uri_exists_with_exact_case(render_job: dict[str, Any]) -> None:
-    relative = Path(render_job["DefinitionUri"])
+def test_definition_uri_exists_with_exact_case(machine: dict[str, Any]) -> None:
+    relative = Path(machine["DefinitionUri"])
     # Walk it one component at a time: on a case-insensitive file system, exists() would accept any case.
     current = REPO_ROOT
     for part in relative.parts:
@@ -38,33 +39,35 @@ def test_definition_uri_exists_with_exact_case(render_job: dict[str, Any]) -> No
     assert current.is_file()
 
 
-def test_placeholders_match_definition_substitutions(render_job: dict[str, Any], render_job_asl_text: str) -> None:
-    placeholders = set(PLACEHOLDER.findall(render_job_asl_text))
-    assert placeholders == set(render_job["DefinitionSubstitutions"])
+def test_placeholders_match_definition_substitutions(machine: dict[str, Any], machine_asl_text: str) -> None:
+    placeholders = set(PLACEHOLDER.findall(machine_asl_text))
+    assert placeholders == set(machine["DefinitionSubstitutions"])
 
 
 def test_function_substitutions_name_functions_in_the_template(
-    template: dict[str, Any], render_job: dict[str, Any], resources: dict[str, Any]
+    template: dict[str, Any], machine: dict[str, Any], resources: dict[str, Any]
 ) -> None:
-    for name, value in render_job["DefinitionSubstitutions"].items():
+    for name, value in machine["DefinitionSubstitutions"].items():
         if name.endswith("FunctionArn"):
             target, attribute = value["Fn::GetAtt"]
             assert attribute == "Arn", name
             assert resources[target]["Type"] == "AWS::Serverless::Function", name
+        elif name.endswith("StateMachineArn"):
+            assert resources[value["Ref"]]["Type"] == "AWS::Serverless::StateMachine", name
         elif isinstance(value, dict) and "Ref" in value:
             assert value["Ref"] in template["Parameters"], name
 
 
-def test_unsubstituted_file_is_valid_json(render_job_asl_text: str) -> None:
+def test_unsubstituted_file_is_valid_json(machine_asl_text: str) -> None:
     # Placeholders sit inside strings, so the file stays valid JSON for editors and linters.
-    json.loads(render_job_asl_text)
+    json.loads(machine_asl_text)
 
 
 def test_substituted_definition_parses_and_has_no_leftover_placeholders(
-    render_job_asl: dict[str, Any],
+    machine_asl: dict[str, Any],
 ) -> None:
-    assert not PLACEHOLDER.search(json.dumps(render_job_asl))
-    assert render_job_asl["StartAt"] in render_job_asl["States"]
+    assert not PLACEHOLDER.search(json.dumps(machine_asl))
+    assert machine_asl["StartAt"] in machine_asl["States"]
 
 
 def test_every_task_invokes_lambda_through_the_optimized_integration(render_job_asl: dict[str, Any]) -> None:
@@ -78,9 +81,9 @@ def test_every_task_invokes_lambda_through_the_optimized_integration(render_job_
         assert "Payload" in state["Parameters"] or "Payload.$" in state["Parameters"], name
 
 
-def test_every_task_retries_transient_lambda_errors_with_backoff(render_job_asl: dict[str, Any]) -> None:
-    for name, state, _ in iter_states(render_job_asl):
-        if state["Type"] != "Task":
+def test_every_task_retries_transient_lambda_errors_with_backoff(machine_asl: dict[str, Any]) -> None:
+    for name, state, _ in iter_states(machine_asl):
+        if state["Type"] != "Task" or not state["Resource"].startswith(LAMBDA_INVOKE):
             continue
         covered = {
             error
@@ -126,8 +129,8 @@ def test_maps_use_item_processor_and_stay_within_inline_concurrency(
     assert 1 <= parameter["MinValue"] <= parameter["Default"] <= parameter["MaxValue"] <= 40
 
 
-def test_keys_ending_in_dollar_hold_paths_or_intrinsics(render_job_asl: dict[str, Any]) -> None:
-    for key, value in walk(render_job_asl):
+def test_keys_ending_in_dollar_hold_paths_or_intrinsics(machine_asl: dict[str, Any]) -> None:
+    for key, value in walk(machine_asl):
         if key.endswith(".$"):
             assert isinstance(value, str) and (value.startswith("$") or value.startswith("States.")), (
                 key,
@@ -135,17 +138,17 @@ def test_keys_ending_in_dollar_hold_paths_or_intrinsics(render_job_asl: dict[str
             )
 
 
-def test_path_strings_sit_under_dollar_keys_or_path_fields(render_job_asl: dict[str, Any]) -> None:
+def test_path_strings_sit_under_dollar_keys_or_path_fields(machine_asl: dict[str, Any]) -> None:
     """`"taskId": "$.x"` passes the literal string "$.x"; it must be `"taskId.$": "$.x"`."""
-    for key, value in walk(render_job_asl):
+    for key, value in walk(machine_asl):
         if isinstance(value, str) and (value == "$" or value.startswith("$.") or value.startswith("$$.")):
             assert key.endswith(".$") or PATH_FIELDS.match(key), f"{key!r}: {value!r} would be passed literally"
 
 
 def test_every_next_names_a_state_in_its_scope_and_every_state_is_reachable(
-    render_job_asl: dict[str, Any],
+    machine_asl: dict[str, Any],
 ) -> None:
-    for scope, states, start_at in iter_state_sets(render_job_asl):
+    for scope, states, start_at in iter_state_sets(machine_asl):
         assert start_at in states, f"{scope}: StartAt {start_at!r}"
         edges: dict[str, set[str]] = {}
         for name, state in states.items():

@@ -85,11 +85,15 @@ ERROR_TABLE = ErrorTable(
         "pytoon.assets.AssetRejectedError": ErrorMapping(400),
         "pytoon.media_fetch.MediaUrlError": ErrorMapping(400),
         "pytoon.voice_track.VoiceScriptError": ErrorMapping(400),
+        "pytoon.runs.models.UnknownProjectError": ErrorMapping(400),
         class_path(AuthenticationError): ErrorMapping(401),
         class_path(ResourceNotFoundError): ErrorMapping(404),
         # Its message names the id; the answer is the same whether the job is missing or another tenant's.
         class_path(JobNotFoundError): ErrorMapping(404, detail="Job not found"),
+        "pytoon.runs.models.RunNotFoundError": ErrorMapping(404, detail="Run not found"),
         "pytoon.aws.idempotency.IdempotencyConflictError": ErrorMapping(409),
+        # The message names the run's status, so the reviewer sees where it is instead.
+        "pytoon.runs.models.GateNotWaitingError": ErrorMapping(409),
         class_path(RateLimited): ErrorMapping(
             429,
             headers=_retry_after,
@@ -97,6 +101,8 @@ ERROR_TABLE = ErrorTable(
         ),
         # The job is recorded as FAILED with the reason; the request itself may simply be retried.
         "pytoon.submission.SubmitError": ErrorMapping(503, headers=_retry_after),
+        # The run is recorded as failed with the reason; the request may be retried.
+        "pytoon.runs.service.RunStartError": ErrorMapping(503, headers=_retry_after),
     }
 )
 # Every class in ERROR_TABLE derives from one of these; the domain handler is registered on each.
@@ -115,11 +121,11 @@ STATUS_DOCS: dict[int, dict[str, Any]] = {
     401: {"model": ErrorBody, "description": "Invalid or revoked key"},
     404: {"model": ErrorBody, "description": "Not found (or another tenant's)"},
     408: {"model": ErrorBody, "description": "The request body stalled"},
-    409: {"model": ErrorBody, "description": "Idempotency-Key already used with another body"},
+    409: {"model": ErrorBody, "description": "Idempotency-Key used with another body, or a gate the run is not at"},
     413: {"model": ErrorBody, "description": "Request body over the route's limit"},
     422: {"model": ValidationErrorBody, "description": "Invalid request values"},
     429: {"model": RateLimitBody, "description": "Rate limit exceeded", "headers": _RETRY_AFTER_HEADER},
-    503: {"model": ErrorBody, "description": "The render could not start; retry", "headers": _RETRY_AFTER_HEADER},
+    503: {"model": ErrorBody, "description": "The render or run could not start; retry", "headers": _RETRY_AFTER_HEADER},
 }
 
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from pytoon.models import AssetCategory
 
@@ -199,3 +199,86 @@ class MusicTrackBody(BaseModel):
 
 class MusicLibraryBody(BaseModel):
     tracks: list[MusicTrackBody]
+
+
+# --- production runs ---------------------------------------------------------------------------------------
+
+MAX_BRIEF_CHARS = 2000
+MAX_COMMENT_CHARS = 1000
+
+
+class RunStartRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    project: str = Field(min_length=1, max_length=64, description="aismr, motivational, product_launch, ...")
+    brief: str = Field(min_length=1, max_length=MAX_BRIEF_CHARS, description="What the video should be about")
+
+
+class RunCreated(BaseModel):
+    run_id: str
+    status: str
+
+
+class ApproveRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    gate: Literal["ideation", "publish"]
+    approved: bool
+    comment: str | None = Field(default=None, max_length=MAX_COMMENT_CHARS)
+
+
+class RunClipBody(BaseModel):
+    index: int
+    prompt: str
+    caption: str
+    seconds: float
+    done: bool
+    engine: str | None = Field(description="The engine that made the clip; local_ffmpeg for a designed card")
+    fallback_reason: str | None
+    url: str | None = Field(description="The generated clip (none for a designed card)")
+
+
+class RunRenderBody(BaseModel):
+    job_id: str
+    status: str | None
+    output_url: str | None
+    thumbnail_url: str | None
+
+
+class RunPublishedBody(BaseModel):
+    publisher: str
+    state: str
+    url: str | None
+    platforms: dict[str, Any]
+    reason: str | None
+
+
+class GateDecisionBody(BaseModel):
+    approved: bool
+    comment: str | None
+    decided_at: str
+
+
+class RunArtifactsBody(BaseModel):
+    ideas: dict[str, Any] | None = Field(description="Title, hook, per-clip prompts and captions, hashtags")
+    ideas_text: str | None = Field(description="The same ideas, written for a reviewer")
+    clips: list[RunClipBody]
+    render: RunRenderBody | None
+    published: RunPublishedBody | None
+    gates: dict[str, GateDecisionBody]
+
+
+class RunBody(BaseModel):
+    run_id: str
+    project: str
+    brief: str
+    status: str
+    current_step: str | None
+    artifacts: RunArtifactsBody
+    error: str | None
+    created_at: str
+    updated_at: str
+
+
+class RunListBody(BaseModel):
+    runs: list[RunBody]

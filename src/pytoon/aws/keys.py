@@ -72,3 +72,11 @@ def upload_key(upload_id: str, filename: str) -> str:
 def fetched_media_key(job_id: str, number: int, suffix: str) -> str:
     """A media file a job named by https URL, fetched and validated when the job was planned."""
     return f"jobs/{job_id}/media/{number:02d}{suffix}"
+
+
+def run_generation_key(run_id: str, index: int) -> str:
+    return f"runs/{run_id}/generation/clip_{index:02d}.json"
+
+
+def run_clip_key(run_id: str, index: int) -> str:
+    return f"runs/{run_id}/clips/clip_{index:02d}.mp4"

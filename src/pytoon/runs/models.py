@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, Field
 
 from pytoon.errors import PytoonError
 
@@ -44,3 +47,63 @@ class UnknownProjectError(PytoonError):
 
 class GateNotWaitingError(PytoonError):
     """An approval for a gate the run is not waiting at; the message names the run's status."""
+
+
+class ClipArtifact(BaseModel):
+    """One clip of a run: what was asked, which engine made it (or why it fell back to a designed card)."""
+
+    index: int
+    prompt: str
+    caption: str
+    seconds: float
+    done: bool = False
+    engine: str | None = None
+    fallback_reason: str | None = None
+    attempts: list[dict[str, Any]] = Field(default_factory=list)
+    # The generated clip in storage, and the tenant upload the render job shows it from.
+    clip_key: str | None = None
+    asset_key: str | None = None
+
+
+class GateDecision(BaseModel):
+    approved: bool
+    comment: str | None = None
+    decided_by: str | None = None
+    decided_at: str
+
+
+class RenderArtifact(BaseModel):
+    job_id: str
+    status: str | None = None
+
+
+class PublishArtifact(BaseModel):
+    publisher: str
+    state: str
+    url: str | None = None
+    request_id: str | None = None
+    platforms: dict[str, Any] = Field(default_factory=dict)
+    reason: str | None = None
+    started_at: float
+
+
+class RunArtifacts(BaseModel):
+    ideas: dict[str, Any] | None = None
+    ideas_text: str | None = None
+    clips: list[ClipArtifact] = Field(default_factory=list)
+    render: RenderArtifact | None = None
+    published: PublishArtifact | None = None
+    gates: dict[str, GateDecision] = Field(default_factory=dict)
+
+
+class RunRecord(BaseModel):
+    run_id: str
+    tenant_id: str
+    project: str
+    brief: str
+    status: RunStatus
+    current_step: str | None = None
+    artifacts: RunArtifacts = Field(default_factory=RunArtifacts)
+    error: str | None = None
+    created_at: str
+    updated_at: str

@@ -104,7 +104,22 @@ def engine_chain(scene: Scene, spec: JobSpec, config: EngineConfig | None = None
         e for e in spec.preset.engine_preferences if e in config.engines
     )
     first = asked or override or next(iter(preferences), None) or _by_capability(scene, config) or config.default_engine
-    chain = [first, *preferences, *config.fallback_chain]
+    return _ordered([first, *preferences, *config.fallback_chain], config)
+
+
+def prompt_chain(engine: str | None, preset_id: str, config: EngineConfig | None = None) -> list[str]:
+    """The engines to try for a clip made from a prompt alone (a production run's clip): the engine asked for,
+    then the preset's preferences, then the default engine and the fallback chain."""
+    config = config or engine_config()
+    preferences = config.preset_preferences.get(preset_id, ())
+    asked = engine if engine not in (None, "local") else None
+    return _ordered(
+        [asked or next(iter(preferences), None) or config.default_engine, *preferences, *config.fallback_chain], config
+    )
+
+
+def _ordered(chain: list[str | None], config: EngineConfig) -> list[str]:
+    """The chain's configured engines, each once, in order."""
     return [name for index, name in enumerate(chain) if name in config.engines and name not in chain[:index]]
 
 
