@@ -125,7 +125,11 @@ STATUS_DOCS: dict[int, dict[str, Any]] = {
     413: {"model": ErrorBody, "description": "Request body over the route's limit"},
     422: {"model": ValidationErrorBody, "description": "Invalid request values"},
     429: {"model": RateLimitBody, "description": "Rate limit exceeded", "headers": _RETRY_AFTER_HEADER},
-    503: {"model": ErrorBody, "description": "The render or run could not start; retry", "headers": _RETRY_AFTER_HEADER},
+    503: {
+        "model": ErrorBody,
+        "description": "The render or run could not start; retry",
+        "headers": _RETRY_AFTER_HEADER,
+    },
 }
 
 
