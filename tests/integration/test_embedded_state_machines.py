@@ -1,5 +1,5 @@
-"""Several state machines on embedded AWS: the real template plus a production-run machine that renders through
-a nested RenderJob execution (`startExecution.sync:2`) and a gate that waits for a task token.
+"""Several state machines on embedded AWS: the real template plus a machine that renders through a nested
+RenderJob execution (`startExecution.sync:2`) and a gate that waits for a task token.
 
 The stack runs in its own process (tests/integration/embedded_host.py): moto's backends are per process and
 the session's `embedded` stack may already hold the real template's names here.
@@ -28,7 +28,7 @@ from pytoon.local.template import REPO_ROOT, load_template
 
 pytestmark = pytest.mark.integration
 
-ADDITIONS = Path(__file__).parent / "production_run"
+ADDITIONS = Path(__file__).parent / "nested_machines"
 HOST = Path(__file__).parent / "embedded_host.py"
 DEADLINE_SECONDS = 300
 
@@ -46,8 +46,6 @@ def _merged_template(folder: Path) -> Path:
         for resource in resources.values():
             _absolute(resource.get("Properties", {}), "CodeUri", root)
             _absolute(resource.get("Properties", {}), "DefinitionUri", root)
-    api_environment = real["Resources"]["ApiFunction"]["Properties"]["Environment"]["Variables"]
-    api_environment["PYTOON_PRODUCTION_RUN_STATE_MACHINE_ARN"] = {"Ref": "ProductionRunStateMachine"}
     real["Resources"] = {**additions, **real["Resources"]}
     path = folder / "template.yaml"
     path.write_text(yaml.safe_dump(real, sort_keys=False))
@@ -71,8 +69,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedStack]:
         "AWS_DEFAULT_REGION": deployed.region,
         "PYTOON_TABLE_NAME": deployed.table_names["JobsTable"],
         "PYTOON_BUCKET_NAME": deployed.bucket_name,
-        # Jobs submitted here start the production run, which starts their render.
-        "PYTOON_STATE_MACHINE_ARN": deployed.state_machine_arns["ProductionRunStateMachine"],
+        # Jobs submitted here start the parent machine, which starts their render.
+        "PYTOON_STATE_MACHINE_ARN": deployed.state_machine_arns["NestedRenderStateMachine"],
     }.items():
         monkey.setenv(name, value)
     reset_clients()
@@ -104,11 +102,12 @@ def test_every_state_machine_deploys_with_substitutions_resolved_in_dependency_o
     assert set(stack.state_machine_arns) == {
         "RenderJobStateMachine",
         "ProductionRunStateMachine",
+        "NestedRenderStateMachine",
         "ApprovalGateStateMachine",
     }
     definition = json.loads(
         _client(stack, "stepfunctions").describe_state_machine(
-            stateMachineArn=stack.state_machine_arns["ProductionRunStateMachine"]
+            stateMachineArn=stack.state_machine_arns["NestedRenderStateMachine"]
         )["definition"]
     )
     task = definition["States"]["RenderVideo"]
@@ -121,7 +120,7 @@ def test_every_state_machine_deploys_with_substitutions_resolved_in_dependency_o
     }
 
 
-def test_a_production_run_renders_a_job_through_a_nested_render_execution(stack: EmbeddedStack, tmp_path: Path) -> None:
+def test_a_parent_machine_renders_a_job_through_a_nested_render_execution(stack: EmbeddedStack, tmp_path: Path) -> None:
     from PIL import Image
 
     from pytoon.assets import store_upload
@@ -138,7 +137,7 @@ def test_a_production_run_renders_a_job_through_a_nested_render_execution(stack:
     request.image_uris.append(upload.key)
     job_id = submit_request(request, tenant_id="runs").job_id
 
-    run = _finished_execution(stack, execution_arn(stack.state_machine_arns["ProductionRunStateMachine"], job_id))
+    run = _finished_execution(stack, execution_arn(stack.state_machine_arns["NestedRenderStateMachine"], job_id))
     if run["status"] != "SUCCEEDED":
         history = _client(stack, "stepfunctions").get_execution_history(executionArn=run["executionArn"])["events"]
         raise AssertionError(f"run {run['status']}: {[e for e in history if 'Failed' in e['type']]}")
