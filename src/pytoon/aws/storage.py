@@ -98,6 +98,13 @@ class ArtifactStore:
             raise _translate(exc, key) from exc
         return path
 
+    def copy(self, source_key: str, key: str) -> None:
+        """Copy an object within the bucket, content type included; S3 copies it, no byte passes through here."""
+        try:
+            self._s3.copy_object(Bucket=self.bucket, Key=key, CopySource={"Bucket": self.bucket, "Key": source_key})
+        except (ClientError, BotoCoreError) as exc:
+            raise _translate(exc, source_key) from exc
+
     def delete(self, key: str) -> None:
         try:
             self._s3.delete_object(Bucket=self.bucket, Key=key)
