@@ -8,7 +8,7 @@ import base64
 import json
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -261,15 +261,39 @@ def test_a_signed_webhook_resumes_the_scene_waiting_on_sora(
     sora.slow(10_000)  # never finished by polling: only the webhook can end the wait
     job_id, video_id = _awaiting_video(api, sora)
     status_reads = lambda: sum(r.path == f"/v1/videos/{video_id}" for r in sora.received("GET"))  # noqa: E731
-    polls = status_reads()
+    _until(lambda: status_reads() == 1, "the wait never checked whether the video had already ended")
     sora.finish(video_id)
     job = finished_v2_job(api, job_id)
     assert job["scenes"][0]["engine_used"] == "sora"
     assert [d.status for d in sora.deliveries] == [200]
-    # Only the look after the webhook: no polling loop while it waited.
-    assert status_reads() - polls == 1
+    # One look as the wait began, one after the webhook: no polling loop while it waited.
+    assert status_reads() == 2
     frame = decode_frames(download(job["output_url"], tmp_path / "sora.mp4"), {30})[30]
     assert _colour_share(frame, sora_video.CLIP_COLOUR) > 0.7
+
+
+def test_a_video_that_ends_before_its_wait_begins_still_resumes_the_scene(
+    api: httpx.Client, sora: FakeSoraVideo, webhooks_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Its webhook came before the task token was registered (refused as an unknown task); the check made as the
+    wait begins sees the video finished and resumes the scene itself, long before the engine's deadline."""
+    monkeypatch.setenv("SORA_WEBHOOK_SECRET", sora_video.WEBHOOK_SECRET)
+    monkeypatch.setenv("PYTOON_ENGINE_WEBHOOKS", "sora")
+    _long_timeout(monkeypatch, tmp_path)
+    sora.send_webhooks_to(webhooks_url)
+    sora.slow(0)  # finished at once: its event reaches the webhook before anything waits on it
+    created = submit_v2_job(api, prompt="A lake at dawn.", engine_override="runway", target_duration_seconds=2)
+    started = time.monotonic()
+    job = finished_v2_job(api, created["job_id"])
+    assert job["scenes"][0]["engine_used"] == "sora"
+    assert time.monotonic() - started < 60  # the engine's deadline is 120 s
+
+
+def _until(condition: Callable[[], bool], failure: str, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, failure
+        time.sleep(0.05)
 
 
 def test_a_forged_or_stale_webhook_changes_nothing(

@@ -21,6 +21,7 @@ from typing import Literal
 from pytoon.aws.engine_health import EngineHealth
 from pytoon.aws.metrics import MetricsStore
 from pytoon.aws.storage import ArtifactStore
+from pytoon.aws.tasks import TaskKey
 from pytoon.config import Settings, listed_names
 from pytoon.models import AssetCategory
 from pytoon.video_engines.base import ImageInput
@@ -31,6 +32,7 @@ from pytoon.video_engines.generation import (
     begin_generation,
     collect_generation,
     poll_generation,
+    task_has_ended,
 )
 from pytoon.video_engines.selection import engine_config
 
@@ -126,9 +128,10 @@ def webhook_provider(engine: str | None) -> str | None:
 def _await_webhook(
     slot: ClipSlot, generation: Generation, token: str | None, settings: Settings, now: float, describe: str
 ) -> ClipStepOutcome:
-    """Register the waiting task under the provider's task id, so its webhook resumes it. (A task that
-    finished in the instant before this has its event refused as unknown; the wait then ends at the deadline
-    and the poll after it collects the clip.)"""
+    """Register the waiting task under the provider's task id, so its webhook resumes it. A task that finished
+    before the registration had its event refused as unknown: the provider is asked once, after registering,
+    and a finished task resumes the wait itself (whichever of the two comes first resumes it, once)."""
+    from pytoon.resume import TaskResult, resume_task
     from pytoon.webhooks import register_task_token
 
     provider, task_id = webhook_provider(generation.engine), generation.task_id
@@ -136,6 +139,9 @@ def _await_webhook(
         raise ValueError(f"{describe} is not waiting for a webhook")
     remaining = _until_deadline(generation, now)
     register_task_token(provider, task_id, token, ttl_seconds=remaining + 3600, settings=settings)
+    if task_has_ended(generation):
+        ended = TaskResult(True, {"task_id": task_id, "seen": "ended before its webhook was awaited"})
+        resume_task(TaskKey(provider, task_id), ended, claimed_by=f"await-check:{task_id}", settings=settings)
     return ClipStepOutcome(generation, "await", remaining)
 
 

@@ -157,6 +157,19 @@ def poll_generation(
     return _after_status(generation, status, now, image, config)
 
 
+def task_has_ended(generation: Generation) -> bool:
+    """Whether the provider says the current task has finished (succeeded or failed); any trouble asking is
+    "not known to have ended", and the caller keeps waiting."""
+    if generation.task_id is None or generation.engine is None:
+        return False
+    engine = adapter(generation.engine)
+    try:
+        with http_client() as http:
+            return engine.status(http, engine.access(), generation.task_id).state is not TaskState.RUNNING
+    except EngineError:
+        return False
+
+
 def collect_generation(
     generation: Generation,
     path: Path,

@@ -190,7 +190,8 @@ class FakeSoraVideo(LoopbackFake):
             self._script.failure = (code, message)
 
     def slow(self, polls: int) -> None:
-        """Videos created from now on end on their `polls`-th status request."""
+        """Videos created from now on end on their `polls`-th status request (0: as they are created, their
+        event sent before the create request is answered)."""
         with self.lock:
             self._script.polls_to_finish = polls
 
@@ -316,7 +317,10 @@ class FakeSoraVideo(LoopbackFake):
                 created_at=int(time.time()),
             )
             self.videos[video.video_id] = video
-            return Reply.json(200, self._object(video))
+            event = self._end(video) if video.polls_to_finish == 0 else None
+            answer = self._object(video)
+        self._emit(event)
+        return Reply.json(200, answer)
 
     def _retrieve(self, video_id: str) -> Reply:
         with self.lock:
