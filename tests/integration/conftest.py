@@ -30,18 +30,18 @@ def _free_port() -> int:
 
 # A developer's own provider keys and settings never reach the suite: voice scripts are spoken offline and no
 # scene is sent to a video engine unless a test points a provider at its loopback fake.
-PROVIDER_PREFIXES = ("OPENAI", "ELEVENLABS", "RUNWAY", "LUMA", "PIKA")
+PROVIDER_PREFIXES = ("OPENAI", "ELEVENLABS", "RUNWAY", "LUMA", "PIKA", "UPLOAD_POST")
 PROVIDER_ENVIRONMENT = tuple(
     f"{prefix}_{name}"
     for prefix in PROVIDER_PREFIXES
-    for name in ("API_KEY", "API_KEY_SECRET_ARN", "BASE_URL", "MODEL")
+    for name in ("API_KEY", "API_KEY_SECRET_ARN", "BASE_URL", "MODEL", "USER", "ASYNC_UPLOAD")
 )
 
 
 @pytest.fixture(scope="session")
 def embedded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedAWS]:
     monkey = pytest.MonkeyPatch()
-    for name in (*PROVIDER_ENVIRONMENT, *(n for n in os.environ if n.startswith(("PYTOON_TTS_", "PYTOON_SORA_")))):
+    for name in (*PROVIDER_ENVIRONMENT, *(n for n in os.environ if n.startswith(("PYTOON_TTS_", "PYTOON_SORA_", "PYTOON_PLANNER_LLM_")))):
         monkey.delenv(name, raising=False)
     aws = EmbeddedAWS(work_dir=tmp_path_factory.mktemp("work"))
     aws.start()

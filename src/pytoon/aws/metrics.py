@@ -27,6 +27,9 @@ COUNTERS: dict[str, tuple[str, tuple[str, ...]]] = {
     # engine: the engine that was asked for; reason: a short code (the full reason is on the job).
     "pytoon_fallback_total": ("Fallback events", ("type", "engine", "reason")),
     "pytoon_v2_jobs_total": ("V2 jobs submitted", ("preset",)),
+    "pytoon_runs_total": ("Production runs started", ("project",)),
+    # outcome: completed, rejected or failed (with the step it failed at).
+    "pytoon_run_outcomes_total": ("Production runs ended", ("project", "outcome", "step")),
 }
 HISTOGRAMS: dict[str, tuple[str, tuple[str, ...], tuple[float, ...]]] = {
     "pytoon_segment_render_seconds": ("Segment render time", ("engine",), (1, 5, 10, 20, 30, 60, 120, 300)),

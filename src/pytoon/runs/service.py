@@ -69,6 +69,9 @@ def start_run(
         if held is not None:
             runs.discard(record.run_id)
             return runs.get(held)
+    from pytoon.aws.metrics import MetricsStore  # prometheus_client: not needed to import the API
+
+    MetricsStore.from_settings(settings).increment("pytoon_runs_total", project=project)
     document = {"run_id": record.run_id, "timeouts": limits.model_dump()}
     try:
         start_named_execution(settings.production_run_state_machine_arn, record.run_id, document, settings.region)

@@ -326,7 +326,7 @@ def publish_run(run_id: str, timeouts: RunSettings) -> PublishProgress:
         state=result.state,
         url=result.url,
         request_id=result.request_id,
-        platforms=result.platforms,
+        platforms={name: outcome.model_dump(mode="json") for name, outcome in result.platforms.items()},
         reason=result.reason,
         started_at=started_at,
     )
@@ -338,14 +338,15 @@ def publish_run(run_id: str, timeouts: RunSettings) -> PublishProgress:
             raise PublishFailedError(
                 f"{result.publisher} had not published the video after {timeouts.publish_timeout_seconds} s"
             )
-        return PublishProgress(state="pending", wait_seconds=timeouts.publish_poll_seconds)
+        wait = max(timeouts.publish_poll_seconds, result.wait_seconds or 0)
+        return PublishProgress(state="pending", wait_seconds=wait)
     return PublishProgress(state="published", wait_seconds=0)
 
 
 def complete_run(run_id: str) -> None:
     steps = _steps()
     steps.runs.update(run_id, status=RunStatus.COMPLETED, current_step="done")
-    _notify(steps.run(run_id), "run.completed")
+    _ended(steps, steps.run(run_id), "run.completed")
 
 
 def reject_run(run_id: str, gate: Gate) -> None:
@@ -355,7 +356,7 @@ def reject_run(run_id: str, gate: Gate) -> None:
     comment = decision.comment if decision and decision.comment else "no comment"
     reason = f"rejected at the {gate.value} gate: {comment}"
     steps.runs.update(run_id, status=RunStatus.REJECTED, current_step=f"{gate.value}_approval", error=reason)
-    _notify(steps.run(run_id), "run.failed", rejected=True)
+    _ended(steps, steps.run(run_id), "run.failed", rejected=True)
 
 
 def fail_run(run_id: str, step: str, failure: dict[str, Any], timeouts: RunSettings) -> None:
@@ -375,7 +376,7 @@ def fail_run(run_id: str, step: str, failure: dict[str, Any], timeouts: RunSetti
     else:
         reason = f"{name}: {_cause_message(cause) or error}"
     steps.runs.update(run_id, status=RunStatus.FAILED, current_step=step, error=reason)
-    _notify(steps.run(run_id), "run.failed")
+    _ended(steps, steps.run(run_id), "run.failed")
 
 
 def _cause_message(cause: str) -> str:
@@ -387,6 +388,15 @@ def _cause_message(cause: str) -> str:
     except ValueError:
         return cause
     return str(parsed.get("errorMessage") or cause) if isinstance(parsed, dict) else cause
+
+
+def _ended(steps: _Steps, record: RunRecord, event: str, **extra: Any) -> None:
+    """Count the run's outcome and tell the tenant."""
+    outcome, step = record.status.value, record.current_step or "-"
+    MetricsStore.from_settings(steps.settings).increment(
+        "pytoon_run_outcomes_total", project=record.project, outcome=outcome, step=step
+    )
+    _notify(record, event, **extra)
 
 
 def _notify(record: RunRecord, event: str, **extra: Any) -> None:

@@ -51,9 +51,22 @@ def _render(record: RunRecord, jobs: JobRepository, store: ArtifactStore) -> Run
     )
 
 
+def _published(record: RunRecord, store: ArtifactStore) -> RunPublishedBody | None:
+    """Where the video was published. A bucket-published video's link is signed afresh on every read: one
+    signed by the step that published it would die with that function's credentials."""
+    from pytoon.runs.publishing import BUCKET_PUBLISHER, published_key
+
+    published = record.artifacts.published
+    if published is None:
+        return None
+    body = RunPublishedBody(**published.model_dump(include=set(RunPublishedBody.model_fields)))
+    if published.publisher == BUCKET_PUBLISHER and published.state == "published":
+        body.url = store.url(published_key(record.tenant_id, record.run_id))
+    return body
+
+
 def run_body(record: RunRecord, jobs: JobRepository, store: ArtifactStore) -> RunBody:
     artifacts = record.artifacts
-    published = artifacts.published
     return RunBody(
         run_id=record.run_id,
         project=record.project,
@@ -72,9 +85,7 @@ def run_body(record: RunRecord, jobs: JobRepository, store: ArtifactStore) -> Ru
                 for clip in artifacts.clips
             ],
             render=_render(record, jobs, store),
-            published=RunPublishedBody(**published.model_dump(include=set(RunPublishedBody.model_fields)))
-            if published
-            else None,
+            published=_published(record, store),
             gates={
                 name: GateDecisionBody(**decision.model_dump(include=set(GateDecisionBody.model_fields)))
                 for name, decision in artifacts.gates.items()
