@@ -41,7 +41,10 @@ PROVIDER_ENVIRONMENT = tuple(
 @pytest.fixture(scope="session")
 def embedded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedAWS]:
     monkey = pytest.MonkeyPatch()
-    for name in (*PROVIDER_ENVIRONMENT, *(n for n in os.environ if n.startswith(("PYTOON_TTS_", "PYTOON_SORA_", "PYTOON_PLANNER_LLM_")))):
+    for name in (
+        *PROVIDER_ENVIRONMENT,
+        *(n for n in os.environ if n.startswith(("PYTOON_TTS_", "PYTOON_SORA_", "PYTOON_PLANNER_LLM_"))),
+    ):
         monkey.delenv(name, raising=False)
     aws = EmbeddedAWS(work_dir=tmp_path_factory.mktemp("work"))
     aws.start()
