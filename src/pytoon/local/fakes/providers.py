@@ -1,5 +1,6 @@
-"""Every video engine's fake served at once, with the environment pointed at them: what
-`pytoon serve --fake-providers` runs, so scenes are generated end to end on one machine."""
+"""Every provider's fake served at once, with the environment pointed at them: what
+`pytoon serve --fake-providers` runs, so scenes are generated and production runs published end to end on one
+machine (the four video engines and Upload-Post)."""
 
 from __future__ import annotations
 
@@ -11,19 +12,27 @@ from pytoon.local.fakes.luma_video import fake_luma_video
 from pytoon.local.fakes.pika_video import fake_pika_video
 from pytoon.local.fakes.runway_video import fake_runway_video
 from pytoon.local.fakes.sora_video import fake_sora_video
+from pytoon.local.fakes.upload_post import fake_upload_post
 
 
 @contextmanager
 def fake_video_providers() -> Iterator[dict[str, str]]:
-    """Serve the four fakes and set each engine's key and base URL to them until the block ends (the previous
-    values come back); yields engine → base URL. Text-to-speech stays offline unless configured: OpenAI's base
+    """Serve the fakes and set each provider's key and base URL to them until the block ends (the previous
+    values come back); yields provider → base URL. Text-to-speech stays offline unless configured: OpenAI's base
     URL now points at the video fake, which does not speak."""
     with ExitStack() as fakes:
         runway = fakes.enter_context(fake_runway_video())
         luma = fakes.enter_context(fake_luma_video())
         pika = fakes.enter_context(fake_pika_video())
         sora = fakes.enter_context(fake_sora_video())
-        urls = {"runway": runway.api_url, "luma": luma.api_url, "pika": pika.base_url, "sora": sora.api_url}
+        upload_post = fakes.enter_context(fake_upload_post())
+        urls = {
+            "runway": runway.api_url,
+            "luma": luma.api_url,
+            "pika": pika.base_url,
+            "sora": sora.api_url,
+            "upload-post": upload_post.api_url,
+        }
         environment = {
             "RUNWAY_API_KEY": runway.api_key,
             "RUNWAY_BASE_URL": urls["runway"],
@@ -33,6 +42,9 @@ def fake_video_providers() -> Iterator[dict[str, str]]:
             "PIKA_BASE_URL": urls["pika"],
             "OPENAI_API_KEY": sora.api_key,
             "OPENAI_BASE_URL": urls["sora"],
+            "UPLOAD_POST_API_KEY": upload_post.api_key,
+            "UPLOAD_POST_BASE_URL": urls["upload-post"],
+            "UPLOAD_POST_USER": upload_post.user,
             "PYTOON_TTS_PROVIDERS": os.environ.get("PYTOON_TTS_PROVIDERS", "espeak"),
         }
         previous = {name: os.environ.get(name) for name in environment}
