@@ -1,5 +1,5 @@
 """The optional LLM planner over the embedded backend: the planner step asks a fake OpenAI-compatible API on
-loopback (tests/fakes/openai_chat.py) and renders its scene graph; an answer that is not JSON, or one that
+loopback (pytoon.local.fakes.openai_chat) and renders its scene graph; an answer that is not JSON, or one that
 comes too late, leaves the job to the rule planner with the reason recorded, and the job still renders."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.fakes.openai_chat import FakeOpenAIChat, fake_openai_chat
+from pytoon.local.fakes.openai_chat import FakeOpenAIChat, fake_openai_chat
 from tests.integration.conftest import upload, wait_for_job
 from tests.media import decode_frames, video_stream
 
@@ -27,7 +27,7 @@ def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeOpenAIChat]:
     """The fake, configured as the planner's LLM for this test only (the planner reads its configuration
     on every plan; monkeypatch restores the environment afterwards)."""
     with fake_openai_chat() as server:
-        monkeypatch.setenv("PYTOON_PLANNER_LLM_BASE_URL", server.base_url)
+        monkeypatch.setenv("PYTOON_PLANNER_LLM_BASE_URL", server.api_url)
         monkeypatch.setenv("PYTOON_PLANNER_LLM_MODEL", MODEL)
         monkeypatch.setenv("PYTOON_PLANNER_LLM_API_KEY", server.api_key)
         monkeypatch.delenv("PYTOON_PLANNER_LLM_TIMEOUT_SECONDS", raising=False)
@@ -77,8 +77,8 @@ def test_the_llm_plans_the_scene_graph_that_is_rendered(
 
     assert (job["planner"], job["planner_fallback_reason"]) == ("llm", None)
     (request,) = fake.requests
-    assert request.body["model"] == MODEL
-    asked = json.loads(request.body["messages"][1]["content"])
+    assert request.json["model"] == MODEL
+    asked = json.loads(request.json["messages"][1]["content"])
     assert asked["prompt"] == PROMPT and asked["media"] == [{"asset": red["key"], "kind": "image"}]
 
     graph = api.get(f"/api/v2/jobs/{job_id}/scene-graph").json()

@@ -20,8 +20,8 @@ from pytoon.llm_planner import (
     plan_with_llm,
     planner_schema,
 )
+from pytoon.local.fakes.openai_chat import FakeOpenAIChat, ScriptedAnswer, fake_openai_chat, strict_schema_problems
 from pytoon.scenes import SceneGraph
-from tests.fakes.openai_chat import FakeOpenAIChat, ScriptedAnswer, fake_openai_chat, strict_schema_problems
 
 IMAGE_A, IMAGE_B, CLIP = "uploads/a1/shot1.png", "uploads/b2/shot2.jpg", "uploads/c3/clip.mp4"
 REQUEST = LlmPlanRequest(
@@ -70,7 +70,7 @@ def fake() -> Any:
 
 def _config(fake: FakeOpenAIChat, **changes: Any) -> LlmPlannerConfig:
     return LlmPlannerConfig.model_validate(
-        {"base_url": fake.base_url, "model": "gpt-4o-mini", "api_key": fake.api_key} | changes
+        {"base_url": fake.api_url, "model": "gpt-4o-mini", "api_key": fake.api_key} | changes
     )
 
 
@@ -133,8 +133,8 @@ def test_request_carries_the_key_rules_job_and_a_strict_schema(fake: FakeOpenAIC
 
     (received,) = fake.requests
     assert received.headers["authorization"] == f"Bearer {fake.api_key}"
-    assert received.body["model"] == "gpt-4o-mini"
-    system, user = received.body["messages"]
+    assert received.json["model"] == "gpt-4o-mini"
+    system, user = received.json["messages"]
     assert system["role"] == "system" and user["role"] == "user"
     assert "Exactly 3 scenes" in system["content"] and "exactly 15000" in system["content"]
     assert "safety-sensitive" in system["content"] and "fade_black" in system["content"]
@@ -145,7 +145,7 @@ def test_request_carries_the_key_rules_job_and_a_strict_schema(fake: FakeOpenAIC
         {"asset": IMAGE_B, "kind": "image"},
         {"asset": CLIP, "kind": "video"},
     ]
-    spec = received.body["response_format"]
+    spec = received.json["response_format"]
     assert (
         spec["type"] == "json_schema"
         and spec["json_schema"]["name"] == "scene_graph"
@@ -175,17 +175,21 @@ def test_strict_schema_accepts_strict_answers_and_still_enforces_the_stored_rule
             jsonschema.validate(wrong, schema)
 
 
-def test_fake_refuses_a_request_without_a_strict_schema(fake: FakeOpenAIChat) -> None:
+def test_fake_refuses_a_schema_strict_mode_refuses(fake: FakeOpenAIChat) -> None:
     headers = {"Authorization": f"Bearer {fake.api_key}"}
-    loose = {"type": "object", "properties": {"a": {"type": "string"}}}
-    for response_format in (
-        None,
-        {"type": "json_object"},
-        {"type": "json_schema", "json_schema": {"name": "x", "strict": True, "schema": loose}},
+    messages = [{"role": "user", "content": "Plan it."}]
+    for schema in (
+        {"type": "object", "properties": {"a": {"type": "string"}}},  # neither required nor closed
+        {"type": "object", "properties": {"a": {"type": "string", "minLength": 1}}, "required": ["a"]},
+        {"anyOf": [{"type": "object"}, {"type": "null"}]},
     ):
-        body = {"model": "m", "messages": [], **({"response_format": response_format} if response_format else {})}
-        answer = httpx.post(f"{fake.base_url}/chat/completions", json=body, headers=headers)
-        assert answer.status_code == 400 and answer.json()["error"]["type"] == "invalid_request_error"
+        response_format = {"type": "json_schema", "json_schema": {"name": "x", "strict": True, "schema": schema}}
+        body = {"model": "m", "messages": messages, "response_format": response_format}
+        answer = httpx.post(f"{fake.api_url}/chat/completions", json=body, headers=headers)
+        assert answer.status_code == 400
+        assert answer.json()["error"]["type"] == "invalid_request_error"
+        assert answer.json()["error"]["param"] == "response_format"
+    assert len(fake.requests) == 3
 
 
 # --- provider failures ---
