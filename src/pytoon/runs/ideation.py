@@ -171,36 +171,31 @@ def ideas_problems(ideas: Ideas, project: Project) -> list[str]:
     from pytoon.presets import get_preset
     from pytoon.render.captions import caption_layout
 
-    problems = [
-        p
-        for p in (
-            _text_problem("title", ideas.title, MAX_TITLE_CHARS),
-            _text_problem("hook", ideas.hook, MAX_HOOK_CHARS),
-        )
-        if p
+    found = [
+        _text_problem("title", ideas.title, MAX_TITLE_CHARS),
+        _text_problem("hook", ideas.hook, MAX_HOOK_CHARS),
     ]
     if len(ideas.clips) != project.clip_count:
-        problems.append(f"clips: expected exactly {project.clip_count}, got {len(ideas.clips)}")
+        found.append(f"clips: expected exactly {project.clip_count}, got {len(ideas.clips)}")
     layout = caption_layout(get_preset(project.preset_id).caption_style)
+    max_chars = project.caption_style.max_chars
     for number, clip in enumerate(ideas.clips):
         label = f"clips.{number}"
-        problems += [p for p in [_text_problem(f"{label}.prompt", clip.prompt, MAX_CLIP_PROMPT_CHARS)] if p]
-        caption = _text_problem(f"{label}.caption", clip.caption, MAX_CAPTION_CHARS) or caption_problem(
-            f"{label}.caption", clip.caption, project.caption_style.max_chars, layout
+        found.append(_text_problem(f"{label}.prompt", clip.prompt, MAX_CLIP_PROMPT_CHARS))
+        found.append(
+            _text_problem(f"{label}.caption", clip.caption, MAX_CAPTION_CHARS)
+            or caption_problem(f"{label}.caption", clip.caption, max_chars, layout)
         )
-        if caption:
-            problems.append(caption)
         if project.caption_style.uppercase and clip.caption != clip.caption.upper():
-            problems.append(f"{label}.caption: this project writes captions in capitals")
-    hashtags = _hashtags_problem(ideas.hashtags)
-    if hashtags:
-        problems.append(hashtags)
+            found.append(f"{label}.caption: this project writes captions in capitals")
+    found.append(_hashtags_problem(ideas.hashtags))
     if not project.voice and ideas.voice_script is not None:
-        problems.append("voice_script: this project has no voice")
-    if project.voice:
-        voice = "voice_script: this project needs one" if not ideas.voice_script else None
-        problems += [p for p in [voice or voice_problem(ideas.voice_script or "", project)] if p]
-    return problems
+        found.append("voice_script: this project has no voice")
+    elif project.voice:
+        found.append(
+            voice_problem(ideas.voice_script, project) if ideas.voice_script else "voice_script: this project needs one"
+        )
+    return [problem for problem in found if problem]
 
 
 def _shown(problems: list[str]) -> str:
