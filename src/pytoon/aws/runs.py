@@ -107,7 +107,9 @@ class RunRepository(TableRepository):
     ) -> None:
         """Set `fields` (None removes one), the named `artifacts` entries and one clip of `artifacts.clips`, and
         move to `status`: only while the run is unfinished and, with `expect`, still at that status."""
-        names: dict[str, str] = {"#status": "status", "#artifacts": "artifacts"}
+        names: dict[str, str] = {"#status": "status"}
+        if artifacts or clip is not None:
+            names["#artifacts"] = "artifacts"
         values: dict[str, Any] = {":now": utc_now_iso()}
         sets = ["updated_at = :now"]
         if status is not None:
