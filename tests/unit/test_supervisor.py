@@ -1,15 +1,117 @@
-"""The supervisor chat: sessions stored per tenant in moto's DynamoDB (bounded history, expiry, tenants apart)."""
+"""The supervisor chat over a recording fake of the run operations: each rule-based intent (start, list, status,
+decide a gate, help), domain errors answered, tenants apart, sessions stored per tenant in moto's DynamoDB
+(bounded history, expiry)."""
 
 from __future__ import annotations
 
 import time
+import uuid
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import boto3
 import pytest
 
-from pytoon.aws.chat_sessions import MAX_TURNS, SESSION_TTL_SECONDS, ChatSessionRepository
+from pytoon.aws.chat_sessions import MAX_TURN_TEXT_CHARS, MAX_TURNS, SESSION_TTL_SECONDS, ChatSessionRepository
+from pytoon.config import Settings
+from pytoon.content_rules import check_prompt
+from pytoon.runs.models import Gate, GateNotWaitingError, RunNotFoundError, RunStatus, UnknownProjectError
+from pytoon.runs.projects import project_names
+from pytoon.runs.supervisor import MAX_MESSAGE_CHARS, ChatReply, chat
 from tests.conftest import REGION
+
+TENANT, OTHER_TENANT = "t1", "t2"
+_LLM_VARIABLES = (
+    "PYTOON_PLANNER_LLM_BASE_URL",
+    "PYTOON_PLANNER_LLM_MODEL",
+    "PYTOON_PLANNER_LLM_API_KEY",
+    "PYTOON_PLANNER_LLM_API_KEY_SECRET_ARN",
+    "PYTOON_PLANNER_LLM_TIMEOUT_SECONDS",
+)
+
+
+@pytest.fixture(autouse=True)
+def no_llm(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    for name in _LLM_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+@dataclass
+class FakeRun:
+    run_id: str
+    tenant_id: str
+    project: str
+    brief: str
+    status: RunStatus
+    current_step: str | None = None
+    error: str | None = None
+    created_at: str = "2026-01-01T00:00:00.000Z"
+
+
+@dataclass
+class FakeRunOperations:
+    """The five operations over runs in memory, as the service behaves (another tenant's run is not found, a
+    gate decision needs the run at that gate, briefs meet the content rules); every call is recorded."""
+
+    runs: dict[str, FakeRun] = field(default_factory=dict)
+    calls: list[tuple[Any, ...]] = field(default_factory=list)
+    # Operations that break (an unexpected exception, as a lost connection would raise).
+    broken: set[str] = field(default_factory=set)
+
+    def add(self, status: RunStatus, *, tenant_id: str = TENANT, project: str = "aismr", **fields: Any) -> FakeRun:
+        run = FakeRun(uuid.uuid4().hex, tenant_id, project, fields.pop("brief", "glass kiwi sliced"), status, **fields)
+        self.runs[run.run_id] = run
+        return run
+
+    def _record(self, *call: Any) -> None:
+        self.calls.append(call)
+        if call[0] in self.broken:
+            raise RuntimeError("connection reset")
+
+    def start_run(self, tenant_id: str, project: str, brief: str) -> FakeRun:
+        self._record("start_run", tenant_id, project, brief)
+        if project not in project_names():
+            raise UnknownProjectError(f"unknown project {project!r}; known projects: {', '.join(project_names())}")
+        check_prompt(brief, "brief")
+        return self.add(RunStatus.PENDING, tenant_id=tenant_id, project=project, brief=brief)
+
+    def list_runs(self, tenant_id: str, status: RunStatus | None = None) -> list[FakeRun]:
+        self._record("list_runs", tenant_id, status)
+        mine = [run for run in self.runs.values() if run.tenant_id == tenant_id]
+        return [run for run in reversed(mine) if status is None or run.status is status]
+
+    def _tenant_run(self, tenant_id: str, run_id: str) -> FakeRun:
+        run = self.runs.get(run_id)
+        if run is None or run.tenant_id != tenant_id:
+            raise RunNotFoundError(f"Run not found: {run_id}")
+        return run
+
+    def get_run(self, tenant_id: str, run_id: str) -> FakeRun:
+        self._record("get_run", tenant_id, run_id)
+        return self._tenant_run(tenant_id, run_id)
+
+    def approve_gate(self, tenant_id: str, run_id: str, gate: Gate, approved: bool, comment: str | None) -> FakeRun:
+        self._record("approve_gate", tenant_id, run_id, gate, approved, comment)
+        run = self._tenant_run(tenant_id, run_id)
+        if run.status is not gate.waiting_status:
+            raise GateNotWaitingError(f"run {run_id} is {run.status.value}, not waiting at the {gate.value} gate")
+        run.status = RunStatus.RUNNING
+        return run
+
+    def project_names(self) -> list[str]:
+        return project_names()
+
+
+@pytest.fixture
+def operations() -> FakeRunOperations:
+    return FakeRunOperations()
+
+
+@pytest.fixture
+def settings(moto_table: str) -> Settings:
+    return Settings(table_name=moto_table, bucket_name="pytoon-artifacts", region=REGION)
 
 
 @pytest.fixture
@@ -17,12 +119,309 @@ def sessions(moto_table: str) -> ChatSessionRepository:
     return ChatSessionRepository(moto_table, REGION)
 
 
+@dataclass
+class Conversation:
+    """One tenant's session, message after message."""
+
+    operations: FakeRunOperations
+    settings: Settings
+    tenant_id: str = TENANT
+    session_id: str | None = None
+
+    def say(self, message: str) -> ChatReply:
+        reply = chat(self.tenant_id, message, self.session_id, self.operations, settings=self.settings)
+        self.session_id = reply.session_id
+        return reply
+
+
+@pytest.fixture
+def conversation(operations: FakeRunOperations, settings: Settings) -> Conversation:
+    return Conversation(operations, settings)
+
+
 def _stored(table_name: str, tenant_id: str, session_id: str) -> dict | None:
     table = boto3.resource("dynamodb", region_name=REGION).Table(table_name)
     return table.get_item(Key={"PK": f"CHAT#{tenant_id}#{session_id}", "SK": "META"}).get("Item")
 
 
+# --- starting a run ---
+
+
+def test_a_sentence_starts_a_run_of_its_project_with_its_brief_and_it_is_what_it_refers_to(
+    conversation: Conversation, operations: FakeRunOperations
+) -> None:
+    started = conversation.say("Make a relaxing rain video for aismr")
+
+    assert operations.calls == [("start_run", TENANT, "aismr", "a relaxing rain video")]
+    run_id = started.runs[0].run_id
+    assert [(a.operation, a.arguments, a.outcome) for a in started.actions] == [
+        ("start_run", {"project": "aismr", "brief": "a relaxing rain video"}, "ok")
+    ]
+    assert run_id in started.reply and "pending" in started.reply and started.interpreter == "rules"
+    assert started.runs[0].project == "aismr" and started.runs[0].status is RunStatus.PENDING
+
+    followed = conversation.say("how is it doing?")
+    assert operations.calls[-1] == ("get_run", TENANT, run_id)
+    assert followed.reply.startswith(f"Run {run_id} (aismr: “a relaxing rain video”) is pending")
+
+
+@pytest.mark.parametrize(
+    ("message", "project", "brief"),
+    [
+        ("start an aismr run: rain on a window", "aismr", "rain on a window"),
+        ("please start a run for product launch about a steel bottle", "product_launch", "a steel bottle"),
+        (
+            "Can you make a video about running shoes for the motivational project?",
+            "motivational",
+            "a video about running shoes",
+        ),
+    ],
+)
+def test_other_ways_of_asking_for_a_run_name_its_project_and_brief(
+    conversation: Conversation, operations: FakeRunOperations, message: str, project: str, brief: str
+) -> None:
+    conversation.say(message)
+
+    assert operations.calls == [("start_run", TENANT, project, brief)]
+
+
+def test_a_project_named_by_an_alias_is_asked_for_and_the_next_message_names_it(
+    conversation: Conversation, operations: FakeRunOperations
+) -> None:
+    asked = conversation.say("make a rain video for asmr")
+
+    assert operations.calls == [] and asked.actions == []
+    assert "did you mean aismr" in asked.reply and "aismr, motivational, product_launch" in asked.reply
+    conversation.say("aismr")
+    assert operations.calls == [("start_run", TENANT, "aismr", "a rain video")]
+
+
+def test_a_missing_project_is_asked_for_only_in_the_next_message(
+    conversation: Conversation, operations: FakeRunOperations
+) -> None:
+    asked = conversation.say("make a calm video of the sea")
+    assert (
+        "Which project is “a calm video of the sea” for? Projects: aismr, motivational, product_launch" in asked.reply
+    )
+    conversation.say("the motivational one")
+    assert operations.calls == [("start_run", TENANT, "motivational", "a calm video of the sea")]
+
+    conversation.say("make a sunrise timelapse")
+    conversation.say("what is running")
+    late = conversation.say("aismr")
+    assert [call[0] for call in operations.calls[1:]] == ["list_runs"] and late.actions == []
+
+
+def test_a_brief_the_content_rules_refuse_and_a_project_the_service_refuses_are_answered(
+    conversation: Conversation, operations: FakeRunOperations, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    refused = conversation.say("make a gore video for aismr")
+    assert "refused by the content rules" in refused.reply and "'gore'" in refused.reply
+    assert refused.actions[0].outcome == "refused" and refused.runs == []
+
+    # The service no longer knows a project the names still list (a deploy in between).
+    monkeypatch.setattr(operations, "project_names", lambda: [*project_names(), "cooking"])
+    unknown = conversation.say("make a pasta video for cooking")
+    assert operations.calls[-1] == ("start_run", TENANT, "cooking", "a pasta video")
+    assert "unknown project 'cooking'; known projects: aismr, motivational, product_launch" in unknown.reply
+    assert unknown.actions[0].outcome == "refused" and "unknown project" in unknown.actions[0].detail
+
+
+# --- listing and following runs ---
+
+
+def test_what_is_running_lists_the_runs_moving_on_their_own(
+    conversation: Conversation, operations: FakeRunOperations
+) -> None:
+    rendering = operations.add(RunStatus.AWAITING_RENDER)
+    waiting = operations.add(RunStatus.AWAITING_IDEATION_APPROVAL)
+    done = operations.add(RunStatus.COMPLETED)
+    operations.add(RunStatus.RUNNING, tenant_id=OTHER_TENANT)
+
+    reply = conversation.say("What is running?")
+
+    assert operations.calls == [("list_runs", TENANT, None)]
+    assert rendering.run_id in reply.reply and "rendering its video" in reply.reply
+    assert waiting.run_id not in reply.reply and done.run_id not in reply.reply
+    assert "1 more is waiting for your approval" in reply.reply
+    assert {run.run_id for run in reply.runs} == {rendering.run_id, waiting.run_id, done.run_id}
+
+
+def test_what_is_waiting_for_approval_lists_both_gates_or_the_one_named(
+    conversation: Conversation, operations: FakeRunOperations
+) -> None:
+    ideas = operations.add(RunStatus.AWAITING_IDEATION_APPROVAL)
+    video = operations.add(RunStatus.AWAITING_PUBLISH_APPROVAL)
+    operations.add(RunStatus.RUNNING)
+
+    both = conversation.say("what is waiting for approval")
+    assert both.reply.startswith("Waiting for your approval (2):")
+    assert ideas.run_id in both.reply and video.run_id in both.reply
+
+    publish = conversation.say("which runs are waiting at the publish gate")
+    assert operations.calls[-1] == ("list_runs", TENANT, RunStatus.AWAITING_PUBLISH_APPROVAL)
+    assert video.run_id in publish.reply and ideas.run_id not in publish.reply
+
+    failed = conversation.say("what failed")
+    assert operations.calls[-1] == ("list_runs", TENANT, RunStatus.FAILED) and failed.reply == "No run has failed."
+
+
+@pytest.mark.parametrize("asking", ["status of {id}", "how is run {id} doing", "what about {id}?", "{id}"])
+def test_the_status_of_a_run_named_by_its_id(
+    conversation: Conversation, operations: FakeRunOperations, asking: str
+) -> None:
+    run = operations.add(RunStatus.FAILED, error="clip step: every engine failed")
+
+    reply = conversation.say(asking.format(id=run.run_id))
+
+    assert operations.calls == [("get_run", TENANT, run.run_id)]
+    assert (
+        reply.reply == f"Run {run.run_id} (aismr: “glass kiwi sliced”) is failed. Why: clip step: every engine failed."
+    )
+    assert reply.runs[0].error == "clip step: every engine failed"
+
+
+def test_another_tenants_run_is_not_found_and_it_without_a_run_asks_which(
+    conversation: Conversation, operations: FakeRunOperations
+) -> None:
+    theirs = operations.add(RunStatus.AWAITING_IDEATION_APPROVAL, tenant_id=OTHER_TENANT, brief="their secret")
+
+    for message in (f"status of {theirs.run_id}", f"approve ideation for {theirs.run_id}"):
+        reply = conversation.say(message)
+        assert reply.reply.startswith(f"I found no run {theirs.run_id}") and "secret" not in reply.reply
+        assert reply.runs == [] and reply.actions[0].outcome == "refused"
+    assert {call[1] for call in operations.calls} == {TENANT}
+    assert theirs.status is RunStatus.AWAITING_IDEATION_APPROVAL
+
+    assert conversation.say("how is that run doing").reply.startswith("Which run do you mean?")
+
+
+# --- deciding gates ---
+
+
+def test_approve_ideation_and_reject_the_publish_gate_with_a_reason(
+    conversation: Conversation, operations: FakeRunOperations
+) -> None:
+    ideas = operations.add(RunStatus.AWAITING_IDEATION_APPROVAL)
+    video = operations.add(RunStatus.AWAITING_PUBLISH_APPROVAL)
+
+    approved = conversation.say(f"approve ideation for {ideas.run_id}")
+    rejected = conversation.say(f"Reject the publish gate of {video.run_id} because the music is too loud.")
+
+    assert operations.calls == [
+        ("approve_gate", TENANT, ideas.run_id, Gate.IDEATION, True, None),
+        ("approve_gate", TENANT, video.run_id, Gate.PUBLISH, False, "the music is too loud"),
+    ]
+    assert approved.reply == f"Approved the ideation gate of run {ideas.run_id}: it goes on to make the clips."
+    assert "with your reason “the music is too loud”" in rejected.reply and "ends rejected" in rejected.reply
+    assert rejected.actions[0].arguments == {
+        "run_id": video.run_id,
+        "gate": "publish",
+        "approved": False,
+        "comment": "the music is too loud",
+    }
+
+
+def test_a_decision_without_a_gate_takes_the_one_the_run_waits_at_and_it_is_the_last_run(
+    conversation: Conversation, operations: FakeRunOperations
+) -> None:
+    video = operations.add(RunStatus.AWAITING_PUBLISH_APPROVAL)
+    conversation.say(f"how is {video.run_id} doing")
+
+    conversation.say("approve it, looks great")
+
+    assert operations.calls[-2:] == [
+        ("get_run", TENANT, video.run_id),
+        ("approve_gate", TENANT, video.run_id, Gate.PUBLISH, True, "looks great"),
+    ]
+
+
+def test_a_gate_the_run_is_not_waiting_at_is_answered_with_the_runs_status(
+    conversation: Conversation, operations: FakeRunOperations
+) -> None:
+    rendering = operations.add(RunStatus.AWAITING_RENDER)
+
+    reply = conversation.say(f"approve ideation for {rendering.run_id}")
+
+    assert reply.reply == (
+        f"I could not approve the ideation gate of run {rendering.run_id}: "
+        f"run {rendering.run_id} is awaiting_render, not waiting at the ideation gate."
+    )
+    assert reply.actions[0].outcome == "refused" and rendering.status is RunStatus.AWAITING_RENDER
+    assert "not waiting at a gate" in conversation.say(f"reject {rendering.run_id}").reply
+
+
+def test_a_decision_naming_no_run_id_asks_which_run_rather_than_deciding_the_last_one(
+    conversation: Conversation, operations: FakeRunOperations
+) -> None:
+    last = operations.add(RunStatus.AWAITING_IDEATION_APPROVAL)
+    conversation.say(f"status of {last.run_id}")
+
+    reply = conversation.say("approve ideation for the rain video")
+
+    assert reply.reply.startswith("I found no run id in that") and operations.calls[-1][0] == "get_run"
+    assert last.status is RunStatus.AWAITING_IDEATION_APPROVAL
+
+
+# --- anything else ---
+
+
+def test_help_and_what_can_you_do_say_what_it_can_do_with_the_projects(conversation: Conversation) -> None:
+    for message in ("help", "What can you do?"):
+        reply = conversation.say(message)
+        assert "make a relaxing rain video for aismr" in reply.reply and "product_launch" in reply.reply
+        assert "approve ideation for <run id>" in reply.reply and reply.actions == []
+
+
+@pytest.mark.parametrize("message", ["", "   ", "blah blah", "ñ☃ 🎬 \x00 ??? ;;;", "x" * (MAX_MESSAGE_CHARS + 1)])
+def test_empty_garbage_and_very_long_messages_are_answered_without_acting(
+    conversation: Conversation, operations: FakeRunOperations, sessions: ChatSessionRepository, message: str
+) -> None:
+    reply = conversation.say(message)
+
+    assert reply.reply and reply.actions == [] and operations.calls == []
+    if len(message) > MAX_MESSAGE_CHARS:
+        assert f"up to {MAX_MESSAGE_CHARS}" in reply.reply
+    else:
+        assert "I look after your production runs" in reply.reply
+    stored = sessions.open(TENANT, reply.session_id)
+    assert stored.session_id == reply.session_id and len(stored.turns[0].user) <= MAX_TURN_TEXT_CHARS
+
+
+def test_an_operation_that_breaks_is_answered_and_recorded_as_failed(
+    conversation: Conversation, operations: FakeRunOperations
+) -> None:
+    operations.broken.add("list_runs")
+
+    reply = conversation.say("list my runs")
+
+    assert reply.reply.startswith("I could not list your runs: it failed on the service's side")
+    assert reply.actions[0].outcome == "failed" and "connection reset" not in reply.reply
+
+
 # --- sessions ---
+
+
+def test_a_conversation_is_stored_turn_by_turn_and_another_tenant_cannot_continue_it(
+    operations: FakeRunOperations, settings: Settings, sessions: ChatSessionRepository
+) -> None:
+    mine = Conversation(operations, settings)
+    started = mine.say("make a relaxing rain video for aismr")
+    mine.say("how is it doing")
+    assert started.session_id == mine.session_id
+
+    stored = sessions.open(TENANT, mine.session_id)
+    assert [turn.user for turn in stored.turns] == ["make a relaxing rain video for aismr", "how is it doing"]
+    assert stored.turns[0].assistant == started.reply and stored.last_run_id == started.runs[0].run_id
+
+    intruder = Conversation(operations, settings, tenant_id=OTHER_TENANT, session_id=mine.session_id)
+    reply = intruder.say("how is it doing")
+    assert intruder.session_id != mine.session_id and reply.reply.startswith("Which run do you mean?")
+    assert operations.calls[-1] == ("get_run", TENANT, started.runs[0].run_id)
+    assert len(sessions.open(TENANT, mine.session_id).turns) == 2
+
+
+# --- the session store ---
 
 
 def test_a_session_keeps_its_last_turns_and_memory_and_expires_after_its_last_message(
