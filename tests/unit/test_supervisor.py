@@ -4,8 +4,10 @@ decide a gate, help), domain errors answered, tenants apart, sessions stored per
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -16,12 +18,14 @@ import pytest
 from pytoon.aws.chat_sessions import MAX_TURN_TEXT_CHARS, MAX_TURNS, SESSION_TTL_SECONDS, ChatSessionRepository
 from pytoon.config import Settings
 from pytoon.content_rules import check_prompt
+from pytoon.local.fakes.openai_chat import FakeOpenAIChat, fake_openai_chat
 from pytoon.runs.models import Gate, GateNotWaitingError, RunNotFoundError, RunStatus, UnknownProjectError
 from pytoon.runs.projects import project_names
-from pytoon.runs.supervisor import MAX_MESSAGE_CHARS, ChatReply, chat
+from pytoon.runs.supervisor import MAX_MESSAGE_CHARS, MAX_TOOL_ROUNDS, ChatReply, chat
 from tests.conftest import REGION
 
 TENANT, OTHER_TENANT = "t1", "t2"
+MODEL = "gpt-4o-mini"
 _LLM_VARIABLES = (
     "PYTOON_PLANNER_LLM_BASE_URL",
     "PYTOON_PLANNER_LLM_MODEL",
@@ -36,6 +40,16 @@ def no_llm(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
     for name in _LLM_VARIABLES:
         monkeypatch.delenv(name, raising=False)
     return monkeypatch
+
+
+@pytest.fixture
+def fake_llm(no_llm: pytest.MonkeyPatch) -> Iterator[FakeOpenAIChat]:
+    """The package's fake of OpenAI's chat completions, configured as the service's LLM for this test only."""
+    with fake_openai_chat() as server:
+        no_llm.setenv("PYTOON_PLANNER_LLM_BASE_URL", server.api_url)
+        no_llm.setenv("PYTOON_PLANNER_LLM_MODEL", MODEL)
+        no_llm.setenv("PYTOON_PLANNER_LLM_API_KEY", server.api_key)
+        yield server
 
 
 @dataclass
@@ -397,6 +411,144 @@ def test_an_operation_that_breaks_is_answered_and_recorded_as_failed(
 
     assert reply.reply.startswith("I could not list your runs: it failed on the service's side")
     assert reply.actions[0].outcome == "failed" and "connection reset" not in reply.reply
+
+
+# --- with the LLM ---
+
+
+def _tool_messages(request_json: dict[str, Any]) -> list[dict[str, Any]]:
+    return [json.loads(m["content"]) for m in request_json["messages"] if m["role"] == "tool"]
+
+
+def test_the_llm_acts_through_the_five_tools_for_the_caller_and_its_final_text_is_the_reply(
+    conversation: Conversation, operations: FakeRunOperations, fake_llm: FakeOpenAIChat
+) -> None:
+    fake_llm.call_tools(("start_run", {"project": "aismr", "brief": "rain on a tin roof"}))
+    fake_llm.answer("Started your aismr run about rain on a tin roof.")
+
+    reply = conversation.say("I'd love something with rain on a tin roof, the satisfying kind")
+
+    assert operations.calls == [("start_run", TENANT, "aismr", "rain on a tin roof")]
+    assert reply.reply == "Started your aismr run about rain on a tin roof." and reply.interpreter == "llm"
+    assert reply.llm_fallback_reason is None and reply.actions[0].outcome == "ok"
+    first, second = (request.json for request in fake_llm.requests)
+    assert [tool["function"]["name"] for tool in first["tools"]] == [
+        "start_run",
+        "list_runs",
+        "get_run",
+        "approve_gate",
+        "project_names",
+    ]
+    assert not any("tenant_id" in tool["function"]["parameters"]["properties"] for tool in first["tools"])
+    assert first["tools"][0]["function"]["parameters"]["properties"]["project"]["enum"] == project_names()
+    assert first["messages"][-1] == {
+        "role": "user",
+        "content": "I'd love something with rain on a tin roof, the satisfying kind",
+    }
+    run_id = reply.runs[0].run_id
+    assert (
+        _tool_messages(second) == [{"run": reply.runs[0].model_dump(mode="json")}]
+        and run_id in second["messages"][-1]["content"]
+    )
+
+
+def test_the_llm_reads_the_sessions_history_and_the_last_run(
+    conversation: Conversation, operations: FakeRunOperations, fake_llm: FakeOpenAIChat
+) -> None:
+    run = operations.add(RunStatus.AWAITING_IDEATION_APPROVAL)
+    fake_llm.call_tools(("get_run", {"run_id": run.run_id}))
+    fake_llm.answer("It is waiting for you to approve its ideas.")
+    fake_llm.call_tools(("approve_gate", {"run_id": run.run_id, "gate": "ideation", "approved": True, "comment": None}))
+    fake_llm.answer("Approved.")
+
+    conversation.say(f"how is {run.run_id}?")
+    conversation.say("ok, approve it")
+
+    assert operations.calls[-1] == ("approve_gate", TENANT, run.run_id, Gate.IDEATION, True, None)
+    third = fake_llm.requests[2].json["messages"]
+    assert f"last talked about: {run.run_id}" in third[0]["content"]
+    assert third[1:] == [
+        {"role": "user", "content": f"how is {run.run_id}?"},
+        {"role": "assistant", "content": "It is waiting for you to approve its ideas."},
+        {"role": "user", "content": "ok, approve it"},
+    ]
+
+
+def test_the_models_tool_calls_are_validated_and_never_reach_another_tenant(
+    conversation: Conversation, operations: FakeRunOperations, fake_llm: FakeOpenAIChat
+) -> None:
+    theirs = operations.add(RunStatus.AWAITING_IDEATION_APPROVAL, tenant_id=OTHER_TENANT)
+    fake_llm.call_tools(
+        ("get_run", {"run_id": theirs.run_id, "tenant_id": OTHER_TENANT}),
+        ("get_run", {"run_id": theirs.run_id}),
+        ("approve_gate", {"run_id": theirs.run_id, "gate": "launch", "approved": True, "comment": None}),
+        ("delete_run", {"run_id": theirs.run_id}),
+    )
+    fake_llm.answer("I could not find that run.")
+
+    reply = conversation.say(f"approve {theirs.run_id}")
+
+    assert (
+        operations.calls == [("get_run", TENANT, theirs.run_id)]
+        and theirs.status is RunStatus.AWAITING_IDEATION_APPROVAL
+    )
+    extra, not_found, bad_gate, unknown = _tool_messages(fake_llm.requests[1].json)
+    assert "tenant_id" in extra["error"] and not_found == {"error": f"Run not found: {theirs.run_id}"}
+    assert "gate" in bad_gate["error"] and "no tool 'delete_run'" in unknown["error"]
+    assert [(a.operation, a.outcome) for a in reply.actions] == [("get_run", "refused")] and reply.runs == []
+
+
+def test_an_llm_failure_before_acting_is_answered_by_the_rules_with_the_reason(
+    conversation: Conversation, operations: FakeRunOperations, fake_llm: FakeOpenAIChat
+) -> None:
+    running = operations.add(RunStatus.RUNNING)
+    fake_llm.fail(500)
+    fake_llm.refuse("I cannot help with that.")
+
+    failed = conversation.say("what is running")
+    refused = conversation.say("what is running")
+
+    for reply in (failed, refused):
+        assert reply.interpreter == "rules" and reply.reply.startswith("Running (1):") and running.run_id in reply.reply
+    assert failed.llm_fallback_reason == "LLM supervisor HTTP 500"
+    assert refused.llm_fallback_reason == "LLM supervisor refused: I cannot help with that."
+
+
+def test_an_llm_failure_after_acting_says_what_was_done_and_does_not_do_it_again(
+    conversation: Conversation, operations: FakeRunOperations, fake_llm: FakeOpenAIChat
+) -> None:
+    fake_llm.call_tools(("start_run", {"project": "aismr", "brief": "a relaxing rain video"}))
+    fake_llm.fail(503)
+
+    reply = conversation.say("make a relaxing rain video for aismr")
+
+    assert operations.calls == [("start_run", TENANT, "aismr", "a relaxing rain video")]
+    assert reply.llm_fallback_reason == "LLM supervisor HTTP 503" and reply.interpreter == "llm"
+    assert reply.reply.startswith("I could not finish answering (LLM supervisor HTTP 503). What I did:")
+    assert reply.runs[0].run_id in reply.reply
+
+
+def test_tool_rounds_are_bounded(
+    conversation: Conversation, operations: FakeRunOperations, fake_llm: FakeOpenAIChat
+) -> None:
+    for _ in range(MAX_TOOL_ROUNDS + 1):
+        fake_llm.call_tools(("list_runs", {"status": None}))
+
+    reply = conversation.say("list my runs")
+
+    assert len(fake_llm.requests) == MAX_TOOL_ROUNDS and len(operations.calls) == MAX_TOOL_ROUNDS
+    assert reply.llm_fallback_reason == f"LLM supervisor was still calling tools after {MAX_TOOL_ROUNDS} rounds"
+
+
+def test_a_half_configured_llm_is_not_used_and_the_rules_say_why(
+    conversation: Conversation, operations: FakeRunOperations, no_llm: pytest.MonkeyPatch
+) -> None:
+    no_llm.setenv("PYTOON_PLANNER_LLM_BASE_URL", "https://api.openai.com/v1")
+
+    reply = conversation.say("help")
+
+    assert reply.interpreter == "rules" and "I look after your production runs" in reply.reply
+    assert reply.llm_fallback_reason.startswith("LLM supervisor not used: PYTOON_PLANNER_LLM_MODEL is not set")
 
 
 # --- sessions ---

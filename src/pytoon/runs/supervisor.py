@@ -4,27 +4,35 @@ for aismr", "what is waiting for approval", "how is it doing", "reject the publi
 `chat` answers one message of a session. It works over exactly five operations (RunOperations, which
 pytoon.runs.service implements), always for the calling tenant. The rule-based interpreter below understands
 starting a run, listing runs (filtered), a run's status ("it" is the run the session last talked about),
-deciding a gate, and help; anything else is answered with what it can do. A domain error (an unknown project, a
-brief the content rules refuse, a gate the run is not waiting at, another tenant's run) is answered, never
-raised. Sessions are stored per tenant (pytoon.aws.chat_sessions): a session id that is not one of the caller's
-starts a fresh session under a new id, so another tenant's history is never read.
+deciding a gate, and help; anything else is answered with what it can do. With the service's LLM configured
+(pytoon.llm_client), the model reads the session's history and acts through the same five operations as tools
+(arguments validated, the tenant always the caller's, the rounds bounded); any LLM failure before it acted is
+answered by the rules, after it acted by a summary of what was done, the reason given in the reply. A domain
+error (an unknown project, a brief the content rules refuse, a gate the run is not waiting at, another tenant's
+run) is answered, never raised. Sessions are stored per tenant (pytoon.aws.chat_sessions): a session id that is
+not one of the caller's starts a fresh session under a new id, so another tenant's history is never read.
 """
 
 from __future__ import annotations
 
 import difflib
+import json
 import re
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from pytoon.aws.chat_sessions import ChatSessionRepository
-from pytoon.config import Settings, get_settings
+from pytoon.aws.chat_sessions import ChatSession, ChatSessionRepository
+from pytoon.config import ConfigError, Settings, get_settings
 from pytoon.content_rules import ContentRefusedError
 from pytoon.errors import PytoonError, public_message
 from pytoon.runs.models import Gate, GateNotWaitingError, RunNotFoundError, RunStatus, UnknownProjectError
+
+if TYPE_CHECKING:
+    from pytoon.llm_client import LlmConfig
 
 # A message longer than this is answered without being read; the API refuses far longer bodies.
 MAX_MESSAGE_CHARS = 4000
@@ -601,6 +609,207 @@ def _partition(text: str, separator: re.Pattern[str]) -> tuple[str, str, str]:
     return text[: match.start()], match[0], text[match.end() :]
 
 
+# --- with the service's LLM ---------------------------------------------------------------------------------
+
+LLM_SUBJECT = "LLM supervisor"
+# Model requests per message (each may call tools), operations the model may perform per message, and the time
+# all its requests share: the chat answers within the API's 29 s, rules fallback included.
+MAX_TOOL_ROUNDS = 4
+MAX_TOOL_CALLS = 8
+LLM_BUDGET_SECONDS = 20.0
+MAX_REPLY_CHARS = 4000
+RUN_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+
+SYSTEM_PROMPT = """You are the supervisor of Pytoon production runs, talking with one tenant about their runs.
+A run turns a brief into ideas, waits at the ideation gate for the tenant to approve them, has AI clips made,
+renders the video, waits at the publish gate, then publishes it.
+Act only through the tools and only as the tenant asks: start a run only when asked to make a video, and approve
+or reject a gate only when the tenant says so (the reason for a rejection is its comment). Never invent run ids:
+use ids the tenant gave, the conversation named or a tool returned. When the project of a new video is unclear,
+ask which, naming the projects.
+Projects: {projects}.
+Answer briefly in plain text, naming the run ids you talk about."""
+
+
+class _ToolArguments(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class _StartRunArguments(_ToolArguments):
+    project: str = Field(min_length=1, max_length=64)
+    brief: str = Field(min_length=1, max_length=MAX_BRIEF_CHARS)
+
+
+class _ListRunsArguments(_ToolArguments):
+    status: RunStatus | None = None
+
+
+class _GetRunArguments(_ToolArguments):
+    run_id: str = Field(pattern=RUN_ID_PATTERN)
+
+
+class _ApproveGateArguments(_ToolArguments):
+    run_id: str = Field(pattern=RUN_ID_PATTERN)
+    gate: Gate
+    approved: bool
+    comment: str | None = Field(default=None, max_length=MAX_COMMENT_CHARS)
+
+
+_TOOL_ARGUMENTS: dict[str, type[_ToolArguments]] = {
+    "start_run": _StartRunArguments,
+    "list_runs": _ListRunsArguments,
+    "get_run": _GetRunArguments,
+    "approve_gate": _ApproveGateArguments,
+    "project_names": _ToolArguments,
+}
+
+
+def _tool(name: str, description: str, properties: dict[str, Any]) -> dict[str, Any]:
+    parameters = {
+        "type": "object",
+        "properties": properties,
+        "required": list(properties),
+        "additionalProperties": False,
+    }
+    return {
+        "type": "function",
+        "function": {"name": name, "description": description, "strict": True, "parameters": parameters},
+    }
+
+
+def tool_definitions(projects: Sequence[str]) -> list[dict[str, Any]]:
+    """The five operations as OpenAI tools with strict JSON-schema parameters (no tenant: that is the caller's)."""
+    run_id = {"type": "string", "description": "The run's id, as a tool returned it or the tenant gave it"}
+    project: dict[str, Any] = {"type": "string", "description": "The project the run is made for"}
+    if projects:
+        project["enum"] = list(projects)
+    statuses = [status.value for status in RunStatus]
+    return [
+        _tool(
+            "start_run",
+            "Start a production run: a video of the project about the brief. Its ideas then wait for approval.",
+            {"project": project, "brief": {"type": "string", "description": "What the video is about"}},
+        ),
+        _tool(
+            "list_runs",
+            "The tenant's runs, newest first; with a status, only the runs at it (null for all).",
+            {"status": {"type": ["string", "null"], "enum": [*statuses, None]}},
+        ),
+        _tool("get_run", "One run: its project, brief, status, current step and error.", {"run_id": run_id}),
+        _tool(
+            "approve_gate",
+            "Approve (approved true) or reject (false) the gate a run waits at: ideation (its ideas) or publish "
+            "(its video). A rejection ends the run; its comment says why.",
+            {
+                "run_id": run_id,
+                "gate": {"type": "string", "enum": [gate.value for gate in Gate]},
+                "approved": {"type": "boolean"},
+                "comment": {"type": ["string", "null"], "description": "The tenant's reason, or null"},
+            },
+        ),
+        _tool("project_names", "The projects a run can be made for.", {}),
+    ]
+
+
+def _invalid(exc: ValidationError) -> str:
+    problems = (f"{'.'.join(map(str, e['loc'])) or 'arguments'}: {e['msg']}" for e in exc.errors()[:3])
+    return "invalid arguments: " + "; ".join(problems)
+
+
+def _tool_result(acting: _Acting, call: dict[str, Any]) -> dict[str, Any]:
+    """What one tool call did, as the model reads it. Only a call whose arguments validate is performed, and
+    always for the caller's tenant."""
+    from pytoon.llm_client import clipped
+
+    name = call["function"]["name"]
+    arguments_model = _TOOL_ARGUMENTS.get(name)
+    if arguments_model is None:
+        return {"error": f"there is no tool {clipped(name, 64)!r}; the tools are {', '.join(_TOOL_ARGUMENTS)}"}
+    if len(acting.actions) >= MAX_TOOL_CALLS:
+        return {"error": f"not done: at most {MAX_TOOL_CALLS} operations per message"}
+    try:
+        arguments = arguments_model.model_validate(json.loads(call["function"]["arguments"] or "{}"))
+    except ValueError as exc:
+        reason = _invalid(exc) if isinstance(exc, ValidationError) else "arguments are not a JSON object"
+        return {"error": reason}
+    outcome = acting.perform(name, arguments.model_dump(mode="json"))
+    if outcome.error is not None:
+        return {"error": _said(outcome.error) if isinstance(outcome.error, PytoonError) else INTERNAL_FAILURE}
+    if name == "list_runs":
+        runs = outcome.value
+        shown = [RunSummary.of(run).model_dump(mode="json") for run in runs[:MAX_LISTED_RUNS]]
+        return {"count": len(runs), "runs": shown}
+    if name == "project_names":
+        return {"projects": list(outcome.value)}
+    return {"run": RunSummary.of(outcome.value).model_dump(mode="json")}
+
+
+def _tool_calls(answer: dict[str, Any]) -> list[dict[str, Any]]:
+    """The assistant message's tool calls, each checked to name a function with its arguments as a string."""
+    from pytoon.llm_client import LlmAnswerError
+
+    calls = answer.get("tool_calls") or []
+    well_formed = isinstance(calls, list) and all(
+        isinstance(call, dict)
+        and isinstance(call.get("id"), str)
+        and isinstance(call.get("function"), dict)
+        and isinstance(call["function"].get("name"), str)
+        and isinstance(call["function"].get("arguments", ""), str)
+        for call in calls
+    )
+    if not well_formed:
+        raise LlmAnswerError(f"{LLM_SUBJECT} tool calls are malformed")
+    return calls
+
+
+def _llm_reply(config: LlmConfig, message: str, session: ChatSession, acting: _Acting) -> str:
+    """The model's answer to `message` after the tools it called; LlmError on any failure (`acting` then holds
+    what was already done)."""
+    from pytoon.llm_client import MIN_TIMEOUT_SECONDS, LlmAnswerError, LlmUnavailableError, message_of, post_chat
+
+    projects = _project_names(acting.operations)
+    system = SYSTEM_PROMPT.format(projects=", ".join(projects) or "none")
+    if acting.last_run_id:
+        system += f"\nThe run the conversation last talked about: {acting.last_run_id}."
+    messages: list[dict[str, Any]] = [{"role": "system", "content": system}]
+    for turn in session.turns:
+        messages += [{"role": "user", "content": turn.user}, {"role": "assistant", "content": turn.assistant}]
+    messages.append({"role": "user", "content": message})
+    tools = tool_definitions(projects)
+    deadline = time.monotonic() + LLM_BUDGET_SECONDS
+    for _ in range(MAX_TOOL_ROUNDS):
+        remaining = deadline - time.monotonic()
+        if remaining < MIN_TIMEOUT_SECONDS:
+            raise LlmUnavailableError(f"{LLM_SUBJECT} ran out of its {LLM_BUDGET_SECONDS:g} s")
+        round_config = config.model_copy(update={"timeout_seconds": min(config.timeout_seconds, remaining)})
+        body = {"model": config.model, "messages": messages, "tools": tools, "tool_choice": "auto"}
+        answer = message_of(post_chat(body, round_config, subject=LLM_SUBJECT))
+        calls = _tool_calls(answer)
+        if not calls:
+            content = answer.get("content")
+            if not isinstance(content, str) or not content.strip():
+                raise LlmAnswerError(f"{LLM_SUBJECT} answer is empty")
+            text = content.strip()
+            return text if len(text) <= MAX_REPLY_CHARS else text[: MAX_REPLY_CHARS - 1] + "…"
+        messages.append({"role": "assistant", "content": answer.get("content"), "tool_calls": calls})
+        for call in calls:
+            result = _tool_result(acting, call)
+            messages.append({"role": "tool", "tool_call_id": call["id"], "content": json.dumps(result)})
+    raise LlmAnswerError(f"{LLM_SUBJECT} was still calling tools after {MAX_TOOL_ROUNDS} rounds")
+
+
+def _what_was_done(acting: _Acting, reason: str) -> str:
+    """The reply when the LLM failed after acting: what was done, from the records (the rules must not read the
+    message again and repeat it)."""
+    lines = [f"I could not finish answering ({reason}). What I did:"]
+    for action in acting.actions:
+        arguments = ", ".join(f"{name} {value!r}" for name, value in action.arguments.items() if value is not None)
+        result = "done" if action.outcome == "ok" else f"{action.outcome}: {action.detail}"
+        lines.append(f"- {action.operation}" + (f" ({arguments})" if arguments else "") + f": {result}")
+    lines += [f"- {_line(run)}" for run in acting.touched.values()]
+    return "\n".join(lines)
+
+
 # --- the chat ------------------------------------------------------------------------------------------------
 
 
@@ -613,20 +822,41 @@ def chat(
     settings: Settings | None = None,
 ) -> ChatReply:
     """Answer one message of the tenant's session `session_id` (a new session when None, or when the id is not
-    one of this tenant's sessions: the reply's session_id is then a new one). Domain errors are answered; a
-    failure to store the session (the table) is raised, as for any request."""
+    one of this tenant's sessions: the reply's session_id is then a new one). The LLM answers when one is
+    configured (read from the environment per message, like ideation), else the rules. Domain errors are
+    answered; a failure to store the session (the table) is raised, as for any request."""
+    from pytoon.llm_client import LlmError, clipped, llm_config
+
     sessions = ChatSessionRepository.from_settings(settings or get_settings())
     session = sessions.open(tenant_id, session_id)
     acting = _Acting(tenant_id, operations, last_run_id=session.last_run_id)
+    interpreter: Literal["rules", "llm"] = "rules"
+    fallback_reason = text = asked_brief = None
     if len(message) > MAX_MESSAGE_CHARS:
         text = f"That message is {len(message)} characters long; I read messages of up to {MAX_MESSAGE_CHARS}."
-        asked_brief = None
     else:
-        rules = _Rules(acting, session.pending_brief)
-        text = rules.answer(message)
-        # A brief waits for its project one message only: the answer to the question asked about it.
-        asked_brief = rules.asked_brief
+        try:
+            config = llm_config()
+        except ConfigError as exc:
+            config, fallback_reason = None, clipped(f"{LLM_SUBJECT} not used: {exc}")
+        if config is not None:
+            try:
+                text, interpreter = _llm_reply(config, message, session, acting), "llm"
+            except LlmError as exc:
+                fallback_reason = exc.reason
+                if acting.actions:
+                    text, interpreter = _what_was_done(acting, exc.reason), "llm"
+        if text is None:
+            rules = _Rules(acting, session.pending_brief)
+            text = rules.answer(message)
+            # A brief waits for its project one message only: the answer to the question asked about it.
+            asked_brief = rules.asked_brief
     sessions.record_turn(session, message, text, last_run_id=acting.last_run_id, pending_brief=asked_brief)
     return ChatReply(
-        session_id=session.session_id, reply=text, actions=acting.actions, runs=list(acting.touched.values())
+        session_id=session.session_id,
+        reply=text,
+        actions=acting.actions,
+        runs=list(acting.touched.values()),
+        interpreter=interpreter,
+        llm_fallback_reason=fallback_reason,
     )
