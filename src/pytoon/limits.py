@@ -83,3 +83,7 @@ MEDIA_FETCH_TOTAL_SECONDS = 120
 # the plan step's Lambda has 300 s, and this leaves 120 s for storing the files, the LLM planner (≤ 30 s)
 # and planning. One URL may still take its whole MEDIA_FETCH_TOTAL_SECONDS.
 MEDIA_FETCH_JOB_SECONDS = 180
+
+# Production runs: a brief, and a reviewer's comment on a gate.
+MAX_BRIEF_CHARS = 2000
+MAX_COMMENT_CHARS = 1000

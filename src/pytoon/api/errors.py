@@ -94,6 +94,8 @@ ERROR_TABLE = ErrorTable(
         "pytoon.aws.idempotency.IdempotencyConflictError": ErrorMapping(409),
         # The message names the run's status, so the reviewer sees where it is instead.
         "pytoon.runs.models.GateNotWaitingError": ErrorMapping(409),
+        # Other messages to the same chat session kept winning the write: the message may be sent again.
+        "pytoon.aws.chat_sessions.SessionContendedError": ErrorMapping(409),
         class_path(RateLimited): ErrorMapping(
             429,
             headers=_retry_after,

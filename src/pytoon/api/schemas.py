@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from pytoon.limits import MAX_BRIEF_CHARS, MAX_COMMENT_CHARS
 from pytoon.models import AssetCategory
 
 
@@ -202,9 +203,6 @@ class MusicLibraryBody(BaseModel):
 
 
 # --- production runs ---------------------------------------------------------------------------------------
-
-MAX_BRIEF_CHARS = 2000
-MAX_COMMENT_CHARS = 1000
 
 
 class RunStartRequest(BaseModel):

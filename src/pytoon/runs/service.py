@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from dataclasses import dataclass
 
 from pytoon.aws.executions import execution_status, start_named_execution
 from pytoon.aws.idempotency import IdempotencyStore
@@ -154,3 +155,28 @@ def _tenant_run(runs: RunRepository, tenant_id: str, run_id: str) -> RunRecord:
     if record.tenant_id != tenant_id:
         raise RunNotFoundError(f"Run not found: {run_id}")
     return record
+
+
+@dataclass(frozen=True)
+class CallerOperations:
+    """These operations on behalf of one API caller, as the supervisor chat uses them: its decisions are
+    recorded as the caller's key."""
+
+    decided_by: str | None = None
+
+    def start_run(self, tenant_id: str, project: str, brief: str) -> RunRecord:
+        return start_run(tenant_id, project, brief)
+
+    def list_runs(self, tenant_id: str, status: RunStatus | None = None) -> list[RunRecord]:
+        return list_runs(tenant_id, status)
+
+    def get_run(self, tenant_id: str, run_id: str) -> RunRecord:
+        return get_run(tenant_id, run_id)
+
+    def approve_gate(self, tenant_id: str, run_id: str, gate: Gate, approved: bool, comment: str | None) -> RunRecord:
+        return approve_gate(tenant_id, run_id, gate, approved, comment, decided_by=self.decided_by)
+
+    def project_names(self) -> list[str]:
+        from pytoon.runs.projects import project_names
+
+        return project_names()

@@ -29,6 +29,7 @@ from pytoon.aws.chat_sessions import ChatSession, ChatSessionRepository
 from pytoon.config import ConfigError, Settings, get_settings
 from pytoon.content_rules import ContentRefusedError
 from pytoon.errors import PytoonError, public_message
+from pytoon.limits import MAX_BRIEF_CHARS, MAX_COMMENT_CHARS
 from pytoon.runs.models import Gate, GateNotWaitingError, RunNotFoundError, RunStatus, UnknownProjectError
 
 if TYPE_CHECKING:
@@ -36,9 +37,6 @@ if TYPE_CHECKING:
 
 # A message longer than this is answered without being read; the API refuses far longer bodies.
 MAX_MESSAGE_CHARS = 4000
-# As the runs API accepts them.
-MAX_BRIEF_CHARS = 2000
-MAX_COMMENT_CHARS = 1000
 # Runs named in one reply, and runs one message may act on ("approve ideation for a, b and c").
 MAX_LISTED_RUNS = 20
 MAX_RUNS_PER_MESSAGE = 5
