@@ -46,7 +46,8 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
         "states:SendTaskSuccess": {RUN_MACHINE},
         "states:SendTaskFailure": {RUN_MACHINE},
         "states:SendTaskHeartbeat": {RUN_MACHINE},
-        "secretsmanager:GetSecretValue": {"SECRET:AdminApiKeySecret"},
+        # The supervisor chat's LLM.
+        "secretsmanager:GetSecretValue": {"SECRET:AdminApiKeySecret", "SECRET:PlannerLlmApiKeySecret"},
     },
     "WebhooksFunction": {
         "dynamodb:GetItem": {TABLE},

@@ -43,16 +43,20 @@ CHECKS = [
 @pytest.fixture
 def api_key(moto_table: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     sfn = boto3.client("stepfunctions", region_name=REGION)
-    machine = sfn.create_state_machine(
-        name="RenderJob",
-        definition='{"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}}',
-        roleArn="arn:aws:iam::123456789012:role/render",
-    )["stateMachineArn"]
+    machine, run_machine = (
+        sfn.create_state_machine(
+            name=name,
+            definition='{"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}}',
+            roleArn="arn:aws:iam::123456789012:role/render",
+        )["stateMachineArn"]
+        for name in ("RenderJob", "ProductionRun")
+    )
     boto3.client("s3", region_name=REGION).create_bucket(Bucket=BUCKET)
     for name, value in {
         "PYTOON_TABLE_NAME": moto_table,
         "PYTOON_BUCKET_NAME": BUCKET,
         "PYTOON_STATE_MACHINE_ARN": machine,
+        "PYTOON_PRODUCTION_RUN_STATE_MACHINE_ARN": run_machine,
         "AWS_DEFAULT_REGION": REGION,
         "ADMIN_API_KEY": ADMIN_KEY,
         "POWERTOOLS_METRICS_DISABLED": "true",
