@@ -232,6 +232,10 @@ class FakeSoraVideo(LoopbackFake):
         """Events from now on are signed with a secret the receiver does not have."""
         self._signing_secret = OTHER_SECRET
 
+    def good_signature(self) -> None:
+        """Events from now on are signed with the project's secret again."""
+        self._signing_secret = self.webhook_secret
+
     def resend(self, event: WebhookEvent, *, sent_at: float | None = None) -> Delivery:
         """Deliver `event` (again: a duplicate, as OpenAI retries; or late, with an old `sent_at` timestamp)."""
         if self._webhook_url is None:
