@@ -42,6 +42,7 @@ from pytoon.models import (
     SpokenVoice,
 )
 from pytoon.music import library_file
+from pytoon.notifications import notify
 from pytoon.observability import logger
 from pytoon.planner import audio_plan, effective_motion_profile
 from pytoon.render.assemble import OutputFacts, assemble_output
@@ -473,6 +474,7 @@ def assemble_job(job_id: str) -> AssembleResult:
     record = ctx.jobs.get(job_id)
     ctx.metrics.increment("pytoon_render_success_total", archetype=record.archetype)
     ctx.metrics.observe("pytoon_job_total_seconds", seconds_since(record.created_at), archetype=record.archetype)
+    notify(record.tenant_id, "job.completed", {"job_id": job_id, "status": record.status.v2, "error": None})
     return AssembleResult(job_id=job_id, output_key=keys.output_key(job_id), duration_seconds=plan.duration_seconds)
 
 
@@ -588,4 +590,5 @@ def mark_failed(job_id: str, error: dict[str, Any] | None) -> FailureResult:
         record = ctx.jobs.get(job_id)
         error_name = str((error or {}).get("Error") or "Unknown")
         ctx.metrics.increment("pytoon_render_failure_total", archetype=record.archetype, reason=error_name)
+        notify(record.tenant_id, "job.failed", {"job_id": job_id, "status": record.status.v2, "error": record.error})
     return FailureResult(job_id=job_id, status=record.status, reason=record.error or reason)

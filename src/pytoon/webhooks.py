@@ -94,6 +94,14 @@ def _field(payload: Mapping[str, Any], name: str, kind: type) -> Any:
     return value
 
 
+def standard_webhook_signature(secret: str, msg_id: str, timestamp: str, body: bytes) -> str:
+    """Standard Webhooks' signature (without its `v1,` prefix): base64 HMAC-SHA256 of `id.timestamp.body`, keyed
+    with the base64 `whsec_` secret. Our own outgoing notifications are signed with it too."""
+    key = base64.b64decode(secret.removeprefix("whsec_") + "==")  # the padding may have been left off
+    signed = f"{msg_id}.{timestamp}.".encode() + body
+    return base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+
+
 def verify_standard_webhook(secret: str, headers: Mapping[str, str], body: bytes, now: float) -> None:
     """Standard Webhooks: HMAC-SHA256 over `id.timestamp.body` with the base64 `whsec_` secret, sent as a
     space-separated list of `v1,<base64>` entries (any one may match), timestamp within ±5 minutes."""
@@ -106,9 +114,7 @@ def verify_standard_webhook(secret: str, headers: Mapping[str, str], body: bytes
         raise WebhookSignatureError("invalid webhook-timestamp") from exc
     if abs(now - sent) > TOLERANCE_SECONDS:
         raise WebhookSignatureError("webhook timestamp outside the tolerance")
-    key = base64.b64decode(secret.removeprefix("whsec_") + "==")  # the padding may have been left off
-    signed = f"{msg_id}.{timestamp}.".encode() + body
-    expected = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest())
+    expected = standard_webhook_signature(secret, msg_id, timestamp, body).encode()
     for entry in signatures.split():
         version, _, signature = entry.partition(",")
         if version == "v1" and hmac.compare_digest(signature.encode(), expected):

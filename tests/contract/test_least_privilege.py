@@ -143,6 +143,7 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
     },
     "AssembleFunction": {
         "dynamodb:GetItem": {TABLE},
+        "dynamodb:PutItem": {TABLE},  # the delivery log of the tenant's notification webhook
         "dynamodb:UpdateItem": {TABLE},
         "dynamodb:Query": {TABLE},
         "s3:GetObject": {job_file("plan.json"), job_file("segments/*"), job_file("audio.m4a"), job_file("audio.json")},
@@ -165,6 +166,7 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
     },
     "MarkFailedFunction": {
         "dynamodb:GetItem": {TABLE},
+        "dynamodb:PutItem": {TABLE},  # the delivery log of the tenant's notification webhook
         "dynamodb:UpdateItem": {TABLE},
         "sqs:SendMessage": {"DLQ:MarkFailedDLQ"},  # the EventBridge backstop's failure destination
     },

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from pytoon import __version__
 from pytoon.api.body import BodyGuard, BodyLimit
 from pytoon.api.errors import install_error_handlers
-from pytoon.api.routers import admin, assets, chat, jobs, jobs_v2, music, presets, runs, service
+from pytoon.api.routers import admin, assets, chat, jobs, jobs_v2, music, notifications, presets, runs, service
 from pytoon.api.routing import StrictJsonRoute
 from pytoon.config import ApiSettings, get_api_settings
 from pytoon.limits import MAX_INLINE_BODY_BYTES, MAX_V2_JOB_BODY_BYTES
@@ -25,6 +25,7 @@ ROUTERS = (
     music.router,
     runs.router,
     chat.router,
+    notifications.router,
     admin.router,
 )
 

@@ -86,6 +86,7 @@ ERROR_TABLE = ErrorTable(
         "pytoon.media_fetch.MediaUrlError": ErrorMapping(400),
         "pytoon.voice_track.VoiceScriptError": ErrorMapping(400),
         "pytoon.runs.models.UnknownProjectError": ErrorMapping(400),
+        "pytoon.notifications.WebhookUrlError": ErrorMapping(400),
         class_path(AuthenticationError): ErrorMapping(401),
         class_path(ResourceNotFoundError): ErrorMapping(404),
         # Its message names the id; the answer is the same whether the job is missing or another tenant's.

@@ -198,6 +198,8 @@ class EmbeddedAWS:
                 "POWERTOOLS_TRACE_DISABLED": "true",
                 "POWERTOOLS_METRICS_DISABLED": os.environ.get("POWERTOOLS_METRICS_DISABLED", "true"),
                 "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING"),
+                # Everything runs on this machine: a tenant's notification receiver may too.
+                "PYTOON_NOTIFY_ALLOW_LOOPBACK": "true",
             }
         )
         get_settings.cache_clear()

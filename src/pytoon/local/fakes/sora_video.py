@@ -43,7 +43,6 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -53,6 +52,7 @@ from PIL import Image
 
 from pytoon.local.fakes.clips import solid_clip
 from pytoon.local.fakes.loopback import LoopbackFake, ReceivedRequest, Reply, serve
+from pytoon.webhooks import standard_webhook_signature
 
 DEFAULT_API_KEY = "sk-fake-sora-key"
 WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"fake-sora-webhook-signing-key-32").decode()
@@ -240,17 +240,14 @@ class FakeSoraVideo(LoopbackFake):
         """Deliver `event` (again: a duplicate, as OpenAI retries; or late, with an old `sent_at` timestamp)."""
         if self._webhook_url is None:
             raise RuntimeError("send_webhooks_to(url) first")
-        sent_at = time.time() if sent_at is None else sent_at
-        from standardwebhooks import Webhook  # a dev dependency: only webhooks need it
-
-        signature = Webhook(self._signing_secret).sign(
-            event.webhook_id, datetime.fromtimestamp(sent_at, UTC), event.body.decode()
-        )
+        timestamp = str(int(time.time() if sent_at is None else sent_at))
+        # Signed as OpenAI signs (Standard Webhooks); tests check this signer against the reference library.
+        signature = standard_webhook_signature(self._signing_secret, event.webhook_id, timestamp, event.body)
         headers = {
             "content-type": "application/json",
             "webhook-id": event.webhook_id,
-            "webhook-timestamp": str(int(sent_at)),
-            "webhook-signature": signature,
+            "webhook-timestamp": timestamp,
+            "webhook-signature": f"v1,{signature}",
         }
         status: int | None
         try:
