@@ -3,7 +3,8 @@
 moto does not enforce IAM, so a missing grant would only show on AWS, as AccessDenied in the middle of a
 job. Here every AWS call the handlers make during real work (an API upload, a presigned upload that the
 upload notification validates, a whole V1 job with music through the state machine, a V2 job with a prompt,
-an uploaded clip, an https image the planner fetches and stores, music and a spoken voice script) is recorded
+an uploaded clip, an https image the planner fetches and stores, music and a spoken voice script, a scene an
+engine generates, a production run through both gates with engine-made clips) is recorded
 with the function it ran in, turned into the IAM action and resource AWS would check, and matched against
 that function's statements in the SAM-transformed template.
 """
@@ -14,6 +15,7 @@ import fnmatch
 import io
 import re
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -49,6 +51,7 @@ _S3_ACTIONS = {
     "CompleteMultipartUpload": "s3:PutObject",
     "AbortMultipartUpload": "s3:AbortMultipartUpload",
     "DeleteObject": "s3:DeleteObject",
+    "CopyObject": "s3:PutObject",
     "ListObjectsV2": "s3:ListBucket",
 }
 _STATES_RESOURCES = {
@@ -71,6 +74,16 @@ def _function_of_current_thread() -> str | None:
     return None  # the test itself, moto's own threads
 
 
+def _machine_resource(operation: str, params: dict[str, Any]) -> str:
+    """The state machine a call acts on, as the least-privilege test names it. A task token names no machine:
+    the API resolves only approval gates (ProductionRun), every other caller a render job's or a run's clip."""
+    arn = params.get("stateMachineArn") or params.get("executionArn")
+    if arn is not None:
+        named = _STATES_RESOURCES[operation]
+        return named.replace("STATE_MACHINE", "RUN_STATE_MACHINE") if ":ProductionRunStateMachine" in arn else named
+    return "RUN_STATE_MACHINE" if _function_of_current_thread() == "ApiFunction" else _STATES_RESOURCES[operation]
+
+
 def _iam_call(service: str, operation: str, params: dict[str, Any]) -> tuple[str, str] | None:
     if service == "dynamodb":
         table = params.get("TableName") or next(iter(params.get("RequestItems", {})), "")
@@ -80,7 +93,7 @@ def _iam_call(service: str, operation: str, params: dict[str, Any]) -> tuple[str
         key = params.get("Key")
         return _S3_ACTIONS[operation], "BUCKET" + (f"/{key}" if key else "")
     if service == "stepfunctions":
-        return f"states:{operation}", _STATES_RESOURCES[operation]
+        return f"states:{operation}", _machine_resource(operation, params)
     if service == "secretsmanager":
         return f"secretsmanager:{operation}", "SECRET"
     return None
@@ -100,6 +113,9 @@ def recorded_calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[set[Call]]:
     def make_api_call(self: Any, operation: str, params: dict[str, Any]) -> Any:
         service = self.meta.service_model.service_name
         record(_function_of_current_thread(), _iam_call(service, operation, params))
+        if operation == "CopyObject":  # S3 checks the source's GetObject as well as the target's PutObject
+            source = params["CopySource"]
+            record(_function_of_current_thread(), ("s3:GetObject", f"BUCKET/{source['Key']}"))
         return original(self, operation, params)
 
     monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", make_api_call)
@@ -261,3 +277,36 @@ def test_every_call_a_generated_scene_makes_is_granted(
     assert ("ClipEngineFunction", "s3:PutObject", f"BUCKET/jobs/{job_id}/clips/seg_000.mp4") in recorded_calls
     assert ("SegmentRenderFunction", "s3:GetObject", f"BUCKET/jobs/{job_id}/clips/seg_000.mp4") in recorded_calls
     _assert_all_granted(recorded_calls, {"ClipEngineFunction", "PlannerFunction", "SegmentRenderFunction"})
+
+
+def test_every_call_a_production_run_makes_is_granted(
+    api: httpx.Client, recorded_calls: set[Call], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with fake_runway_video() as runway:
+        monkeypatch.setenv("RUNWAY_API_KEY", runway.api_key)
+        monkeypatch.setenv("RUNWAY_BASE_URL", runway.api_url)
+        started = api.post("/v1/runs/start", json={"project": "aismr", "brief": "Every call granted"})
+        assert started.status_code == 202, started.text
+        run_id = started.json()["run_id"]
+        for gate, waiting in (("ideation", "awaiting_ideation_approval"), ("publish", "awaiting_publish_approval")):
+            _run_reaches(api, run_id, waiting)
+            decided = api.post(f"/v1/runs/{run_id}/approve", json={"gate": gate, "approved": True})
+            assert decided.status_code == 200, decided.text
+        run = _run_reaches(api, run_id, "completed")
+    assert {c["engine"] for c in run["artifacts"]["clips"]} == {"runway"}
+    _assert_all_granted(
+        recorded_calls,
+        {"ApiFunction", "RunStepFunction", "ClipEngineFunction", "PlannerFunction", "AssembleFunction"},
+    )
+    assert ("ApiFunction", "states:SendTaskSuccess", "RUN_STATE_MACHINE") in recorded_calls
+
+
+def _run_reaches(api: httpx.Client, run_id: str, status: str) -> dict:
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        run = api.get(f"/v1/runs/{run_id}").json()
+        if run["status"] == status:
+            return run
+        assert run["status"] not in ("completed", "failed", "rejected"), run["error"]
+        time.sleep(0.2)
+    raise AssertionError(f"run {run_id} never reached {status}")

@@ -9,7 +9,9 @@ a publish request) is found in the record and reused, never made twice.
 
 from __future__ import annotations
 
+import shutil
 import time
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel
@@ -169,7 +171,6 @@ class RunClipStepResult(BaseModel):
 def generate_run_clip(run_id: str, index: int, step: ClipStep, task_token: str | None = None) -> RunClipStepResult:
     """One step of a run's clip, as a render job's scene is generated; once done, a made clip becomes one of the
     tenant's video uploads (the render job shows it from there) and the clip records its engine or its card."""
-    from pytoon.assets import store_upload
     from pytoon.content_rules import engine_prompt
     from pytoon.runs.projects import get_project
 
@@ -184,30 +185,39 @@ def generate_run_clip(run_id: str, index: int, step: ClipStep, task_token: str |
         chain=_engine_chain(get_project(record.project))[0],
     )
     services = ClipServices(steps.settings, steps.store, MetricsStore.from_settings(steps.settings))
+    # /tmp survives into the next warm invocation: always clean up so a retry starts fresh.
     work = steps.settings.work_dir / f"runs/{run_id}/clip_{index:02d}"
-    work.mkdir(parents=True, exist_ok=True)
-    outcome = clip_step(slot, step, task_token, services, work, describe=f"clip {index + 1} of run {run_id}")
-    generation = outcome.generation
-    if outcome.phase == "done" and not clip.done:
-        asset_key = None
-        if generation.made_clip:
-            data = steps.store.get_bytes(slot.clip_key)
-            name = f"run-{run_id[:8]}-clip-{index + 1}.mp4"
-            asset_key = store_upload(
-                tenant_id=record.tenant_id, category=AssetCategory.VIDEO, filename=name, data=data
-            ).key
-        done = clip.model_copy(
-            update={
-                "done": True,
-                "engine": generation.engine if generation.made_clip else LOCAL_ENGINE,
-                "fallback_reason": generation.fallback_reason,
-                "attempts": [a.model_dump(mode="json") for a in generation.attempts],
-                "clip_key": slot.clip_key if generation.made_clip else None,
-                "asset_key": asset_key,
-            }
-        )
-        steps.runs.update(run_id, clip=(index, done.model_dump(mode="json")))
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    try:
+        outcome = clip_step(slot, step, task_token, services, work, describe=f"clip {index + 1} of run {run_id}")
+        generation = outcome.generation
+        if outcome.phase == "done" and not clip.done:
+            made = generation.made_clip
+            done = clip.model_copy(
+                update={
+                    "done": True,
+                    "engine": generation.engine if made else LOCAL_ENGINE,
+                    "fallback_reason": generation.fallback_reason,
+                    "attempts": [a.model_dump(mode="json") for a in generation.attempts],
+                    "clip_key": slot.clip_key if made else None,
+                    "asset_key": _as_upload(steps, record, slot.clip_key, index, work) if made else None,
+                }
+            )
+            steps.runs.update(run_id, clip=(index, done.model_dump(mode="json")))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     return RunClipStepResult(run_id=run_id, index=index, phase=outcome.phase, wait_seconds=outcome.wait_seconds)
+
+
+def _as_upload(steps: _Steps, record: RunRecord, clip_key: str, index: int, work: Path) -> str:
+    """The generated clip stored as one of the tenant's READY video uploads, checked as an upload is."""
+    from pytoon.assets import CheckedUpload, inspect_media, store_checked
+
+    path = steps.store.download(clip_key, work / "made.mp4")
+    name = f"run-{record.run_id[:8]}-clip-{index + 1}.mp4"
+    checked = CheckedUpload(AssetCategory.VIDEO, name, path.read_bytes(), inspect_media(path, AssetCategory.VIDEO))
+    return store_checked(checked, record.tenant_id, steps.settings).key
 
 
 class RenderStart(BaseModel):
