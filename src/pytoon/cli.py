@@ -395,6 +395,7 @@ def _serve_embedded(args: argparse.Namespace, api_socket: socket.socket, dev_key
         import uvicorn
 
         from pytoon.api.app import create_app
+        from pytoon.local.webhooks_gateway import WebhooksGateway
 
         class Server(uvicorn.Server):
             async def startup(self, sockets: list[socket.socket] | None = None) -> None:
@@ -407,7 +408,9 @@ def _serve_embedded(args: argparse.Namespace, api_socket: socket.socket, dev_key
                 if self.started:
                     threading.Thread(target=embedded.runtime.preload, daemon=True).start()
 
-        server = Server(uvicorn.Config(create_app(), log_level="warning"))
+        # Provider webhooks reach WebhooksFunction, as API Gateway routes them; every other request the API.
+        gateway = WebhooksGateway.for_embedded(create_app(), embedded)
+        server = Server(uvicorn.Config(gateway, log_level="warning"))
         write_state(
             api_port,
             ServeState(
@@ -428,6 +431,8 @@ def _serve_embedded(args: argparse.Namespace, api_socket: socket.socket, dev_key
             f"  e.g. aws --endpoint-url {stack.endpoint_url} stepfunctions list-executions "
             f"--state-machine-arn {stack.render_state_machine_arn}"
         )
+        webhook_routes = ", ".join(f"{route.method} {api_url}{route.resource}" for route in gateway.routes)
+        print(f"  provider webhooks (WebhooksFunction): {webhook_routes}")
         key_note = f"development key: X-API-Key: {dev_key}" if dev_key else "keys from API_KEY/API_KEYS"
         print(f"API: {api_url}  (docs at /docs; {key_note})", flush=True)
         # uvicorn shuts down gracefully on SIGINT/SIGTERM, then re-raises the signal: both end up here as an

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import threading
@@ -10,12 +11,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 import uvicorn
 from PIL import Image, ImageDraw
 
 from pytoon.api.app import create_app
 from pytoon.local.embedded import EmbeddedAWS
+from pytoon.local.fakes.luma_video import FakeLumaVideo, fake_luma_video
+from pytoon.local.fakes.runway_video import FakeRunwayVideo, fake_runway_video
+from pytoon.local.fakes.sora_video import FakeSoraVideo, fake_sora_video
 from pytoon.render.ffmpeg import run_ffmpeg
 
 API_KEY = "integration-test-key"
@@ -155,3 +160,82 @@ def finished_v2_job(api: httpx.Client, job_id: str, status: str = "done") -> dic
 def download(url: str, path: Path) -> Path:
     path.write_bytes(httpx.get(url, timeout=60).raise_for_status().content)
     return path
+
+
+# --- video engine fakes ------------------------------------------------------------------------------------
+
+# The shipped engine rules, with waits short enough for a test: poll every second, give up after a few.
+ENGINE_TIMEOUT_SECONDS = 4
+
+
+@pytest.fixture
+def fast_rules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pytoon.video_engines.selection import engine_config
+
+    rules = engine_config().model_dump(mode="json")
+    for engine in rules["engines"].values():
+        engine |= {"timeout_seconds": ENGINE_TIMEOUT_SECONDS, "poll_interval_seconds": 1}
+    # Tests share one table: an engine a test makes fail would be skipped in the next, unless failing is rare
+    # enough. The rotation test sets its own rules.
+    rules["rotation"] = {"window_seconds": 60, "min_attempts": 1000, "failure_threshold": 0.5}
+    path = tmp_path / "engines.json"
+    path.write_text(json.dumps(rules))
+    monkeypatch.setenv("PYTOON_ENGINE_CONFIG", str(path))
+
+
+def long_engine_timeout(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, engine: str = "sora") -> None:
+    """The fast rules, but `engine` waits long enough that only its webhook ends the wait."""
+    rules = json.loads(Path(os.environ["PYTOON_ENGINE_CONFIG"]).read_text())
+    rules["engines"][engine]["timeout_seconds"] = 120
+    path = tmp_path / f"{engine}_rules.json"
+    path.write_text(json.dumps(rules))
+    monkeypatch.setenv("PYTOON_ENGINE_CONFIG", str(path))
+
+
+@pytest.fixture
+def runway(embedded: object, fast_rules: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeRunwayVideo]:
+    with fake_runway_video() as fake:
+        monkeypatch.setenv("RUNWAY_API_KEY", fake.api_key)
+        monkeypatch.setenv("RUNWAY_BASE_URL", fake.api_url)
+        yield fake
+
+
+@pytest.fixture
+def luma(embedded: object, fast_rules: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeLumaVideo]:
+    with fake_luma_video() as fake:
+        monkeypatch.setenv("LUMA_API_KEY", fake.api_key)
+        monkeypatch.setenv("LUMA_BASE_URL", fake.api_url)
+        yield fake
+
+
+@pytest.fixture
+def sora(embedded: object, fast_rules: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSoraVideo]:
+    with fake_sora_video() as fake:
+        monkeypatch.setenv("OPENAI_API_KEY", fake.api_key)
+        monkeypatch.setenv("OPENAI_BASE_URL", fake.api_url)
+        yield fake
+
+
+@pytest.fixture(scope="session")
+def gateway_url(embedded: EmbeddedAWS) -> Iterator[str]:
+    """The API behind the local webhooks gateway on one real port, as `pytoon serve` serves them."""
+    from pytoon.local.webhooks_gateway import WebhooksGateway
+
+    listening = socket.create_server(("127.0.0.1", 0))
+    app = WebhooksGateway.for_embedded(create_app(), embedded)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listening]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline, "the gateway never started"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{listening.getsockname()[1]}"
+    server.should_exit = True
+    thread.join(timeout=10)
+    listening.close()
+
+
+def colour_share(frame: np.ndarray, colour: tuple[int, int, int], tolerance: int = 24) -> float:
+    """The share of the frame's pixels within `tolerance` levels of `colour`."""
+    return float((np.abs(frame.astype(int) - colour).max(axis=2) < tolerance).mean())

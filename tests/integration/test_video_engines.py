@@ -8,65 +8,33 @@ import base64
 import json
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
-import numpy as np
 import pytest
 
-from pytoon.aws import client, dynamodb_table, keys
+from pytoon.aws import dynamodb_table, keys
 from pytoon.aws.storage import ArtifactStore, ObjectNotFoundError
 from pytoon.aws.tasks import TaskKey
 from pytoon.config import get_settings
 from pytoon.local.embedded import EmbeddedAWS
 from pytoon.local.fakes import luma_video, runway_video, sora_video
-from pytoon.local.fakes.loopback import LoopbackFake, ReceivedRequest, Reply, serve
-from pytoon.local.fakes.luma_video import FakeLumaVideo, fake_luma_video
-from pytoon.local.fakes.runway_video import FakeRunwayVideo, fake_runway_video
-from pytoon.local.fakes.sora_video import FakeSoraVideo, fake_sora_video
-from pytoon.video_engines.selection import engine_config
-from tests.integration.conftest import download, finished_v2_job, submit_v2_job, upload
+from pytoon.local.fakes.luma_video import FakeLumaVideo
+from pytoon.local.fakes.runway_video import FakeRunwayVideo
+from pytoon.local.fakes.sora_video import FakeSoraVideo
+from tests.integration.conftest import (
+    ENGINE_TIMEOUT_SECONDS,
+    colour_share,
+    download,
+    finished_v2_job,
+    long_engine_timeout,
+    submit_v2_job,
+    upload,
+)
 from tests.media import LOOK, decode_frames, save_png
 
 pytestmark = pytest.mark.integration
-
-# The shipped rules, with waits short enough for a test: poll every second, give up after a few.
-TIMEOUT_SECONDS = 4
-
-
-@pytest.fixture
-def fast_rules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    rules = engine_config().model_dump(mode="json")
-    for engine in rules["engines"].values():
-        engine |= {"timeout_seconds": TIMEOUT_SECONDS, "poll_interval_seconds": 1}
-    # Tests share one table: an engine a test makes fail would be skipped in the next, unless failing is rare
-    # enough. The rotation test sets its own rules.
-    rules["rotation"] = {"window_seconds": 60, "min_attempts": 1000, "failure_threshold": 0.5}
-    path = tmp_path / "engines.json"
-    path.write_text(json.dumps(rules))
-    monkeypatch.setenv("PYTOON_ENGINE_CONFIG", str(path))
-
-
-@pytest.fixture
-def runway(embedded: object, fast_rules: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeRunwayVideo]:
-    with fake_runway_video() as fake:
-        monkeypatch.setenv("RUNWAY_API_KEY", fake.api_key)
-        monkeypatch.setenv("RUNWAY_BASE_URL", fake.api_url)
-        yield fake
-
-
-@pytest.fixture
-def luma(embedded: object, fast_rules: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeLumaVideo]:
-    with fake_luma_video() as fake:
-        monkeypatch.setenv("LUMA_API_KEY", fake.api_key)
-        monkeypatch.setenv("LUMA_BASE_URL", fake.api_url)
-        yield fake
-
-
-def _colour_share(frame: np.ndarray, colour: tuple[int, int, int], tolerance: int = 24) -> float:
-    """The share of the frame's pixels within `tolerance` levels of `colour`."""
-    return float((np.abs(frame.astype(int) - colour).max(axis=2) < tolerance).mean())
 
 
 def _generated_job(api: httpx.Client, engine: str, tmp_path: Path) -> tuple[dict, Path]:
@@ -87,7 +55,7 @@ def test_a_generated_scene_shows_the_engine_s_clip(api: httpx.Client, runway: Fa
     save_png(frame, LOOK / "engine_runway_frame30.png")
     # The fake's clip is one solid colour, cover-fitted to the frame: it fills the picture around the caption,
     # which is burned in over it (the designed card it replaces showed the caption itself).
-    assert _colour_share(frame, runway_video.CLIP_COLOUR) > 0.7
+    assert colour_share(frame, runway_video.CLIP_COLOUR) > 0.7
     assert (frame[1100:1800].min(axis=2) > 230).mean() > 0.002, "no caption text over the clip"
     metrics = httpx.get(f"{api.base_url}/metrics").text
     assert 'pytoon_engine_generation_seconds_count{engine="runway",outcome="succeeded"}' in metrics
@@ -102,7 +70,7 @@ def test_a_failing_engine_falls_back_to_the_next_in_the_chain(
     assert scene["engine_used"] == "luma" and scene["fallback_used"] is True
     assert "runway failed: Internal error" in scene["fallback_reason"] and "made by luma" in scene["fallback_reason"]
     assert job["fallback_used"] and job["fallback_reason"].startswith("scene 1: runway failed")
-    assert _colour_share(decode_frames(output, {30})[30], luma_video.CLIP_COLOUR) > 0.7
+    assert colour_share(decode_frames(output, {30})[30], luma_video.CLIP_COLOUR) > 0.7
 
 
 def test_an_engine_that_never_finishes_is_given_up_on_and_the_scene_is_its_card(
@@ -113,12 +81,12 @@ def test_an_engine_that_never_finishes_is_given_up_on_and_the_scene_is_its_card(
     [scene] = job["scenes"]
     assert (
         scene["engine_used"] == "local_ffmpeg"
-        and f"runway timed_out: no clip within {TIMEOUT_SECONDS} s" in (scene["fallback_reason"])
+        and f"runway timed_out: no clip within {ENGINE_TIMEOUT_SECONDS} s" in (scene["fallback_reason"])
     )
     assert "the local designed card" in scene["fallback_reason"]
     # Polled about once a second until the engine's timeout, not held beyond it.
-    assert TIMEOUT_SECONDS - 1 <= len(runway.received("GET", "/v1/tasks/")) <= TIMEOUT_SECONDS + 2
-    assert _colour_share(decode_frames(output, {30})[30], runway_video.CLIP_COLOUR) < 0.01
+    assert ENGINE_TIMEOUT_SECONDS - 1 <= len(runway.received("GET", "/v1/tasks/")) <= ENGINE_TIMEOUT_SECONDS + 2
+    assert colour_share(decode_frames(output, {30})[30], runway_video.CLIP_COLOUR) < 0.01
 
 
 def test_scenes_with_media_render_beside_a_generated_one(
@@ -138,11 +106,11 @@ def test_scenes_with_media_render_beside_a_generated_one(
     assert [s["engine_used"] for s in job["scenes"]] == ["local_ffmpeg", "runway", "local_ffmpeg"]
     frames = decode_frames(download(job["output_url"], tmp_path / "mixed.mp4"), {20, 100, 120, 170})
     save_png(frames[120], LOOK / "engine_mixed_frame120.png")
-    assert _colour_share(frames[20], runway_video.CLIP_COLOUR) < 0.01
-    assert _colour_share(frames[100], runway_video.CLIP_COLOUR) > 0.7
+    assert colour_share(frames[20], runway_video.CLIP_COLOUR) < 0.01
+    assert colour_share(frames[100], runway_video.CLIP_COLOUR) > 0.7
     # Scene 3 opens with scene 2's clip fading out (drawn by scene 3's segment, from the generated clip).
-    assert _colour_share(frames[120], runway_video.CLIP_COLOUR, tolerance=48) > 0.5
-    assert _colour_share(frames[170], runway_video.CLIP_COLOUR) < 0.01
+    assert colour_share(frames[120], runway_video.CLIP_COLOUR, tolerance=48) > 0.5
+    assert colour_share(frames[170], runway_video.CLIP_COLOUR) < 0.01
 
 
 def test_an_image_scene_asking_for_an_engine_sends_it_its_image(
@@ -164,7 +132,7 @@ def test_an_image_scene_asking_for_an_engine_sends_it_its_image(
     header, data = sent.json["promptImage"].split(",", 1)
     assert header == "data:image/png;base64" and base64.b64decode(data) == (media_dir / "product_1.png").read_bytes()
     frames = decode_frames(download(job["output_url"], tmp_path / "i2v.mp4"), {30})
-    assert _colour_share(frames[30], runway_video.CLIP_COLOUR) > 0.7
+    assert colour_share(frames[30], runway_video.CLIP_COLOUR) > 0.7
 
 
 def test_an_engine_that_keeps_failing_is_skipped_for_a_while(
@@ -187,43 +155,8 @@ def test_an_engine_that_keeps_failing_is_skipped_for_a_while(
 
 
 @pytest.fixture
-def sora(embedded: object, fast_rules: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSoraVideo]:
-    with fake_sora_video() as fake:
-        monkeypatch.setenv("OPENAI_API_KEY", fake.api_key)
-        monkeypatch.setenv("OPENAI_BASE_URL", fake.api_url)
-        yield fake
-
-
-class WebhooksGateway(LoopbackFake):
-    """API Gateway in front of WebhooksFunction, as deployed: each POST becomes a REST proxy event for the
-    function (invoked through the embedded Lambda API), and its answer goes back to the caller."""
-
-    def __init__(self, function_arn: str) -> None:
-        super().__init__()
-        self.function_arn = function_arn
-
-    def respond(self, request: ReceivedRequest) -> Reply:
-        event = {
-            "resource": "/webhooks/{provider}",
-            "path": request.path,
-            "httpMethod": request.method,
-            "headers": request.headers,
-            "pathParameters": {"provider": request.path.rsplit("/", 1)[-1]},
-            "body": base64.b64encode(request.raw).decode(),
-            "isBase64Encoded": True,
-            "requestContext": {"stage": "prod", "requestId": "local", "httpMethod": request.method},
-        }
-        invoked = client("lambda", get_settings().region).invoke(
-            FunctionName=self.function_arn, Payload=json.dumps(event).encode()
-        )
-        answer = json.loads(invoked["Payload"].read())
-        return Reply(answer["statusCode"], answer["body"].encode(), headers={})
-
-
-@pytest.fixture
-def webhooks_url(embedded: EmbeddedAWS) -> Iterator[str]:
-    with serve(WebhooksGateway(embedded.stack.function_arns["WebhooksFunction"]), name="webhooks-gateway") as gateway:
-        yield f"{gateway.base_url}/webhooks/sora"
+def webhooks_url(gateway_url: str) -> str:
+    return f"{gateway_url}/webhooks/sora"
 
 
 def _generation_state(job_id: str, index: int = 0) -> dict:
@@ -256,7 +189,7 @@ def test_a_signed_webhook_resumes_the_scene_waiting_on_sora(
 ) -> None:
     monkeypatch.setenv("SORA_WEBHOOK_SECRET", sora_video.WEBHOOK_SECRET)
     monkeypatch.setenv("PYTOON_ENGINE_WEBHOOKS", "sora")
-    _long_timeout(monkeypatch, tmp_path)
+    long_engine_timeout(monkeypatch, tmp_path)
     sora.send_webhooks_to(webhooks_url)
     sora.slow(10_000)  # never finished by polling: only the webhook can end the wait
     job_id, video_id = _awaiting_video(api, sora)
@@ -269,7 +202,7 @@ def test_a_signed_webhook_resumes_the_scene_waiting_on_sora(
     # One look as the wait began, one after the webhook: no polling loop while it waited.
     assert status_reads() == 2
     frame = decode_frames(download(job["output_url"], tmp_path / "sora.mp4"), {30})[30]
-    assert _colour_share(frame, sora_video.CLIP_COLOUR) > 0.7
+    assert colour_share(frame, sora_video.CLIP_COLOUR) > 0.7
 
 
 def test_a_video_that_ends_before_its_wait_begins_still_resumes_the_scene(
@@ -279,7 +212,7 @@ def test_a_video_that_ends_before_its_wait_begins_still_resumes_the_scene(
     wait begins sees the video finished and resumes the scene itself, long before the engine's deadline."""
     monkeypatch.setenv("SORA_WEBHOOK_SECRET", sora_video.WEBHOOK_SECRET)
     monkeypatch.setenv("PYTOON_ENGINE_WEBHOOKS", "sora")
-    _long_timeout(monkeypatch, tmp_path)
+    long_engine_timeout(monkeypatch, tmp_path)
     sora.send_webhooks_to(webhooks_url)
     sora.slow(0)  # finished at once: its event reaches the webhook before anything waits on it
     created = submit_v2_job(api, prompt="A lake at dawn.", engine_override="runway", target_duration_seconds=2)
@@ -301,7 +234,7 @@ def test_a_forged_or_stale_webhook_changes_nothing(
 ) -> None:
     monkeypatch.setenv("SORA_WEBHOOK_SECRET", sora_video.WEBHOOK_SECRET)
     monkeypatch.setenv("PYTOON_ENGINE_WEBHOOKS", "sora")
-    _long_timeout(monkeypatch, tmp_path)
+    long_engine_timeout(monkeypatch, tmp_path)
     sora.send_webhooks_to(webhooks_url)
     sora.slow(10_000)
     job_id, video_id = _awaiting_video(api, sora)
@@ -316,9 +249,37 @@ def test_a_forged_or_stale_webhook_changes_nothing(
     assert _generation_state(job_id)["phase"] == "wait"  # still waiting: nothing was resumed
 
 
-def _long_timeout(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    rules = json.loads(Path(os.environ["PYTOON_ENGINE_CONFIG"]).read_text())
-    rules["engines"]["sora"]["timeout_seconds"] = 120
-    path = tmp_path / "sora_rules.json"
-    path.write_text(json.dumps(rules))
-    monkeypatch.setenv("PYTOON_ENGINE_CONFIG", str(path))
+def test_a_webhook_on_the_api_port_under_v1_reaches_the_function_as_api_gateway_routes_it(
+    api: httpx.Client, sora: FakeSoraVideo, gateway_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """`POST /v1/webhooks/sora` on the API's port is WebhooksFunction's: a forged event is refused there (401, its
+    reason in the body) and resumes nothing; the signed one resumes the scene. Every other request is the API's."""
+    monkeypatch.setenv("SORA_WEBHOOK_SECRET", sora_video.WEBHOOK_SECRET)
+    monkeypatch.setenv("PYTOON_ENGINE_WEBHOOKS", "sora")
+    long_engine_timeout(monkeypatch, tmp_path)
+    url = f"{gateway_url}/v1/webhooks/sora"
+    sora.send_webhooks_to(url)
+    sora.slow(10_000)
+    job_id, video_id = _awaiting_video(api, sora)
+    # Once the wait has looked at the video, only a webhook can end it.
+    _until(lambda: bool(sora.received("GET", f"/v1/videos/{video_id}")), "the wait never checked the video")
+    sora.hold_webhooks()
+    sora.finish(video_id)
+    [event] = sora.take_held()
+    forged_headers = {"webhook-id": event.webhook_id, "webhook-timestamp": str(int(time.time()))}
+    forged = httpx.post(url, content=event.body, headers=forged_headers | {"webhook-signature": "v1,Zm9yZ2Vk"})
+    assert (forged.status_code, forged.json()) == (401, {"detail": "no valid signature"})
+    assert forged.headers["content-type"] == "application/json" and forged.headers["x-amzn-requestid"]
+    assert _generation_state(job_id)["phase"] == "wait"
+    assert sora.resend(event).status == 200
+    assert finished_v2_job(api, job_id)["scenes"][0]["engine_used"] == "sora"
+    assert httpx.get(f"{gateway_url}/health").json()["status"] == "ok"
+    assert httpx.get(url).status_code == 404  # only POST is the function's route; the API has no such path
+
+
+def test_a_crashed_webhooks_function_is_answered_502_as_api_gateway_answers_it(
+    embedded: EmbeddedAWS, gateway_url: str
+) -> None:
+    embedded.runtime.inject_handler_errors("WebhooksFunction")
+    answer = httpx.post(f"{gateway_url}/v1/webhooks/sora", content=b"{}")
+    assert (answer.status_code, answer.json()) == (502, {"message": "Internal server error"})
