@@ -370,20 +370,10 @@ def test_scenes_without_media_are_allowed_when_every_asset_is_used(fake: FakeOpe
 
 # --- configuration ---
 
-_VARIABLES = (
-    "PYTOON_PLANNER_LLM_BASE_URL",
-    "PYTOON_PLANNER_LLM_MODEL",
-    "PYTOON_PLANNER_LLM_API_KEY",
-    "PYTOON_PLANNER_LLM_API_KEY_SECRET_ARN",
-    "PYTOON_PLANNER_LLM_TIMEOUT_SECONDS",
-)
-
-
 @pytest.fixture
-def env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
-    for name in _VARIABLES:
-        monkeypatch.delenv(name, raising=False)
-    return monkeypatch
+def env(no_llm: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """No LLM configured (the unit conftest's no_llm), to set variables on."""
+    return no_llm
 
 
 def test_not_configured_means_no_planner(env: pytest.MonkeyPatch) -> None:

@@ -1,11 +1,10 @@
 """A production run's ideas: the deterministic ideator's for every project (the same brief, the same ideas; every
-rule met), and the LLM's against the package's fake of OpenAI's chat completions over real HTTP: the structured
+rule met), and the LLM's against the package's fake_llm of OpenAI's chat completions over real HTTP: the structured
 request, the validated answer, and every kind of failure falling back to the rules with its reason."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -24,34 +23,10 @@ from pytoon.runs.ideation import (
 from pytoon.runs.projects import get_project, project_names
 from pytoon.voice import spoken_duration_ms
 from pytoon.voice_track import VOICE_TAIL_MS, script_sentences
+from tests.unit.conftest import LLM_MODEL
 
 BRIEF = "Glass kiwi fruit being sliced with a sharp knife, crisp sounds."
 OTHER_BRIEF = "Make a video about Aurora, our steel bottle that keeps drinks cold for 24 hours. Launching in March."
-MODEL = "gpt-4o-mini"
-_VARIABLES = (
-    "PYTOON_PLANNER_LLM_BASE_URL",
-    "PYTOON_PLANNER_LLM_MODEL",
-    "PYTOON_PLANNER_LLM_API_KEY",
-    "PYTOON_PLANNER_LLM_API_KEY_SECRET_ARN",
-    "PYTOON_PLANNER_LLM_TIMEOUT_SECONDS",
-)
-
-
-@pytest.fixture(autouse=True)
-def no_llm(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
-    for name in _VARIABLES:
-        monkeypatch.delenv(name, raising=False)
-    return monkeypatch
-
-
-@pytest.fixture
-def fake(no_llm: pytest.MonkeyPatch) -> Iterator[FakeOpenAIChat]:
-    """The fake, configured as the service's LLM for this test only."""
-    with fake_openai_chat() as server:
-        no_llm.setenv("PYTOON_PLANNER_LLM_BASE_URL", server.api_url)
-        no_llm.setenv("PYTOON_PLANNER_LLM_MODEL", MODEL)
-        no_llm.setenv("PYTOON_PLANNER_LLM_API_KEY", server.api_key)
-        yield server
 
 
 # --- the deterministic ideator ---
@@ -181,23 +156,23 @@ def _answer(project_name: str, **changes: Any) -> dict[str, Any]:
     return answer | changes
 
 
-def test_the_llm_is_asked_with_a_strict_schema_and_its_answer_becomes_the_ideas(fake: FakeOpenAIChat) -> None:
+def test_the_llm_is_asked_with_a_strict_schema_and_its_answer_becomes_the_ideas(fake_llm: FakeOpenAIChat) -> None:
     project = get_project("motivational")
-    fake.answer(_answer("motivational"))
+    fake_llm.answer(_answer("motivational"))
 
     ideas = ideate(BRIEF, project)
 
-    assert (ideas.ideator, ideas.model, ideas.fallback_reason) == ("llm", MODEL, None)
+    assert (ideas.ideator, ideas.model, ideas.fallback_reason) == ("llm", LLM_MODEL, None)
     assert ideas.title == "Glass kiwi, sliced thin" and ideas.voice_script is None
     # Tidied: the project's captions are capitals, a repeated hashtag is dropped.
     assert [clip.caption for clip in ideas.clips] == [f"SLICE NUMBER {n}." for n in range(1, 6)]
     assert ideas.hashtags == ["#glasskiwi", "#asmr"]
     assert "_Written by the LLM (gpt-4o-mini)._" in readable(ideas)
 
-    (request,) = fake.requests
-    assert request.headers["authorization"] == f"Bearer {fake.api_key}"
+    (request,) = fake_llm.requests
+    assert request.headers["authorization"] == f"Bearer {fake_llm.api_key}"
     body = request.json
-    assert body["model"] == MODEL
+    assert body["model"] == LLM_MODEL
     system, user = body["messages"]
     assert "exactly 5" in system["content"] and "6-second" in system["content"]
     assert "in capital letters" in system["content"] and project.ideation_guidance in system["content"]
@@ -212,20 +187,20 @@ def test_the_llm_is_asked_with_a_strict_schema_and_its_answer_becomes_the_ideas(
     assert schema["properties"]["voice_script"] == {"type": "null"}
 
 
-def test_a_project_with_a_voice_asks_for_a_voice_script(fake: FakeOpenAIChat) -> None:
-    fake.answer(_answer("product_launch"))
+def test_a_project_with_a_voice_asks_for_a_voice_script(fake_llm: FakeOpenAIChat) -> None:
+    fake_llm.answer(_answer("product_launch"))
     ideas = ideate(BRIEF, get_project("product_launch"))
     assert (
         ideas.ideator == "llm"
         and ideas.voice_script == "Slice number 1. Slice number 2. Slice number 3. Slice number 4."
     )
-    schema = fake.requests[0].json["response_format"]["json_schema"]["schema"]
+    schema = fake_llm.requests[0].json["response_format"]["json_schema"]["schema"]
     assert schema["properties"]["voice_script"]["type"] == "string"
-    assert "at most 19 s" in fake.requests[0].json["messages"][0]["content"]
+    assert "at most 19 s" in fake_llm.requests[0].json["messages"][0]["content"]
 
 
 @pytest.mark.parametrize("name", project_names())
-def test_the_unscripted_fake_answers_valid_ideas_from_the_brief(fake: FakeOpenAIChat, name: str) -> None:
+def test_the_unscripted_fake_answers_valid_ideas_from_the_brief(fake_llm: FakeOpenAIChat, name: str) -> None:
     ideas = ideate(BRIEF, get_project(name))
     assert (ideas.ideator, ideas.fallback_reason) == ("llm", None)
     assert ideas.title.startswith("Glass kiwi fruit") and ideas != rules_ideas(BRIEF, get_project(name))
@@ -251,8 +226,8 @@ def test_the_unscripted_fake_answers_valid_ideas_from_the_brief(fake: FakeOpenAI
     ],
     ids=["clip-count", "refused-words", "voice-without-voice", "missing-fields", "not-json"],
 )
-def test_an_invalid_answer_falls_back_to_the_rules(fake: FakeOpenAIChat, answer: Any, reason: str) -> None:
-    fake.answer(answer)
+def test_an_invalid_answer_falls_back_to_the_rules(fake_llm: FakeOpenAIChat, answer: Any, reason: str) -> None:
+    fake_llm.answer(answer)
     ideas = ideate(BRIEF, get_project("aismr"))
     assert ideas.ideator == "rules" and ideas.fallback_reason is not None
     assert ideas.fallback_reason.startswith(reason)
@@ -260,32 +235,32 @@ def test_an_invalid_answer_falls_back_to_the_rules(fake: FakeOpenAIChat, answer:
     assert ideas == rules_ideas(BRIEF, get_project("aismr"), fallback_reason=ideas.fallback_reason)
 
 
-def test_a_wrong_key_falls_back_without_showing_it(fake: FakeOpenAIChat, no_llm: pytest.MonkeyPatch) -> None:
+def test_a_wrong_key_falls_back_without_showing_it(fake_llm: FakeOpenAIChat, no_llm: pytest.MonkeyPatch) -> None:
     no_llm.setenv("PYTOON_PLANNER_LLM_API_KEY", "sk-wrong-secret-key")
     ideas = ideate(BRIEF, get_project("aismr"))
     assert (ideas.ideator, ideas.fallback_reason) == ("rules", "LLM ideator HTTP 401 (invalid_api_key)")
     assert "sk-wrong" not in readable(ideas)
 
 
-def test_a_short_rate_limit_is_retried_once(fake: FakeOpenAIChat) -> None:
-    fake.fail(429, retry_after="0")
-    fake.answer(_answer("aismr"))
+def test_a_short_rate_limit_is_retried_once(fake_llm: FakeOpenAIChat) -> None:
+    fake_llm.fail(429, retry_after="0")
+    fake_llm.answer(_answer("aismr"))
     assert ideate(BRIEF, get_project("aismr")).ideator == "llm"
-    assert len(fake.requests) == 2
+    assert len(fake_llm.requests) == 2
 
 
-def test_a_rate_limit_twice_falls_back(fake: FakeOpenAIChat) -> None:
-    fake.fail(429, retry_after="0")
-    fake.fail(429, retry_after="0")
+def test_a_rate_limit_twice_falls_back(fake_llm: FakeOpenAIChat) -> None:
+    fake_llm.fail(429, retry_after="0")
+    fake_llm.fail(429, retry_after="0")
     ideas = ideate(BRIEF, get_project("aismr"))
     assert (ideas.ideator, ideas.fallback_reason) == ("rules", "LLM ideator HTTP 429 (rate_limit_exceeded)")
-    assert len(fake.requests) == 2
+    assert len(fake_llm.requests) == 2
 
 
 def test_an_unreachable_llm_falls_back(no_llm: pytest.MonkeyPatch) -> None:
     with fake_openai_chat() as gone:
         no_llm.setenv("PYTOON_PLANNER_LLM_BASE_URL", gone.api_url)
-        no_llm.setenv("PYTOON_PLANNER_LLM_MODEL", MODEL)
+        no_llm.setenv("PYTOON_PLANNER_LLM_MODEL", LLM_MODEL)
         no_llm.setenv("PYTOON_PLANNER_LLM_API_KEY", gone.api_key)
         address = gone.base_url.removeprefix("http://")
     ideas = ideate(BRIEF, get_project("aismr"))

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -18,38 +17,13 @@ import pytest
 from pytoon.aws.chat_sessions import MAX_TURN_TEXT_CHARS, MAX_TURNS, SESSION_TTL_SECONDS, ChatSessionRepository
 from pytoon.config import Settings
 from pytoon.content_rules import check_prompt
-from pytoon.local.fakes.openai_chat import FakeOpenAIChat, fake_openai_chat
+from pytoon.local.fakes.openai_chat import FakeOpenAIChat
 from pytoon.runs.models import Gate, GateNotWaitingError, RunNotFoundError, RunStatus, UnknownProjectError
 from pytoon.runs.projects import project_names
 from pytoon.runs.supervisor import MAX_MESSAGE_CHARS, MAX_TOOL_ROUNDS, ChatReply, chat
 from tests.conftest import REGION
 
 TENANT, OTHER_TENANT = "t1", "t2"
-MODEL = "gpt-4o-mini"
-_LLM_VARIABLES = (
-    "PYTOON_PLANNER_LLM_BASE_URL",
-    "PYTOON_PLANNER_LLM_MODEL",
-    "PYTOON_PLANNER_LLM_API_KEY",
-    "PYTOON_PLANNER_LLM_API_KEY_SECRET_ARN",
-    "PYTOON_PLANNER_LLM_TIMEOUT_SECONDS",
-)
-
-
-@pytest.fixture(autouse=True)
-def no_llm(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
-    for name in _LLM_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
-    return monkeypatch
-
-
-@pytest.fixture
-def fake_llm(no_llm: pytest.MonkeyPatch) -> Iterator[FakeOpenAIChat]:
-    """The package's fake of OpenAI's chat completions, configured as the service's LLM for this test only."""
-    with fake_openai_chat() as server:
-        no_llm.setenv("PYTOON_PLANNER_LLM_BASE_URL", server.api_url)
-        no_llm.setenv("PYTOON_PLANNER_LLM_MODEL", MODEL)
-        no_llm.setenv("PYTOON_PLANNER_LLM_API_KEY", server.api_key)
-        yield server
 
 
 @dataclass

@@ -1,0 +1,35 @@
+"""Unit-test fixtures: no developer's LLM settings reach a unit test; a test that wants the LLM gets the
+package's fake of OpenAI's chat completions, configured as the service's one LLM for that test only."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from pytoon.local.fakes.openai_chat import FakeOpenAIChat, fake_openai_chat
+
+LLM_MODEL = "gpt-4o-mini"
+LLM_VARIABLES = (
+    "PYTOON_PLANNER_LLM_BASE_URL",
+    "PYTOON_PLANNER_LLM_MODEL",
+    "PYTOON_PLANNER_LLM_API_KEY",
+    "PYTOON_PLANNER_LLM_API_KEY_SECRET_ARN",
+    "PYTOON_PLANNER_LLM_TIMEOUT_SECONDS",
+)
+
+
+@pytest.fixture(autouse=True)
+def no_llm(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    for name in LLM_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+@pytest.fixture
+def fake_llm(no_llm: pytest.MonkeyPatch) -> Iterator[FakeOpenAIChat]:
+    with fake_openai_chat() as server:
+        no_llm.setenv("PYTOON_PLANNER_LLM_BASE_URL", server.api_url)
+        no_llm.setenv("PYTOON_PLANNER_LLM_MODEL", LLM_MODEL)
+        no_llm.setenv("PYTOON_PLANNER_LLM_API_KEY", server.api_key)
+        yield server
