@@ -5,13 +5,14 @@ from __future__ import annotations
 import os
 import threading
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from functools import cache
 from typing import TYPE_CHECKING, Any, Self
 
 from botocore.exceptions import ClientError
 
-from pytoon.config import Settings
+from pytoon.config import DEFAULT_ARTIFACT_RETENTION_DAYS, Settings
 
 if TYPE_CHECKING:
     import boto3
@@ -163,3 +164,19 @@ class TableRepository:
             if "LastEvaluatedKey" not in page:
                 return items
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+@dataclass(frozen=True)
+class RetainedRepository(TableRepository):
+    """A repository whose records expire (DynamoDB TTL on `expires_at`) `retention_days` after they are created,
+    when the bucket's lifecycle expires the artifacts they point at: no record outlives what it points at."""
+
+    retention_days: int = DEFAULT_ARTIFACT_RETENTION_DAYS
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Self:
+        return cls(settings.table_name, settings.region, settings.artifact_retention_days)
+
+    def _expires_at(self, created_at: str) -> int:
+        created = datetime.fromisoformat(created_at.replace("Z", "+00:00"))
+        return int(created.timestamp()) + self.retention_days * 24 * 3600

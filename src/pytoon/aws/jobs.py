@@ -7,15 +7,13 @@ Progress is derived from stored segment facts and only ever increases.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 from pydantic import BaseModel
 
-from pytoon.aws import TableRepository, condition_failed, dynamo_number, plain_numbers, update_expression
+from pytoon.aws import RetainedRepository, condition_failed, dynamo_number, plain_numbers, update_expression
 from pytoon.clock import utc_now_iso
-from pytoon.config import DEFAULT_ARTIFACT_RETENTION_DAYS, Settings
 from pytoon.errors import InvalidTransitionError, JobNotFoundError
 from pytoon.models import Archetype, JobSpec, JobStatus, SegmentPlan, SegmentStatus
 
@@ -100,18 +98,8 @@ def _seg_sk(index: int) -> str:
 
 
 @dataclass(frozen=True)
-class JobRepository(TableRepository):
-    # A job's META and SEG items expire (DynamoDB TTL on expires_at) this many days after the job is created,
-    # when the bucket's lifecycle expires its artifacts: no record outlives what it points at.
-    retention_days: int = DEFAULT_ARTIFACT_RETENTION_DAYS
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> Self:
-        return cls(settings.table_name, settings.region, settings.artifact_retention_days)
-
-    def _expires_at(self, created_at: str) -> int:
-        created = datetime.fromisoformat(created_at.replace("Z", "+00:00"))
-        return int(created.timestamp()) + self.retention_days * 24 * 3600
+class JobRepository(RetainedRepository):
+    """A job's META and SEG items expire with the job's artifacts."""
 
     def create(self, spec: JobSpec, segment_count: int) -> JobRecord:
         now = utc_now_iso()

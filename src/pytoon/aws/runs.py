@@ -8,14 +8,12 @@ expects the run at a status (an approval at its gate) happens only if the run is
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, Self
+from typing import Any
 
 from botocore.exceptions import ClientError
 
-from pytoon.aws import TableRepository, condition_failed, dynamo_value, plain_numbers, update_expression
+from pytoon.aws import RetainedRepository, condition_failed, dynamo_value, plain_numbers, update_expression
 from pytoon.clock import utc_now_iso
-from pytoon.config import DEFAULT_ARTIFACT_RETENTION_DAYS, Settings
 from pytoon.errors import PytoonError
 from pytoon.runs.models import RunNotFoundError, RunRecord, RunStatus
 
@@ -35,13 +33,8 @@ def _key(run_id: str) -> dict[str, str]:
 
 
 @dataclass(frozen=True)
-class RunRepository(TableRepository):
-    # A run's record expires (DynamoDB TTL) with its render job's artifacts.
-    retention_days: int = DEFAULT_ARTIFACT_RETENTION_DAYS
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> Self:
-        return cls(settings.table_name, settings.region, settings.artifact_retention_days)
+class RunRepository(RetainedRepository):
+    """A run's record expires with its render job's artifacts."""
 
     def create(self, *, run_id: str, tenant_id: str, project: str, brief: str) -> RunRecord:
         now = utc_now_iso()
@@ -54,13 +47,12 @@ class RunRepository(TableRepository):
             created_at=now,
             updated_at=now,
         )
-        created = datetime.fromisoformat(now.replace("Z", "+00:00"))
         item = {
             **_key(run_id),
             "GSI1PK": f"TENANT#{tenant_id}",
             "GSI1SK": f"RUN#{now}#{run_id}",
             **record.model_dump(mode="json", exclude_none=True),
-            "expires_at": int(created.timestamp()) + self.retention_days * 24 * 3600,
+            "expires_at": self._expires_at(now),
         }
         self._table.put_item(Item=item, ConditionExpression="attribute_not_exists(PK)")
         return record
