@@ -14,8 +14,15 @@ from enum import StrEnum
 from pytoon.engines import choose_engine, choose_scene_engine
 from pytoon.models import FPS, CaptionCue, JobSpec, RenderPlan
 from pytoon.planner import build_plan, caption_at_starts, segment_frame_counts, v1_caption_cues
-from pytoon.scene_planner import PlannedMedia, durations_ms, fit_frames, v1_scene_graph, v2_scene_graph
-from pytoon.scenes import SceneGraph
+from pytoon.scene_planner import (
+    PlannedMedia,
+    durations_ms,
+    fit_frames,
+    generated_media,
+    v1_scene_graph,
+    v2_scene_graph,
+)
+from pytoon.scenes import Scene, SceneGraph, SceneMedia
 from pytoon.timeline import Timeline, build_timeline
 from pytoon.voice_track import voice_caption_cues
 
@@ -82,11 +89,19 @@ def _ask_llm(spec: JobSpec, media: Sequence[PlannedMedia], rules: SceneGraph, co
     graph = plan_with_llm(request, config)  # type: ignore[arg-type]
     # The model's durations are proportions: fitted to the job's exact frames.
     frame_counts = fit_frames([scene.duration for scene in graph.scenes], spec.target_duration_seconds * FPS)
+    # The model plans no engines (the job decides them): a scene it left without media is generated, as the
+    # rule planner's are, when the job asks for an engine.
     scenes = [
-        scene.model_copy(update={"duration": duration})
+        scene.model_copy(update={"duration": duration, "media": _with_engine(spec, scene)})
         for scene, duration in zip(graph.scenes, durations_ms(frame_counts), strict=True)
     ]
     return graph.model_copy(update={"scenes": scenes, "global_audio": rules.global_audio})
+
+
+def _with_engine(spec: JobSpec, scene: Scene) -> SceneMedia:
+    if scene.media.asset:
+        return scene.media
+    return generated_media(spec, scene.caption or scene.description) or scene.media
 
 
 def plan_render(spec: JobSpec, graph: SceneGraph) -> tuple[Timeline, RenderPlan]:

@@ -292,7 +292,7 @@ def test_two_serves_side_by_side_each_get_their_own_free_embedded_port(tmp_path:
                     aws_secret_access_key="any",
                 )
                 machines = [m["name"] for m in sfn.list_state_machines()["stateMachines"]]
-                assert machines == ["RenderJobStateMachine"]
+                assert sorted(machines) == ["ProductionRunStateMachine", "RenderJobStateMachine"]
         finally:
             second.stop()
     finally:
@@ -371,7 +371,7 @@ def test_serve_with_fake_providers_generates_scenes_on_one_machine(tmp_path: Pat
     serve = Serve(tmp_path, "--fake-providers", env=cleared)
     try:
         fakes = [line for line in serve.lines if line.startswith("fake ")]
-        assert [line.split()[1] for line in fakes] == ["runway", "luma", "pika", "sora"]
+        assert [line.split()[1] for line in fakes] == ["runway", "luma", "pika", "sora", "upload-post", "llm"]
         headers = {"X-API-Key": "dev-key-change-me"}
         created = httpx.post(
             f"http://127.0.0.1:{serve.api_port}/api/v2/jobs",
