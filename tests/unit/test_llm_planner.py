@@ -370,6 +370,7 @@ def test_scenes_without_media_are_allowed_when_every_asset_is_used(fake: FakeOpe
 
 # --- configuration ---
 
+
 @pytest.fixture
 def env(no_llm: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
     """No LLM configured (the unit conftest's no_llm), to set variables on."""
