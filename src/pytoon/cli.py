@@ -592,6 +592,10 @@ def build_parser() -> argparse.ArgumentParser:
     revoke.add_argument("key_id")
     keys_sub.add_parser("list", help="list keys (never their secrets)")
     keys_cmd.set_defaults(run=keys_command)
+
+    from pytoon.cli_runs import add_runs_commands
+
+    add_runs_commands(commands)
     return parser
 
 
