@@ -227,7 +227,7 @@ def describe_run(run: dict[str, Any]) -> list[str]:
         lines.append(f"error     {run['error']}")
     lines.append(f"created   {_when(run['created_at'])}   updated {_when(run['updated_at'])}")
     if artifacts["ideas_text"]:
-        lines += ["", "ideas:", *(f"  {line}" for line in artifacts["ideas_text"].splitlines())]
+        lines += ["", "ideas:", *(f"  {line}".rstrip() for line in artifacts["ideas_text"].splitlines())]
     if artifacts["clips"]:
         lines += ["", "clips:"]
         for clip in artifacts["clips"]:
@@ -301,6 +301,10 @@ def _runner(command: Command) -> Callable[[argparse.Namespace], int]:
         except KeyboardInterrupt:
             print(f"\npytoon runs {args.runs_command}: interrupted", file=sys.stderr)
             return 130
+        except BrokenPipeError:
+            # The reader went away (`| head -1`): nothing more can be shown, and exiting must not try again.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 1
 
     return run
 
