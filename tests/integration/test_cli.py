@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import av
@@ -16,7 +17,9 @@ import boto3
 import httpx
 import numpy as np
 import pytest
+from standardwebhooks.webhooks import Webhook
 
+from pytoon.local.fakes.sora_video import WEBHOOK_SECRET
 from tests.media import decode_frames, make_test_clip, video_stream
 
 pytestmark = pytest.mark.integration
@@ -388,5 +391,53 @@ def test_serve_with_fake_providers_generates_scenes_on_one_machine(tmp_path: Pat
             time.sleep(1)
         assert job["status"] == "done", job["error"]
         assert job["scenes"][0]["engine_used"] == "luma" and not job["fallback_used"]
+    finally:
+        serve.stop()
+
+
+def test_serve_takes_provider_webhooks_on_the_api_port_as_api_gateway_routes_them(tmp_path: Path) -> None:
+    serve = Serve(tmp_path, env={"SORA_WEBHOOK_SECRET": WEBHOOK_SECRET})
+    url = f"http://127.0.0.1:{serve.api_port}/v1/webhooks/sora"
+    body = json.dumps({"id": "evt_cli", "type": "video.completed", "data": {"id": "video_nobody_waits_on"}})
+    sent_at = datetime.now(UTC)
+    headers = {"webhook-id": "msg_cli", "webhook-timestamp": str(int(sent_at.timestamp()))}
+    signature = Webhook(WEBHOOK_SECRET).sign("msg_cli", sent_at, body)
+    try:
+        assert f"POST http://127.0.0.1:{serve.api_port}/v1/webhooks/{{provider}}" in "".join(serve.lines)
+        # WebhooksFunction verified it and found no task waiting on that video (the API has no such route).
+        signed = httpx.post(url, content=body, headers=headers | {"webhook-signature": signature}, timeout=30)
+        assert (signed.status_code, signed.json()) == (200, {"status": "unknown_task"})
+        forged = httpx.post(url, content=body, headers=headers | {"webhook-signature": "v1,Zm9yZ2Vk"}, timeout=30)
+        assert (forged.status_code, forged.json()) == (401, {"detail": "no valid signature"})
+    finally:
+        serve.stop()
+
+
+def _runs(*args: str, api_url: str) -> subprocess.CompletedProcess[str]:
+    """`pytoon runs …` against `api_url` with no key given: the development key the serve seeded."""
+    environment = {k: v for k, v in os.environ.items() if k != "PYTOON_API_KEY"} | {"PYTOON_API_URL": api_url}
+    return subprocess.run([str(PYTOON), "runs", *args], capture_output=True, text=True, timeout=300, env=environment)
+
+
+def test_runs_start_wait_follows_a_run_on_a_serve_to_its_ideation_gate(tmp_path: Path) -> None:
+    # The rules ideator: a developer's LLM or publishing settings stay out of the serve.
+    cleared = {k: "" for k in os.environ if k.startswith(("PYTOON_PLANNER_LLM_", "UPLOAD_POST_"))}
+    serve = Serve(tmp_path, env=cleared)
+    api_url = f"http://127.0.0.1:{serve.api_port}"
+    try:
+        started = _runs("start", "--project", "motivational", "--brief", "Keep going when it gets hard", "--wait",
+                        api_url=api_url)  # fmt: skip
+        assert started.returncode == 0, started.stderr
+        run_id, waiting = started.stdout.splitlines()
+        assert waiting.startswith(f"waiting at the ideation gate: pytoon runs show {run_id}")
+        assert started.stderr.splitlines()[-1].endswith("awaiting_ideation_approval  (ideation_approval)")
+        shown = _runs("show", run_id, api_url=api_url)
+        assert shown.returncode == 0, shown.stderr
+        assert "status    awaiting_ideation_approval" in shown.stdout and "\nideas:\n" in shown.stdout
+        listed = _runs("list", "--status", "awaiting_ideation_approval", api_url=api_url)
+        assert run_id in listed.stdout
+        early = _runs("approve", run_id, "--gate", "publish", api_url=api_url)
+        assert early.returncode == 1 and "Traceback" not in early.stderr
+        assert f"run {run_id} is awaiting_ideation_approval, not waiting at the publish gate" in early.stderr
     finally:
         serve.stop()
