@@ -238,6 +238,8 @@ def test_a_forged_or_stale_webhook_changes_nothing(
     sora.send_webhooks_to(webhooks_url)
     sora.slow(10_000)
     job_id, video_id = _awaiting_video(api, sora)
+    # Once the wait has looked at the video, only a webhook can end it.
+    _until(lambda: bool(sora.received("GET", f"/v1/videos/{video_id}")), "the wait never checked the video")
     sora.hold_webhooks()
     sora.finish(video_id)
     [event] = sora.take_held()

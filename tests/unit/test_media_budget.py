@@ -104,7 +104,10 @@ def test_a_url_that_cannot_finish_in_what_the_others_left_fails_the_job(ctx: _Co
         f"Media URLs of this job took longer than {JOB_SECONDS:g} s together to fetch and validate "
         f"({server.url('/slow-2.png')})"
     )
-    assert [path for path, _ in server.requests[before:]] == ["/slow-1.png", "/slow-2.png"]
+    requested = [path for path, _ in server.requests[before:]]
+    # Whether /slow-2.png's request got out before the deadline depends on how fast the machine is; the URL
+    # after it is never asked for either way.
+    assert requested in (["/slow-1.png"], ["/slow-1.png", "/slow-2.png"])
     assert _stored() == ["jobs/job1/media/00.png"]
 
 
