@@ -1,6 +1,6 @@
 """The package's fake of OpenAI's chat completions, through the shared LLM client over real HTTP: tool calls as
-the provider answers them, the requests it refuses as the provider does, and its unscripted scene-graph plan
-(what `pytoon serve --fake-providers` plans with)."""
+the provider answers them, the requests it refuses as the provider does, its unscripted scene-graph plan (what
+`pytoon serve --fake-providers` plans with) and its unscripted tool use (what the supervisor chats with there)."""
 
 from __future__ import annotations
 
@@ -9,11 +9,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx
+import jsonschema
 import pytest
 
 from pytoon.llm_client import LlmConfig, LlmUnavailableError, message_of, post_chat
 from pytoon.llm_planner import LlmPlanRequest, PlanMedia, chat_request_body, plan_with_llm
 from pytoon.local.fakes.openai_chat import FakeOpenAIChat, fake_openai_chat
+from pytoon.runs.supervisor import tool_definitions
 
 START_RUN = {
     "type": "function",
@@ -111,3 +113,141 @@ def test_unscripted_the_fake_plans_the_scene_graph_the_planner_asked_for(fake: F
         ("Order now.", "uploads/a/one.png", 2334),
     ]
     assert fake.requests[0].json == chat_request_body(request, _config(fake))
+
+
+# --- unscripted, a request offering tools (the supervisor chat) ---
+
+RUN_ID = "0123456789abcdef0123456789abcdef"
+SUPERVISOR_TOOLS = tool_definitions(["aismr", "motivational"])
+
+
+def _asked(fake: FakeOpenAIChat, message: str, tools: list[dict[str, Any]] = SUPERVISOR_TOOLS) -> dict[str, Any]:
+    return message_of(_chat(fake, [{"role": "user", "content": message}], tools=tools, tool_choice="auto"))
+
+
+def _called(message: dict[str, Any], tools: list[dict[str, Any]] = SUPERVISOR_TOOLS) -> tuple[str, dict[str, Any]]:
+    """The one tool the answer calls and its arguments, checked against that tool's schema."""
+    (call,) = message["tool_calls"]
+    name, arguments = call["function"]["name"], json.loads(call["function"]["arguments"])
+    (parameters,) = [tool["function"]["parameters"] for tool in tools if tool["function"]["name"] == name]
+    jsonschema.validate(arguments, parameters)
+    return name, arguments
+
+
+@pytest.mark.parametrize(
+    ("message", "called"),
+    [
+        ("make a relaxing rain video for aismr", ("start_run", {"project": "aismr", "brief": "a relaxing rain video"})),
+        (
+            "please create a sunrise run for the motivational project",
+            ("start_run", {"project": "motivational", "brief": "a sunrise run"}),
+        ),
+        ("list my runs", ("list_runs", {"status": None})),
+        ("what is running?", ("list_runs", {"status": "running"})),
+        ("what is waiting for ideation approval", ("list_runs", {"status": "awaiting_ideation_approval"})),
+        (f"status of {RUN_ID}", ("get_run", {"run_id": RUN_ID})),
+        (
+            f"approve the ideas of {RUN_ID}",
+            ("approve_gate", {"run_id": RUN_ID, "gate": "ideation", "approved": True, "comment": None}),
+        ),
+        (
+            f"reject the publish gate of {RUN_ID} because it is too dark",
+            ("approve_gate", {"run_id": RUN_ID, "gate": "publish", "approved": False, "comment": "it is too dark"}),
+        ),
+        ("which projects are there?", ("project_names", {})),
+    ],
+)
+def test_unscripted_the_fake_calls_the_offered_tool_the_message_asks_for(
+    fake: FakeOpenAIChat, message: str, called: tuple[str, dict[str, Any]]
+) -> None:
+    answer = _chat(fake, [{"role": "user", "content": message}], tools=SUPERVISOR_TOOLS, tool_choice="auto")
+
+    assert answer["choices"][0]["finish_reason"] == "tool_calls" and message_of(answer)["content"] is None
+    assert _called(message_of(answer)) == called
+
+
+def test_unscripted_the_tools_names_and_choices_are_the_requests_own(fake: FakeOpenAIChat) -> None:
+    def tool(name: str, properties: dict[str, Any]) -> dict[str, Any]:
+        parameters = {
+            "type": "object",
+            "properties": properties,
+            "required": list(properties),
+            "additionalProperties": False,
+        }
+        return {"type": "function", "function": {"name": name, "strict": True, "parameters": parameters}}
+
+    tools = [
+        tool("create_video", {"channel": {"type": "string", "enum": ["cats", "dogs"]}, "topic": {"type": "string"}}),
+        tool("list_videos", {}),
+    ]
+
+    made = _asked(fake, "make a sleepy kitten video for dogs", tools)
+    listed = _asked(fake, "list them", tools)
+
+    assert _called(made, tools) == ("create_video", {"channel": "dogs", "topic": "a sleepy kitten video"})
+    assert _called(listed, tools) == ("list_videos", {})
+
+
+def test_unscripted_a_run_named_before_is_the_one_it_means(fake: FakeOpenAIChat) -> None:
+    conversation = [
+        {"role": "user", "content": "make a relaxing rain video for aismr"},
+        {"role": "assistant", "content": f"Run {RUN_ID} (aismr) is pending."},
+        {"role": "user", "content": "how is it doing?"},
+    ]
+
+    answer = message_of(_chat(fake, conversation, tools=SUPERVISOR_TOOLS))
+
+    assert _called(answer) == ("get_run", {"run_id": RUN_ID})
+
+
+@pytest.mark.parametrize(
+    ("message", "said"),
+    [
+        ("help", "I can:\n- Start a production run"),
+        ("create a video", "Which project: aismr, motivational?"),
+        (f"approve {RUN_ID}", "Which gate: ideation, publish?"),
+        ("how is it doing?", "Which run do you mean? Give me its id."),
+        ("sing me a song", "I cannot do that. I can:\n- Start a production run"),
+    ],
+)
+def test_unscripted_help_a_missing_argument_and_what_no_tool_does_are_answered_in_words(
+    fake: FakeOpenAIChat, message: str, said: str
+) -> None:
+    answer = _chat(fake, [{"role": "user", "content": message}], tools=SUPERVISOR_TOOLS)
+
+    assert answer["choices"][0]["finish_reason"] == "stop" and "tool_calls" not in message_of(answer)
+    assert message_of(answer)["content"].startswith(said)
+
+
+def test_unscripted_tool_results_are_summarized_with_the_runs_and_errors_they_hold(fake: FakeOpenAIChat) -> None:
+    run = {"run_id": RUN_ID, "project": "aismr", "brief": "rain on a tin roof", "status": "pending", "error": None}
+    question = {"role": "user", "content": f"status of {RUN_ID} and list my runs"}
+    calls = {
+        "role": "assistant",
+        "content": None,
+        "tool_calls": [
+            {"id": f"call_{n}", "type": "function", "function": {"name": name, "arguments": "{}"}}
+            for n, name in enumerate(("get_run", "list_runs", "approve_gate"), start=1)
+        ],
+    }
+    results = [
+        {"role": "tool", "tool_call_id": "call_1", "content": json.dumps({"run": run})},
+        {"role": "tool", "tool_call_id": "call_2", "content": json.dumps({"count": 0, "runs": []})},
+        {"role": "tool", "tool_call_id": "call_3", "content": json.dumps({"error": "Run not found: abc"})},
+    ]
+
+    answer = _chat(fake, [question, calls, *results], tools=SUPERVISOR_TOOLS)
+
+    assert answer["choices"][0]["finish_reason"] == "stop"
+    assert message_of(answer)["content"] == (
+        f"Run {RUN_ID} (aismr: “rain on a tin roof”) is pending.\nFound none.\nThat did not work: Run not found: abc."
+    )
+
+
+def test_a_scripted_answer_comes_before_the_unscripted_tool_call(fake: FakeOpenAIChat) -> None:
+    fake.answer("Scripted.")
+
+    first = _asked(fake, "list my runs")
+    second = _asked(fake, "list my runs")
+
+    assert first["content"] == "Scripted." and _called(second) == ("list_runs", {"status": None})

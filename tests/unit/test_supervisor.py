@@ -514,6 +514,23 @@ def test_tool_rounds_are_bounded(
     assert reply.llm_fallback_reason == f"LLM supervisor was still calling tools after {MAX_TOOL_ROUNDS} rounds"
 
 
+def test_the_fake_llm_unscripted_starts_lists_and_reports_a_run_through_the_tools(
+    conversation: Conversation, operations: FakeRunOperations, fake_llm: FakeOpenAIChat
+) -> None:
+    started = conversation.say("make a relaxing rain video for aismr")
+    (run,) = operations.runs.values()
+    listed = conversation.say("list my runs")
+    reported = conversation.say("how is it doing?")
+
+    assert (run.tenant_id, run.project, run.brief) == (TENANT, "aismr", "a relaxing rain video")
+    assert [call[0] for call in operations.calls] == ["start_run", "list_runs", "get_run"]
+    for reply in (started, listed, reported):
+        assert (reply.interpreter, reply.llm_fallback_reason) == ("llm", None)
+        assert f"Run {run.run_id} (aismr: “a relaxing rain video”) is pending." in reply.reply
+    assert listed.reply.startswith("Found 1:")
+    assert [summary.run_id for summary in reported.runs] == [run.run_id]
+
+
 def test_a_half_configured_llm_is_not_used_and_the_rules_say_why(
     conversation: Conversation, operations: FakeRunOperations, no_llm: pytest.MonkeyPatch
 ) -> None:

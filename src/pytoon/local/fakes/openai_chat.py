@@ -26,10 +26,12 @@ from __future__ import annotations
 import json
 import re
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
+
+from jsonschema.validators import validator_for
 
 from pytoon.local.fakes.loopback import LoopbackFake, ReceivedRequest, Reply, serve
 
@@ -174,13 +176,10 @@ class FakeOpenAIChat(LoopbackFake):
             code = scripted.error_code or {429: "rate_limit_exceeded"}.get(scripted.status)
             kind = "requests" if scripted.status == 429 else "server_error"
             return _error(scripted.status, f"scripted HTTP {scripted.status}", kind, code, headers=scripted.headers)
-        message: dict[str, Any] = {"role": "assistant", "content": scripted.content, "refusal": scripted.refusal}
         if scripted.tool_calls:
-            message["content"] = None
-            message["tool_calls"] = [
-                {"id": f"call_{n}", "type": "function", "function": {"name": name, "arguments": json.dumps(args)}}
-                for n, (name, args) in enumerate(scripted.tool_calls, start=1)
-            ]
+            message = _tool_calls_message(scripted.tool_calls)
+        else:
+            message = {"role": "assistant", "content": scripted.content, "refusal": scripted.refusal}
         return self._completion(body, message, scripted.finish_reason, scripted.headers)
 
     def _completion(
@@ -206,10 +205,28 @@ class FakeOpenAIChat(LoopbackFake):
             asked = None
         makers = {"production_ideas": _ideas_answer, "scene_graph": _scene_graph_answer}
         maker = makers.get(spec.get("name"))
+        if maker is None and body.get("tools"):
+            answer = _tool_answer(body["messages"], [tool["function"] for tool in body["tools"]])
+            if isinstance(answer, str):
+                return self._completion(body, _content_message(answer), "stop")
+            return self._completion(body, _tool_calls_message([answer]), "tool_calls")
         if maker is None or not isinstance(asked, dict):
             return _error(500, "the fake has no scripted answer left", "server_error", None)
         document = maker(asked, schema)
-        return self._completion(body, {"role": "assistant", "content": json.dumps(document), "refusal": None}, "stop")
+        return self._completion(body, _content_message(json.dumps(document)), "stop")
+
+
+def _content_message(content: str) -> dict[str, Any]:
+    return {"role": "assistant", "content": content, "refusal": None}
+
+
+def _tool_calls_message(calls: Sequence[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
+    """The assistant message calling these tools, (name, arguments) each, with no content."""
+    tool_calls = [
+        {"id": f"call_{n}", "type": "function", "function": {"name": name, "arguments": json.dumps(arguments)}}
+        for n, (name, arguments) in enumerate(calls, start=1)
+    ]
+    return {"role": "assistant", "content": None, "refusal": None, "tool_calls": tool_calls}
 
 
 def _body_refusal(body: Any) -> Reply | None:
@@ -330,6 +347,192 @@ def _scene_graph_answer(asked: dict[str, Any], schema: dict[str, Any]) -> dict[s
             }
         )
     return {"version": "2.0", "scenes": scenes}
+
+
+# --- unscripted tool use ------------------------------------------------------------------------------------
+
+_FLAGS = re.IGNORECASE | re.DOTALL
+_RUN_ID_TOKEN = r"(?<![\w-])(?:[0-9a-f]{32}|[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12})(?![\w-])"
+_HELP = re.compile(r"\b(?:help|what can you do)\b", _FLAGS)
+# What the tenant asks, by keywords, with the words of the tool name that does it ("start" finds start_run),
+# in the order they are tried: "approve <id>" names a run yet decides its gate.
+_INTENTS: tuple[tuple[re.Pattern[str], frozenset[str]], ...] = (
+    (re.compile(r"\b(?:approve|accept|reject|decline)\b", _FLAGS), frozenset({"approve", "decide"})),
+    (re.compile(r"\b(?:start|make|create|produce|generate)\b", _FLAGS), frozenset({"start", "create"})),
+    (re.compile(r"\bprojects?\b", _FLAGS), frozenset({"project", "projects"})),
+    (re.compile(rf"\b(?:status|how is|how's|doing)\b|{_RUN_ID_TOKEN}", _FLAGS), frozenset({"get", "show"})),
+    (re.compile(r"\b(?:list|what is|what's|running|waiting|runs|failed|completed)\b", _FLAGS), frozenset({"list"})),
+)
+_SAYS_NO = re.compile(r"\b(?:reject|decline|deny|refuse)\b", _FLAGS)
+_REASON = re.compile(r"\b(?:because|since)\s+(?P<reason>.+)", _FLAGS)
+_LEADING_VERB = re.compile(r"^\W*(?:please\s+)?(?:start|make|create|produce|generate)\s+(?:me\s+)?", _FLAGS)
+_TRAILING_PLEASE = re.compile(r"[\s,]*\bplease\W*$", _FLAGS)
+# The words around a choice named in free text: "… for the aismr project".
+_BEFORE_CHOICE = frozenset({"for", "in", "on", "of", "the", "my"})
+_AFTER_CHOICE = frozenset({"project", "channel"})
+
+
+class _Lacking(Exception):
+    """The message does not give this argument: the model asks for it instead of calling the tool."""
+
+
+def _tool_answer(messages: list[dict[str, Any]], functions: list[dict[str, Any]]) -> tuple[str, dict[str, Any]] | str:
+    """What a model following the supervisor's prompt answers: a tool call (name, arguments) for the user's
+    last message, or its text (a summary of the tool results that came back, help, a question, a refusal)."""
+    last = messages[-1]
+    if last["role"] == "tool":
+        since_call = next(n for n in range(len(messages) - 1, -1, -1) if messages[n]["role"] != "tool") + 1
+        return _results_summary([_text(message) for message in messages[since_call:]])
+    offered = "I can:\n" + "\n".join(f"- {f.get('description') or f['name']}" for f in functions)
+    text = _text(last) if last["role"] == "user" else ""
+    if _HELP.search(text):
+        return offered
+    tool_words = next((words for asks, words in _INTENTS if asks.search(text)), frozenset())
+    function = next((f for f in functions if tool_words & set(re.split(r"[\W_]+", f["name"].lower()))), None)
+    if function is None:
+        return "I cannot do that. " + offered
+    parameters = function.get("parameters") or {"type": "object", "properties": {}}
+    try:
+        arguments = _arguments(parameters, text, messages)
+    except _Lacking as lacking:
+        return str(lacking)
+    if not validator_for(parameters)(parameters).is_valid(arguments):
+        return "I cannot do that. " + offered
+    return function["name"], arguments
+
+
+def _text(message: dict[str, Any]) -> str:
+    content = message.get("content")
+    return content if isinstance(content, str) else ""
+
+
+def _arguments(parameters: dict[str, Any], text: str, messages: list[dict[str, Any]]) -> dict[str, Any]:
+    """Each property from the message: an enum's value it names, a run id it gives (else the one the
+    conversation named last), yes unless it says no, a nullable text its reason, a text what it says besides."""
+    properties: dict[str, Any] = parameters.get("properties") or {}
+    named = [value for schema in properties.values() for value in _named_choices(schema, text)]
+    arguments: dict[str, Any] = {}
+    for name, schema in properties.items():
+        types = schema.get("type")
+        types = {types} if isinstance(types, str) else set(types or ())
+        if "enum" in schema:
+            choices = _named_choices(schema, text)
+            if len(choices) == 1 or (not choices and "null" in types):
+                arguments[name] = choices[0] if choices else None
+                continue
+            listed = ", ".join(str(value) for value in schema["enum"] if value is not None)
+            raise _Lacking(f"Which {name.replace('_', ' ')}: {listed}?")
+        if name == "id" or name.endswith("_id"):
+            arguments[name] = _mentioned_id(name, text, messages)
+        elif "boolean" in types:
+            arguments[name] = not _SAYS_NO.search(text)
+        elif "string" in types and "null" in types:
+            reason = _REASON.search(text)
+            arguments[name] = reason["reason"].strip(" .") if reason else None
+        elif "string" in types:
+            arguments[name] = _said_besides(text, named)
+            if not arguments[name]:
+                raise _Lacking(f"What should the {name.replace('_', ' ')} be?")
+        else:
+            raise _Lacking(f"I cannot fill in {name.replace('_', ' ')}.")
+    return arguments
+
+
+def _named_choices(schema: dict[str, Any], text: str) -> list[str]:
+    if "enum" not in schema:
+        return []
+    said = re.findall(r"[a-z0-9]+", text.lower())
+    return [
+        value
+        for value in schema["enum"]
+        if isinstance(value, str) and all(any(_near(part, word) for word in said) for part in _parts(value))
+    ]
+
+
+def _parts(value: str) -> list[str]:
+    return [part for part in re.split(r"[\W_]+", value.lower()) if part]
+
+
+def _near(part: str, word: str) -> bool:
+    """A word said for a part of a choice: itself, or one sharing its stem ("waiting" for "awaiting", "ideas"
+    for "ideation", "approve" for "approval")."""
+    if part == word:
+        return True
+    return min(len(part), len(word)) >= 4 and (part in word or word in part or part[:4] == word[:4])
+
+
+def _mentioned_id(name: str, text: str, messages: list[dict[str, Any]]) -> str:
+    """The id the message gives, else the one the conversation named last (a tool result, the reply that
+    quoted it, the system prompt's last run); never an invented one."""
+    for message in reversed(messages):
+        found = re.search(_RUN_ID_TOKEN, _text(message), _FLAGS)
+        if found:
+            return found[0]
+    thing = name.removesuffix("_id").replace("_", " ") or "one"
+    raise _Lacking(f"Which {thing} do you mean? Give me its id.")
+
+
+def _said_besides(text: str, choices: list[str]) -> str:
+    """The message without its leading verb and the choices it names ("make rain for aismr" → "rain")."""
+    kept: list[str] = []
+    skipping_after = False
+    for word in _TRAILING_PLEASE.sub("", _LEADING_VERB.sub("", text)).split():
+        bare = re.sub(r"\W", "", word.lower())
+        if any(_near(part, bare) for choice in choices for part in _parts(choice)):
+            while kept and kept[-1].lower() in _BEFORE_CHOICE:
+                kept.pop()
+            skipping_after = True
+        elif not (skipping_after and bare in _AFTER_CHOICE):
+            kept.append(word)
+            skipping_after = False
+    return " ".join(kept).strip(" \"'.,;:!?")
+
+
+def _results_summary(results: list[str]) -> str:
+    """The tool results in plain words: each error, each run (id, project, brief, status), how many were
+    found, each list of names."""
+    lines: list[str] = []
+    for content in results:
+        try:
+            result = json.loads(content)
+        except ValueError:
+            result = content
+        if not isinstance(result, dict):
+            lines.append(str(result))
+            continue
+        if "error" in result:
+            lines.append(f"That did not work: {result['error']}.")
+        records = list(_records(result))
+        if isinstance(result.get("count"), int):
+            lines.append(f"Found {result['count']}:" if result["count"] else "Found none.")
+        lines += [_record_line(record) for record in records]
+        lines += [
+            f"{key.replace('_', ' ').capitalize()}: {', '.join(value)}."
+            for key, value in result.items()
+            if isinstance(value, list) and value and all(isinstance(item, str) for item in value)
+        ]
+    return "\n".join(lines) or "Done."
+
+
+def _records(value: Any) -> Iterator[dict[str, Any]]:
+    """The objects with a status in a tool result (a run, the runs of a list)."""
+    if isinstance(value, dict):
+        if "status" in value:
+            yield value
+            return
+        value = list(value.values())
+    if isinstance(value, list):
+        for item in value:
+            yield from _records(item)
+
+
+def _record_line(record: dict[str, Any]) -> str:
+    key, identifier = next(((k, v) for k, v in record.items() if k == "id" or k.endswith("_id")), ("id", "?"))
+    what = key.removesuffix("_id").replace("_", " ").capitalize() if key != "id" else "It"
+    shown = [part for part in ("project", "brief") if record.get(part)]
+    about = ": ".join(f"“{record[part]}”" if part == "brief" else str(record[part]) for part in shown)
+    line = f"{what} {identifier}{f' ({about})' if about else ''} is {record['status']}"
+    return line + (f" (why: {record['error']})" if record.get("error") else "") + "."
 
 
 @contextmanager
