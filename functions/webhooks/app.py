@@ -1,4 +1,5 @@
-"""Provider webhooks (`POST /webhooks/{provider}`): verify on the raw body, resume the waiting task."""
+"""Provider webhooks (`POST /webhooks/{provider}`, with the query the callback URL carries): verify on the raw
+body, resume the waiting task."""
 
 import base64
 import json
@@ -35,7 +36,7 @@ def lambda_handler(event: APIGatewayProxyEvent, context: LambdaContext) -> dict:
     provider = (event.path_parameters or {}).get("provider", "")
     raw = base64.b64decode(event.body or "") if event.is_base64_encoded else (event.body or "").encode()
     try:
-        outcome = handle_webhook(provider, dict(event.headers or {}), raw)
+        outcome = handle_webhook(provider, dict(event.headers or {}), raw, dict(event.query_string_parameters or {}))
     except WebhookError as exc:
         status = _REFUSAL_STATUS[type(exc)]
         logger.warning("webhook refused", extra={"provider": provider, "status": status, "reason": str(exc)})

@@ -391,6 +391,8 @@ def _serve_embedded(args: argparse.Namespace, api_socket: socket.socket, dev_key
         api_socket.close()
         raise CommandError(f"cannot start embedded AWS: {exc}") from exc
     api_url = f"http://{args.host}:{api_port}"
+    # Providers that call back per request (the Remotion render service) are told this address.
+    os.environ.setdefault("PYTOON_WEBHOOK_BASE_URL", f"http://127.0.0.1:{api_port}")
     try:
         import uvicorn
 

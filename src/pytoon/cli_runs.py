@@ -239,7 +239,10 @@ def describe_run(run: dict[str, Any]) -> list[str]:
                 lines.append(f"     {clip['url']}")
     render = artifacts["render"]
     if render:
-        lines += ["", f"render    job {render['job_id']}  {render['status'] or 'pending'}"]
+        on = " on Remotion" if render["renderer"] == "remotion" else ""
+        lines += ["", f"render    job {render['job_id']}{on}  {render['status'] or 'pending'}"]
+        if render["fallback_reason"]:
+            lines.append(f"          rendered here: {render['fallback_reason']}")
         if render["output_url"]:
             lines.append(f"          {render['output_url']}")
     published = artifacts["published"]

@@ -275,6 +275,9 @@ class RunSettings(BaseModel):
     publish_timeout_seconds: int = Field(default=900, ge=1, le=_DAY)
     # Between two status checks of a publisher that publishes asynchronously.
     publish_poll_seconds: int = Field(default=10, ge=1, le=3600)
+    # How long a render on the Remotion service waits for its callback before asking the service itself (a
+    # missed callback costs at most this).
+    render_check_seconds: int = Field(default=60, ge=1, le=3600)
 
 
 _RUN_ENV = {
@@ -283,6 +286,7 @@ _RUN_ENV = {
     "render_timeout_seconds": "PYTOON_RUN_RENDER_TIMEOUT_SECONDS",
     "publish_timeout_seconds": "PYTOON_RUN_PUBLISH_TIMEOUT_SECONDS",
     "publish_poll_seconds": "PYTOON_RUN_PUBLISH_POLL_SECONDS",
+    "render_check_seconds": "PYTOON_RUN_RENDER_CHECK_SECONDS",
 }
 
 

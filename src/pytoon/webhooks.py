@@ -65,7 +65,8 @@ class WebhookOutcome:
 
 
 Verifier = Callable[[str, Mapping[str, str], bytes, float], None]
-Parser = Callable[[Mapping[str, str], dict[str, Any]], ProviderEvent | None]
+# (headers, verified JSON body, query parameters of the callback URL)
+Parser = Callable[[Mapping[str, str], dict[str, Any], Mapping[str, str]], ProviderEvent | None]
 
 
 @dataclass(frozen=True)
@@ -132,9 +133,12 @@ def verify_remotion(secret: str, headers: Mapping[str, str], body: bytes, now: f
 SORA_VIDEO_EVENTS = ("video.completed", "video.failed")
 
 
-def parse_sora_event(headers: Mapping[str, str], payload: dict[str, Any]) -> ProviderEvent | None:
+def parse_sora_event(
+    headers: Mapping[str, str], payload: dict[str, Any], query: Mapping[str, str]
+) -> ProviderEvent | None:
     """OpenAI events `{id, type, data: {id}}`; only the video events resume a task (the same endpoint gets
-    every event type the OpenAI project subscribes to)."""
+    every event type the OpenAI project subscribes to). The video id alone finds the waiting task: a `run_id` in
+    the query, as older callback URLs carry, changes nothing."""
     kind = _field(payload, "type", str)
     if kind not in SORA_VIDEO_EVENTS:
         return None
@@ -147,26 +151,37 @@ def parse_sora_event(headers: Mapping[str, str], payload: dict[str, Any]) -> Pro
     )
 
 
-REMOTION_EVENTS = ("success", "error", "timeout")
+REMOTION_STATUSES = ("done", "error")
+# The error a failed Remotion render's wait ends with (`<provider>.RenderFailed`, as for every provider).
+REMOTION_FAILED = "remotion.RenderFailed"
 
 
-def parse_remotion_event(headers: Mapping[str, str], payload: dict[str, Any]) -> ProviderEvent | None:
-    """Remotion Lambda `{type: success|error|timeout, renderId, outputUrl?, errors?}`."""
-    kind = _field(payload, "type", str)
-    if kind not in REMOTION_EVENTS:
+def remotion_task_id(run_id: str, job_id: str) -> str:
+    """The waiting task of a run's render on the Remotion service: the run and the service's job together, so
+    a callback resumes a render only when its `run_id` and `job_id` are the ones that run submitted."""
+    return f"{run_id}:{job_id}"
+
+
+def parse_remotion_event(
+    headers: Mapping[str, str], payload: dict[str, Any], query: Mapping[str, str]
+) -> ProviderEvent | None:
+    """The render service's callback `{job_id, run_id, status: done|error, output_url, error}`, posted to
+    `?run_id=` of the run it renders (a body naming another run is refused)."""
+    run_id = query.get("run_id")
+    if not run_id:
+        raise WebhookPayloadError("the callback URL has no run_id")
+    if payload.get("run_id") not in (None, run_id):
+        raise WebhookPayloadError(f"the callback is for run {payload.get('run_id')!r}, posted for run {run_id!r}")
+    kind = _field(payload, "status", str)
+    if kind not in REMOTION_STATUSES:
         return None
-    render_id = _field(payload, "renderId", str)
-    detail: dict[str, Any] = {"type": kind, "render_id": render_id}
-    if kind == "success":
-        detail["output_url"] = payload.get("outputUrl")
-    elif kind == "error":
-        errors = payload.get("errors")
-        detail["errors"] = [e.get("message") for e in errors if isinstance(e, dict)] if isinstance(errors, list) else []
+    job_id = _field(payload, "job_id", str)
+    error = payload.get("error")
     return ProviderEvent(
-        delivery_id=f"{render_id}:{kind}",  # Remotion sends no delivery id; one render ends once
-        task_id=render_id,
-        succeeded=kind == "success",
-        detail=detail,
+        delivery_id=f"{run_id}:{job_id}:{kind}",  # the service sends no delivery id; one render ends once
+        task_id=remotion_task_id(run_id, job_id),
+        succeeded=kind == "done",
+        detail={"status": kind, "job_id": job_id, "error": str(error)[:300] if error else None},
     )
 
 
@@ -202,6 +217,7 @@ def handle_webhook(
     provider_name: str,
     headers: Mapping[str, str],
     body: bytes,
+    query: Mapping[str, str] | None = None,
     *,
     settings: Settings | None = None,
     now: float | None = None,
@@ -217,7 +233,7 @@ def handle_webhook(
         raise WebhookPayloadError("the body is not JSON") from exc
     if not isinstance(payload, dict):
         raise WebhookPayloadError("the body is not a JSON object")
-    event = provider.parse(headers, payload)
+    event = provider.parse(headers, payload, query or {})
     if event is None:
         return WebhookOutcome("ignored", None)
     settings = settings or get_settings()

@@ -38,7 +38,7 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
         "dynamodb:Query": {TABLE, INDEX},
         "s3:PutObject": {UPLOADS, job_file("spec.json")},
         # Presigned GET URLs carry this grant: uploads, job artifacts, a run's clips and published video.
-        "s3:GetObject": {UPLOADS, JOBS, "BUCKET/runs/*/clips/*", "BUCKET/published/*"},
+        "s3:GetObject": {UPLOADS, JOBS, "BUCKET/runs/*/clips/*", "BUCKET/runs/*/render.mp4", "BUCKET/published/*"},
         "states:StartExecution": {MACHINE, RUN_MACHINE},
         "states:DescribeExecution": {EXECUTIONS, RUN_EXECUTIONS},  # a run's record follows its execution
         "states:GetExecutionHistory": {EXECUTIONS, RUN_EXECUTIONS},
@@ -159,10 +159,25 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
         "dynamodb:PutItem": {TABLE},
         "dynamodb:UpdateItem": {TABLE},
         "dynamodb:Query": {TABLE},
-        "s3:PutObject": {job_file("spec.json"), "BUCKET/published/*"},
-        "s3:GetObject": {job_file("spec.json"), job_file("output.mp4"), "BUCKET/published/*"},
+        # The clips a Remotion render fetches by presigned URL and the video it made.
+        "s3:PutObject": {job_file("spec.json"), "BUCKET/runs/*/render.mp4", "BUCKET/published/*"},
+        "s3:GetObject": {
+            job_file("spec.json"),
+            job_file("output.mp4"),
+            "BUCKET/runs/*/clips/*",
+            "BUCKET/runs/*/render.mp4",
+            "BUCKET/published/*",
+        },
         "s3:ListBucket": {BUCKET},
-        "secretsmanager:GetSecretValue": {"SECRET:PlannerLlmApiKeySecret", "SECRET:UploadPostApiKeySecret"},
+        "secretsmanager:GetSecretValue": {
+            "SECRET:PlannerLlmApiKeySecret",
+            "SECRET:UploadPostApiKeySecret",
+            "SECRET:RemotionApiKeySecret",
+        },
+        # The stack's API URL, for the Remotion service's callbacks.
+        "ssm:GetParameter": {
+            "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/${AWS::StackName}/webhook-base-url"
+        },
     },
     "MarkFailedFunction": {
         "dynamodb:GetItem": {TABLE},
@@ -178,7 +193,7 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
         "sqs:SendMessage": {"DLQ:UploadValidationDLQ"},  # S3 events that failed every retry
     },
 }
-DATA_SERVICES = ("dynamodb:", "s3:", "states:", "secretsmanager:", "kms:", "sqs:", "lambda:")
+DATA_SERVICES = ("dynamodb:", "s3:", "states:", "secretsmanager:", "ssm:", "kms:", "sqs:", "lambda:")
 # Control-plane and bulk actions no function needs.
 NEVER_GRANTED = re.compile(
     r"dynamodb:(Scan|DeleteTable|UpdateTable|CreateTable|UpdateTimeToLive|PartiQL.*|Restore.*|Export.*|Import.*)"
@@ -263,6 +278,7 @@ def test_secrets_arrive_as_arns_and_each_function_reads_only_its_own(
         "AdminApiKeySecret",
         "SoraWebhookSecret",
         "RemotionWebhookSecret",
+        "RemotionApiKeySecret",
         "PlannerLlmApiKeySecret",
         "TtsOpenAiApiKeySecret",
         "TtsElevenLabsApiKeySecret",
@@ -285,6 +301,7 @@ def test_secrets_arrive_as_arns_and_each_function_reads_only_its_own(
             "LUMA_API_KEY",
             "PIKA_API_KEY",
             "UPLOAD_POST_API_KEY",
+            "REMOTION_API_KEY",
         }
         assert not plain & set(variables), function_id
         arns = {name: value for name, value in variables.items() if name.endswith("_SECRET_ARN")}

@@ -20,7 +20,7 @@ from functions.api.app import lambda_handler as api_handler
 from functions.webhooks.app import lambda_handler as webhooks_handler
 from pytoon.local.embedded import EmbeddedAWS
 from pytoon.local.lambda_runtime import LocalContext
-from pytoon.webhooks import register_task_token
+from pytoon.webhooks import register_task_token, remotion_task_id
 from tests.integration.conftest import API_KEY
 
 pytestmark = pytest.mark.integration
@@ -92,25 +92,34 @@ def test_multipart_upload_through_api_gateway(embedded: EmbeddedAWS, keyed: dict
     assert json.loads(response["body"])["media"] == {"type": "png", "width": 320, "height": 240, "has_alpha": False}
 
 
+def _remotion_event(body: bytes, signature: str, run_id: str | None = "run-1") -> dict:
+    event = _event("/webhooks/remotion", "POST", {"X-Remotion-Signature": signature}, body)
+    event["pathParameters"] = {"provider": "remotion"}
+    event["queryStringParameters"] = {"run_id": run_id} if run_id else None
+    return event
+
+
+def _remotion_signature(body: bytes) -> str:
+    return "sha512=" + hmac.new(b"remotion-secret", body, hashlib.sha512).hexdigest()
+
+
 def test_remotion_webhook_is_verified_and_deduplicated(embedded: EmbeddedAWS, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("REMOTION_WEBHOOK_SECRET", "remotion-secret")
-    body = json.dumps({"type": "success", "renderId": f"r-{time.time_ns()}", "outputUrl": "https://x/y.mp4"}).encode()
-    signature = "sha512=" + hmac.new(b"remotion-secret", body, hashlib.sha512).hexdigest()
+    body = json.dumps({"job_id": f"j-{time.time_ns()}", "status": "done", "output_url": "https://x/y.mp4"}).encode()
 
-    def deliver(signed: str) -> dict:
-        event = _event("/webhooks/remotion", "POST", {"X-Remotion-Signature": signed}, body)
-        event["pathParameters"] = {"provider": "remotion"}
-        return webhooks_handler(event, _context("WebhooksFunction"))
+    def deliver(signed: str, run_id: str | None = "run-1") -> dict:
+        return webhooks_handler(_remotion_event(body, signed, run_id), _context("WebhooksFunction"))
 
-    first = deliver(signature)
+    first = deliver(_remotion_signature(body))
     assert first["statusCode"] == 200 and json.loads(first["body"])["status"] == "unknown_task"
-    assert json.loads(deliver(signature)["body"])["status"] == "duplicate"
+    assert json.loads(deliver(_remotion_signature(body))["body"])["status"] == "duplicate"
     assert deliver("sha512=" + "0" * 128)["statusCode"] == 401
-    # Signed by Remotion but not one of its events (no renderId): the body is at fault, not the sender.
-    malformed = json.dumps({"type": "success"}).encode()
-    signed = {"X-Remotion-Signature": "sha512=" + hmac.new(b"remotion-secret", malformed, hashlib.sha512).hexdigest()}
-    event = _event("/webhooks/remotion", "POST", signed, malformed)
-    event["pathParameters"] = {"provider": "remotion"}
+    missing_run = deliver(_remotion_signature(body), run_id=None)
+    assert missing_run["statusCode"] == 400
+    assert json.loads(missing_run["body"]) == {"detail": "the callback URL has no run_id"}
+    # Signed by the service but not one of its callbacks (no job_id): the body is at fault, not the sender.
+    malformed = json.dumps({"status": "done"}).encode()
+    event = _remotion_event(malformed, _remotion_signature(malformed))
     assert webhooks_handler(event, _context("WebhooksFunction"))["statusCode"] == 400
     event["pathParameters"] = {"provider": "runway"}
     assert webhooks_handler(event, _context("WebhooksFunction"))["statusCode"] == 404
@@ -118,13 +127,11 @@ def test_remotion_webhook_is_verified_and_deduplicated(embedded: EmbeddedAWS, mo
 
 def test_webhook_for_a_registered_task_sends_its_token(embedded: EmbeddedAWS, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("REMOTION_WEBHOOK_SECRET", "remotion-secret")
-    render_id = f"r-{time.time_ns()}"
+    job_id = f"j-{time.time_ns()}"
     # A token no execution is waiting on any more (its task timed out): the webhook says so and succeeds,
     # so the provider does not keep retrying.
-    register_task_token("remotion", render_id, "stale-token")
-    body = json.dumps({"type": "error", "renderId": render_id, "errors": [{"message": "boom"}]}).encode()
-    signature = "sha512=" + hmac.new(b"remotion-secret", body, hashlib.sha512).hexdigest()
-    event = _event("/webhooks/remotion", "POST", {"X-Remotion-Signature": signature}, body)
-    event["pathParameters"] = {"provider": "remotion"}
+    register_task_token("remotion", remotion_task_id("run-1", job_id), "stale-token")
+    body = json.dumps({"job_id": job_id, "run_id": "run-1", "status": "error", "error": "boom"}).encode()
+    event = _remotion_event(body, _remotion_signature(body))
     response = webhooks_handler(event, _context("WebhooksFunction"))
     assert response["statusCode"] == 200 and json.loads(response["body"])["status"] == "expired"

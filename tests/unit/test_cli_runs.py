@@ -182,7 +182,14 @@ def _finished_run() -> dict[str, Any]:
     artifacts = {
         "ideas_text": "Title: Tin roof rain\nHook: Listen.",
         "clips": clips,
-        "render": RunRenderBody(job_id="job-1", status="done", output_url="http://out/video.mp4", thumbnail_url=None),
+        "render": RunRenderBody(
+            job_id="job-1",
+            status="done",
+            renderer="pytoon",
+            fallback_reason=None,
+            output_url="http://out/video.mp4",
+            thumbnail_url=None,
+        ),
         "published": RunPublishedBody(
             publisher="bucket", state="published", url="http://published/run.mp4", platforms={}, reason=None
         ),

@@ -60,7 +60,7 @@ class WebhookReceiver(LoopbackFake):
             verify_standard_webhook(self.signing_secret, request.headers, request.raw, time.time())
         except WebhookSignatureError as exc:
             return Reply.json(401, {"error": str(exc)})
-        event = parse_sora_event(request.headers, json.loads(request.raw))
+        event = parse_sora_event(request.headers, json.loads(request.raw), {})
         if event is None:
             return Reply.json(200, {"status": "ignored"})
         with self.lock:

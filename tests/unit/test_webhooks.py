@@ -35,6 +35,7 @@ from pytoon.webhooks import (
     parse_remotion_event,
     parse_sora_event,
     register_task_token,
+    remotion_task_id,
     verify_remotion,
     verify_standard_webhook,
 )
@@ -67,7 +68,7 @@ def _sora_body(kind: str = "video.completed", video_id: str = "video_123") -> by
 def test_standard_webhook_accepts_a_valid_signature_among_several() -> None:
     body = _sora_body()
     verify_standard_webhook(SECRET, _signed(body), body, NOW)
-    event = parse_sora_event(_signed(body), json.loads(body))
+    event = parse_sora_event(_signed(body), json.loads(body), {})
     assert event is not None
     assert (event.task_id, event.succeeded, event.delivery_id) == ("video_123", True, "msg_1")
 
@@ -117,8 +118,12 @@ def test_standard_webhook_refuses_missing_or_malformed_headers(headers: dict[str
         verify_standard_webhook(SECRET, headers, b"{}", NOW)
 
 
+def _remotion_body(status: str = "done", job_id: str = "j1", run_id: str | None = "run1", **extra: Any) -> dict:
+    return {"job_id": job_id, "run_id": run_id, "status": status, "output_url": None, "error": None} | extra
+
+
 def test_remotion_signature() -> None:
-    body = json.dumps({"type": "success", "renderId": "r1", "outputUrl": "https://x/out.mp4"}).encode()
+    body = json.dumps(_remotion_body(output_url="https://render.example/output/j1.mp4")).encode()
     verify_remotion(REMOTION_SECRET, _remotion_signed(body), body, NOW)
     for headers in (_remotion_signed(body, "other"), {"X-Remotion-Signature": "NO_SECRET_PROVIDED"}, {}):
         with pytest.raises(WebhookSignatureError):
@@ -127,16 +132,22 @@ def test_remotion_signature() -> None:
         verify_remotion(REMOTION_SECRET, {"X-Remotion-Signature": "sha512=é"}, body, NOW)
 
 
-def test_remotion_events() -> None:
-    success = parse_remotion_event({}, {"type": "success", "renderId": "r1", "outputUrl": "https://x/out.mp4"})
-    assert success is not None and (success.task_id, success.succeeded) == ("r1", True)
-    assert success.detail["output_url"] == "https://x/out.mp4"
-    failed = parse_remotion_event({}, {"type": "error", "renderId": "r1", "errors": [{"message": "boom"}, "odd"]})
-    assert failed is not None and not failed.succeeded and failed.detail["errors"] == ["boom"]
-    timeout = parse_remotion_event({}, {"type": "timeout", "renderId": "r1"})
-    assert timeout is not None and not timeout.succeeded and timeout.delivery_id == "r1:timeout"
-    with pytest.raises(WebhookPayloadError, match="renderId"):
-        parse_remotion_event({}, {"type": "success"})
+def test_remotion_callbacks_name_the_run_and_the_job() -> None:
+    run = {"run_id": "run1"}
+    done = parse_remotion_event({}, _remotion_body(), run)
+    assert done is not None and (done.task_id, done.succeeded) == (remotion_task_id("run1", "j1"), True)
+    failed = parse_remotion_event({}, _remotion_body("error", error="Chromium crashed"), run)
+    assert failed is not None and not failed.succeeded and failed.detail["error"] == "Chromium crashed"
+    assert failed.delivery_id == "run1:j1:error"
+    # A body without its run (older services leave it out) is the query's run's.
+    assert parse_remotion_event({}, _remotion_body(run_id=None), run) is not None
+    assert parse_remotion_event({}, _remotion_body("rendering"), run) is None  # not an end: resumes nothing
+    with pytest.raises(WebhookPayloadError, match="no run_id"):
+        parse_remotion_event({}, _remotion_body(), {})
+    with pytest.raises(WebhookPayloadError, match="for run 'run2', posted for run 'run1'"):
+        parse_remotion_event({}, _remotion_body(run_id="run2"), run)
+    with pytest.raises(WebhookPayloadError, match="job_id"):
+        parse_remotion_event({}, {"status": "done"}, run)
 
 
 def test_every_provider_is_declared_once_with_its_secret() -> None:
@@ -201,13 +212,16 @@ def _finished(aws: dict[str, Any], arn: str) -> dict[str, Any]:
     raise AssertionError("the execution is still waiting")
 
 
-def _deliver(provider: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, Any]]:
+def _deliver(
+    provider: str, headers: dict[str, str], body: bytes, query: dict[str, str] | None = None
+) -> tuple[int, dict[str, Any]]:
     event = copy.deepcopy(json.loads((EVENTS / "apigw_rest_get_health.json").read_text()))
     event.update(
         resource="/webhooks/{provider}",
         path=f"/webhooks/{provider}",
         httpMethod="POST",
         pathParameters={"provider": provider},
+        queryStringParameters=query,
         body=base64.b64encode(body).decode(),  # `*/*` is a binary media type: API Gateway base64-encodes bodies
         isBase64Encoded=True,
     )
@@ -227,7 +241,8 @@ def test_a_completed_video_resumes_the_waiting_execution_once(aws: dict[str, Any
     arn, token = _waiting_execution(aws, "resumed")
     register_task_token("sora", "video_ok", token)
     headers, body = _sora("video.completed", "video_ok", "msg_ok")
-    assert _deliver("sora", headers, body) == (200, {"status": "resumed"})
+    # Older callback URLs carry the run: the video id alone finds the task all the same.
+    assert _deliver("sora", headers, body, {"run_id": "legacy-run"}) == (200, {"status": "resumed"})
     execution = _finished(aws, arn)
     assert execution["status"] == "SUCCEEDED"
     assert json.loads(execution["output"]) == {"type": "video.completed", "video_id": "video_ok"}
@@ -240,17 +255,17 @@ def test_a_completed_video_resumes_the_waiting_execution_once(aws: dict[str, Any
 
 def test_a_failed_render_fails_the_waiting_task_with_the_provider_error(aws: dict[str, Any]) -> None:
     arn, token = _waiting_execution(aws, "failed")
-    register_task_token("remotion", "r-bad", token)
+    register_task_token("remotion", remotion_task_id("run1", "j-bad"), token)
     sent: list[dict[str, Any]] = []  # moto drops the cause, so the test reads it off the request
     client("stepfunctions", REGION).meta.events.register(
         "provide-client-params.sfn.SendTaskFailure", lambda params, **_: sent.append(params)
     )
-    body = json.dumps({"type": "error", "renderId": "r-bad", "errors": [{"message": "out of memory"}]}).encode()
-    assert _deliver("remotion", _remotion_signed(body), body) == (200, {"status": "resumed"})
+    body = json.dumps(_remotion_body("error", "j-bad", error="out of memory")).encode()
+    assert _deliver("remotion", _remotion_signed(body), body, {"run_id": "run1"}) == (200, {"status": "resumed"})
     execution = _finished(aws, arn)
     assert execution["status"] == "FAILED"
     assert execution["error"] == "remotion.RenderFailed"
-    assert json.loads(sent[0]["cause"])["errors"] == ["out of memory"]
+    assert json.loads(sent[0]["cause"])["error"] == "out of memory"
 
 
 def test_a_token_past_its_ttl_or_of_a_finished_task_is_expired(aws: dict[str, Any]) -> None:

@@ -237,8 +237,10 @@ class RunClipBody(BaseModel):
 
 
 class RunRenderBody(BaseModel):
-    job_id: str
+    job_id: str = Field(description="The V2 render job (GET /api/v2/jobs/{job_id}), or the Remotion service's job")
     status: str | None
+    renderer: Literal["pytoon", "remotion"]
+    fallback_reason: str | None = Field(description="Why the run rendered here although Remotion is configured")
     output_url: str | None
     thumbnail_url: str | None
 

@@ -80,3 +80,8 @@ def run_generation_key(run_id: str, index: int) -> str:
 
 def run_clip_key(run_id: str, index: int) -> str:
     return f"runs/{run_id}/clips/clip_{index:02d}.mp4"
+
+
+def run_render_key(run_id: str) -> str:
+    """A run's video as the Remotion render service made it."""
+    return f"runs/{run_id}/render.mp4"

@@ -3,6 +3,10 @@
 `secret("ADMIN_API_KEY")` returns `$ADMIN_API_KEY` when it is set (local mode, tests); otherwise the value of
 the Secrets Manager secret named by `$ADMIN_API_KEY_SECRET_ARN`, cached for a few minutes so a rotated value
 is picked up without a redeploy and a warm function does not call Secrets Manager per request.
+
+`stack_value(...)` does the same for a plain value the stack only knows once deployed (the API's URL), kept in
+the SSM parameter named by `$<NAME>_PARAMETER`: a function cannot be given it as a variable without making the
+stack depend on itself.
 """
 
 from __future__ import annotations
@@ -24,3 +28,16 @@ def secret(name: str) -> str | None:
 
     value = parameters.get_secret(arn, max_age=CACHE_SECONDS)
     return value or None
+
+
+def stack_value(name: str) -> str | None:
+    """`$NAME`, or the SSM parameter named by `$NAME_PARAMETER` (cached as secrets are); None when neither is."""
+    if os.environ.get(name, "").strip():
+        return os.environ[name].strip()
+    parameter = os.environ.get(f"{name}_PARAMETER")
+    if not parameter:
+        return None
+    from aws_lambda_powertools.utilities import parameters
+
+    value = parameters.get_parameter(parameter, max_age=CACHE_SECONDS)
+    return value.strip() or None if isinstance(value, str) else None

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from pytoon.aws import keys
 from pytoon.errors import PytoonError
 
 
@@ -73,8 +74,20 @@ class GateDecision(BaseModel):
 
 
 class RenderArtifact(BaseModel):
+    """The run's render: a V2 job of this service (`pytoon`), or a job of the Remotion render service."""
+
     job_id: str
     status: str | None = None
+    renderer: Literal["pytoon", "remotion"] = "pytoon"
+    # Why the run renders here although a Remotion service is configured.
+    fallback_reason: str | None = None
+    # Where a Remotion render's video is kept once fetched (a V2 job's is its output).
+    video_key: str | None = None
+    started_at: float | None = None
+
+    @property
+    def output_key(self) -> str:
+        return self.video_key or keys.output_key(self.job_id)
 
 
 class PublishArtifact(BaseModel):

@@ -121,6 +121,9 @@ class Project(BaseModel):
     # The engine asked first for the clips (its chain follows, see video_engines.selection.prompt_chain); None
     # for the preset's preference or the default engine.
     engine: str | None = None
+    # The template of the Remotion render service that renders this project's runs when the service is
+    # configured; None renders them here, as a V2 job.
+    remotion_template: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,64}$")
 
     _hooks = field_validator("hooks")(lambda hooks: [displayable(_template(h, {_SUBJECT}, {_SUBJECT})) for h in hooks])
 

@@ -3,12 +3,14 @@ what the next state needs. Every step is safe to retry: what it already made (id
 a publish request) is found in the record and reused, never made twice.
 
     ideate → gate ideation → plan clips → each clip (begin/poll/collect, waits between) → prepare render →
-    render (a nested RenderJob execution) → record render → gate publish → publish (poll while pending) →
-    complete; a rejected gate → reject; any failure or timeout → fail, naming the step.
+    render (a nested RenderJob execution, or a wait for the Remotion service's callback that asks the service
+    whenever it runs out) → record render → gate publish → publish (poll while pending) → complete; a rejected
+    gate → reject; any failure or timeout → fail, naming the step.
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from pathlib import Path
@@ -21,14 +23,18 @@ from pytoon.aws.jobs import JobRepository
 from pytoon.aws.metrics import MetricsStore
 from pytoon.aws.runs import RunRepository
 from pytoon.aws.storage import ArtifactStore
+from pytoon.aws.tasks import TaskKey
 from pytoon.config import RunSettings, Settings, get_settings
 from pytoon.engines import LOCAL_ENGINE
 from pytoon.errors import PytoonError
 from pytoon.models import AssetCategory, JobStatus
+from pytoon.observability import logger
 from pytoon.resume import register_waiting_task
 from pytoon.runs.models import ClipArtifact, Gate, PublishArtifact, RenderArtifact, RunRecord, RunStatus
 from pytoon.runs.service import gate_task
+from pytoon.video_engines.base import EngineError
 from pytoon.video_engines.clip_steps import ClipPhase, ClipServices, ClipSlot, ClipStep, clip_step
+from pytoon.webhooks import REMOTION_FAILED
 
 # Names of the steps, as the run's `current_step` shows them and as failures name them.
 STEP_NAMES = {
@@ -223,12 +229,14 @@ def _as_upload(steps: _Steps, record: RunRecord, clip_key: str, index: int, work
 class RenderStart(BaseModel):
     job_id: str
     speak: bool
+    renderer: Literal["pytoon", "remotion"] = "pytoon"
 
 
 def prepare_render(run_id: str) -> RenderStart:
-    """The run's V2 render job, recorded but not started (the run starts it as a nested execution under the
-    job's id): one scene per clip, showing the generated clip or the designed card, with its caption, the
-    project's preset and music, and the ideas' voice script when the project speaks."""
+    """The run's render, once: on the Remotion service when it is configured and can render this run (its job
+    submitted here), else a V2 render job, recorded but not started (the run starts it as a nested execution
+    under the job's id) with one scene per clip, showing the generated clip or the designed card, with its
+    caption, the project's preset and music, and the ideas' voice script when the project speaks."""
     from pytoon.runs.ideation import Ideas
     from pytoon.runs.projects import get_project
     from pytoon.submission import submit_request
@@ -236,14 +244,18 @@ def prepare_render(run_id: str) -> RenderStart:
 
     steps = _steps()
     record = steps.run(run_id)
-    if record.artifacts.render is not None:
-        spec_exists = steps.store.exists(keys.spec_key(record.artifacts.render.job_id))
-        if spec_exists:
-            return RenderStart(
-                job_id=record.artifacts.render.job_id, speak=_speaks(steps, record.artifacts.render.job_id)
-            )
+    made = record.artifacts.render
+    if made is not None and made.renderer == "remotion":
+        return RenderStart(job_id=made.job_id, speak=False, renderer="remotion")
+    if made is not None and steps.store.exists(keys.spec_key(made.job_id)):
+        return RenderStart(job_id=made.job_id, speak=_speaks(steps, made.job_id))
     project = get_project(record.project)
     ideas = Ideas.model_validate(record.artifacts.ideas)
+    remotion_job, fallback_reason = _on_remotion(steps, record, project)
+    if remotion_job is not None:
+        render = RenderArtifact(job_id=remotion_job, status="queued", renderer="remotion", started_at=time.time())
+        _rendering(steps, run_id, render)
+        return RenderStart(job_id=remotion_job, speak=False, renderer="remotion")
     scenes = [_scene(clip, project) for clip in record.artifacts.clips]
     request = V2JobRequest(
         preset_id=project.preset_id,
@@ -253,13 +265,44 @@ def prepare_render(run_id: str) -> RenderStart:
         scene_graph={"version": "2.0", "scenes": scenes},
     )
     job = submit_request(request, tenant_id=record.tenant_id, settings=steps.settings, start=False)
+    _rendering(steps, run_id, RenderArtifact(job_id=job.job_id, status=job.status.v2, fallback_reason=fallback_reason))
+    return RenderStart(job_id=job.job_id, speak=request.voice_script is not None)
+
+
+def _rendering(steps: _Steps, run_id: str, render: RenderArtifact) -> None:
     steps.runs.update(
         run_id,
         status=RunStatus.AWAITING_RENDER,
         current_step="render",
-        artifacts={"render": RenderArtifact(job_id=job.job_id, status=job.status.v2).model_dump(mode="json")},
+        artifacts={"render": render.model_dump(mode="json")},
     )
-    return RenderStart(job_id=job.job_id, speak=request.voice_script is not None)
+
+
+def _on_remotion(steps: _Steps, record: RunRecord, project: Any) -> tuple[str | None, str | None]:
+    """The Remotion job rendering the run, or why the run renders here although the service is configured (None
+    for both when it is not): the project has no template there, the service is not fully set up, a clip is
+    a designed card (the service renders video clips only), or the service refused the render."""
+    from pytoon.runs import remotion
+
+    if not remotion.configured():
+        return None, None
+    if project.remotion_template is None:
+        return None, f"project {project.name} has no Remotion template"
+    if missing := remotion.missing_settings():
+        return None, f"Remotion is not set up: {missing}"
+    if cards := [str(clip.index + 1) for clip in record.artifacts.clips if clip.clip_key is None]:
+        return None, f"Remotion renders generated clips only; clip {', '.join(cards)} is a designed card"
+    request = remotion.RemotionRequest(
+        run_id=record.run_id,
+        template=project.remotion_template,
+        clip_urls=[steps.store.url(clip.clip_key) for clip in record.artifacts.clips if clip.clip_key],
+        texts=[clip.caption for clip in record.artifacts.clips],
+        duration_seconds=sum(clip.seconds for clip in record.artifacts.clips),
+    )
+    try:
+        return remotion.RemotionService().submit(request), None
+    except EngineError as exc:
+        return None, f"Remotion refused the render: {exc}"
 
 
 def _speaks(steps: _Steps, job_id: str) -> bool:
@@ -281,15 +324,77 @@ def _scene(clip: ClipArtifact, project: Any) -> dict[str, Any]:
     return scene
 
 
+def await_remotion_render(run_id: str, token: str, timeouts: RunSettings) -> None:
+    """Wait for the Remotion service's callback on the run's render. The token is kept under the run and its
+    job, then the service is asked once: a render that ended before (or whose callback was missed while the
+    previous wait ran out) resumes the wait at once. A render not ended within the render timeout fails the
+    run; a service that cannot be asked now is asked again at the next wait."""
+    from pytoon.resume import TaskResult, resume_task
+    from pytoon.runs.remotion import REMOTION, RemotionService
+    from pytoon.webhooks import register_task_token, remotion_task_id
+
+    steps = _steps()
+    render = _render(steps.run(run_id))
+    if time.time() - (render.started_at or 0) > timeouts.render_timeout_seconds:
+        raise RunStepError(f"{REMOTION} had not rendered job {render.job_id} after {timeouts.render_timeout_seconds} s")
+    task_id = remotion_task_id(run_id, render.job_id)
+    ttl = timeouts.render_check_seconds + _TOKEN_GRACE_SECONDS
+    register_task_token("remotion", task_id, token, ttl_seconds=ttl, settings=steps.settings)
+    try:
+        status = RemotionService().status(render.job_id)
+    except EngineError as exc:
+        logger.warning("Remotion not asked", extra={"run_id": run_id, "reason": str(exc)})
+        return
+    steps.runs.update(run_id, artifacts={"render": render.model_copy(update={"status": status.state}).model_dump()})
+    if status.state in ("done", "error"):
+        detail = {"status": status.state, "job_id": render.job_id, "error": status.error}
+        result = TaskResult(status.state == "done", detail, error=REMOTION_FAILED)
+        resume_task(TaskKey("remotion", task_id), result, claimed_by=f"check:{status.state}", settings=steps.settings)
+
+
 def record_render(run_id: str) -> None:
-    """The nested render finished: the run keeps its job's outcome."""
+    """The render finished: the run keeps its outcome (a Remotion render's video is fetched into the bucket)."""
     steps = _steps()
     record = steps.run(run_id)
     render = _render(record)
+    if render.renderer == "remotion":
+        video_key = _fetch_remotion_video(steps, record, render)
+        done = render.model_copy(update={"status": "done", "video_key": video_key})
+        steps.runs.update(run_id, artifacts={"render": done.model_dump()})
+        return
     job = JobRepository.from_settings(steps.settings).get(render.job_id)
     if job.status is not JobStatus.DONE:
         raise RunStepError(f"render job {render.job_id} is {job.status.v2}: {job.error or 'no reason recorded'}")
     steps.runs.update(run_id, artifacts={"render": render.model_copy(update={"status": job.status.v2}).model_dump()})
+
+
+def _fetch_remotion_video(steps: _Steps, record: RunRecord, render: RenderArtifact) -> str:
+    """The finished Remotion video, checked as an uploaded clip is and for the short's frame size, stored with
+    the run."""
+    from pytoon.assets import AssetRejectedError, inspect_media
+    from pytoon.runs.remotion import FRAME_SIZE, REMOTION, RemotionService
+
+    service = RemotionService()
+    status = service.status(render.job_id)
+    if status.state != "done" or status.output_url is None:
+        said = f": {status.error}" if status.error else ""
+        raise RunStepError(f"{REMOTION} job {render.job_id} is {status.state} with no video{said}")
+    work = steps.settings.work_dir / f"runs/{record.run_id}/render"
+    work.mkdir(parents=True, exist_ok=True)
+    try:
+        video = service.download(status.output_url, work / "render.mp4")
+        try:
+            facts = inspect_media(video, AssetCategory.VIDEO)
+        except AssetRejectedError as exc:
+            raise RunStepError(f"the video {REMOTION} made is not usable: {exc}") from None
+        if (facts.width, facts.height) != FRAME_SIZE:
+            wanted = "×".join(map(str, FRAME_SIZE))
+            raise RunStepError(f"{REMOTION} made a {facts.width}×{facts.height} video, not {wanted}")
+        key = keys.run_render_key(record.run_id)
+        steps.store.put_file(key, video, "video/mp4")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return key
 
 
 def _render(record: RunRecord) -> RenderArtifact:
@@ -317,7 +422,7 @@ def publish_run(run_id: str, timeouts: RunSettings) -> PublishProgress:
     request = PublishRequest(
         run_id=run_id,
         tenant_id=record.tenant_id,
-        video_key=keys.output_key(_render(record).job_id),
+        video_key=_render(record).output_key,
         title=ideas.title,
         caption=ideas.hook,
         hashtags=ideas.hashtags,
@@ -380,7 +485,11 @@ def fail_run(run_id: str, step: str, failure: dict[str, Any], timeouts: RunSetti
     name = STEP_NAMES.get(step, step)
     if error == "States.Timeout" and step in _STEP_TIMEOUTS:
         reason = f"{name}: no outcome within {getattr(timeouts, _STEP_TIMEOUTS[step])} s"
-    elif step == "render" and record.artifacts.render is not None:
+    elif error == REMOTION_FAILED and record.artifacts.render is not None:
+        job_id = record.artifacts.render.job_id
+        said = _cause_field(cause, "error") or _remotion_error(job_id) or "no reason given"
+        reason = f"render: Remotion could not render job {job_id}: {said}"
+    elif step == "render" and record.artifacts.render is not None and record.artifacts.render.renderer == "pytoon":
         job = JobRepository.from_settings(steps.settings).get(record.artifacts.render.job_id)
         reason = f"render: job {job.job_id} {job.status.v2}" + (f": {job.error}" if job.error else f" ({error})")
     else:
@@ -389,15 +498,28 @@ def fail_run(run_id: str, step: str, failure: dict[str, Any], timeouts: RunSetti
     _ended(steps, steps.run(run_id), "run.failed")
 
 
+def _remotion_error(job_id: str) -> str | None:
+    """The service's own account of a failed job (for a failure that reached us without its cause)."""
+    from pytoon.runs.remotion import RemotionService
+
+    try:
+        return RemotionService().status(job_id).error
+    except EngineError:
+        return None
+
+
 def _cause_message(cause: str) -> str:
     """The message of a Lambda error's cause (`{"errorMessage": ...}`), or the cause itself."""
-    import json
+    return _cause_field(cause, "errorMessage") or cause
 
+
+def _cause_field(cause: str, name: str) -> str | None:
+    """A field of a failure's cause when the cause is a JSON object."""
     try:
         parsed = json.loads(cause)
     except ValueError:
-        return cause
-    return str(parsed.get("errorMessage") or cause) if isinstance(parsed, dict) else cause
+        return None
+    return str(parsed[name]) if isinstance(parsed, dict) and parsed.get(name) else None
 
 
 def _ended(steps: _Steps, record: RunRecord, event: str, **extra: Any) -> None:
@@ -425,8 +547,8 @@ def _notify(record: RunRecord, event: str, **extra: Any) -> None:
 class RunStepRequest(BaseModel):
     """What the state machine sends the run-step function: the action, the run, and what that action needs."""
 
-    action: Literal["ideate", "await_gate", "plan_clips", "prepare_render", "record_render", "publish", "complete",
-                    "reject", "fail"]  # fmt: skip
+    action: Literal["ideate", "await_gate", "plan_clips", "prepare_render", "await_remotion_render", "record_render",
+                    "publish", "complete", "reject", "fail"]  # fmt: skip
     run_id: str
     gate: Gate | None = None
     token: str | None = None
@@ -449,6 +571,10 @@ def run_step(request: RunStepRequest) -> dict[str, Any]:
             return plan_clips(run_id).model_dump(mode="json")
         case "prepare_render":
             return prepare_render(run_id).model_dump(mode="json")
+        case "await_remotion_render":
+            if request.token is None:
+                raise ValueError("await_remotion_render needs a token")
+            await_remotion_render(run_id, request.token, timeouts)
         case "record_render":
             record_render(run_id)
         case "publish":

@@ -39,13 +39,18 @@ def _render(record: RunRecord, jobs: JobRepository, store: ArtifactStore) -> Run
     render = record.artifacts.render
     if render is None:
         return None
-    try:
-        links = artifact_links(jobs.get(render.job_id), store)
-    except JobNotFoundError:  # expired with its artifacts
-        links = {}
+    if render.renderer == "remotion":
+        links = {"output_url": store.url(render.video_key)} if render.video_key else {}
+    else:
+        try:
+            links = artifact_links(jobs.get(render.job_id), store)
+        except JobNotFoundError:  # expired with its artifacts
+            links = {}
     return RunRenderBody(
         job_id=render.job_id,
         status=render.status,
+        renderer=render.renderer,
+        fallback_reason=render.fallback_reason,
         output_url=links.get("output_url"),
         thumbnail_url=links.get("thumbnail_url"),
     )
