@@ -1,8 +1,9 @@
 """Provider callbacks that resume the Step Functions task waiting on a provider's job.
 
 Every provider is declared once in PROVIDERS: the secret that signs its callbacks, how that signature is
-checked on the raw body, and what a verified body means. Adding a provider (Runway, Luma, Pika) is one more
-entry there, with its parser and, if it signs differently, its verifier.
+checked on the raw body (or, for a provider that signs nothing, the token in the callback URL we gave it),
+and what a verified body means. Adding a provider is one more entry there, with its parser and, if it signs
+differently, its verifier.
 
 A task that starts a provider job registers its task token under the provider's task id
 (`register_task_token`). A callback is checked in this order, and each failure has its own answer: an
@@ -64,7 +65,8 @@ class WebhookOutcome:
     task_id: str | None
 
 
-Verifier = Callable[[str, Mapping[str, str], bytes, float], None]
+# (secret, headers, raw body, query parameters of the callback URL, now)
+Verifier = Callable[[str, Mapping[str, str], bytes, Mapping[str, str], float], None]
 # (headers, verified JSON body, query parameters of the callback URL)
 Parser = Callable[[Mapping[str, str], dict[str, Any], Mapping[str, str]], ProviderEvent | None]
 
@@ -79,6 +81,9 @@ class WebhookProvider:
     secret_name: str
     verify: Verifier
     parse: Parser
+    # The provider takes a callback URL with each task (ours, with its token) rather than one configured at the
+    # provider once.
+    url_per_task: bool = False
 
 
 def _header(headers: Mapping[str, str], name: str) -> str:
@@ -103,7 +108,9 @@ def standard_webhook_signature(secret: str, msg_id: str, timestamp: str, body: b
     return base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
 
 
-def verify_standard_webhook(secret: str, headers: Mapping[str, str], body: bytes, now: float) -> None:
+def verify_standard_webhook(
+    secret: str, headers: Mapping[str, str], body: bytes, query: Mapping[str, str], now: float
+) -> None:
     """Standard Webhooks: HMAC-SHA256 over `id.timestamp.body` with the base64 `whsec_` secret, sent as a
     space-separated list of `v1,<base64>` entries (any one may match), timestamp within ±5 minutes."""
     msg_id = _header(headers, "webhook-id")
@@ -123,11 +130,45 @@ def verify_standard_webhook(secret: str, headers: Mapping[str, str], body: bytes
     raise WebhookSignatureError("no valid signature")
 
 
-def verify_remotion(secret: str, headers: Mapping[str, str], body: bytes, now: float) -> None:
+def verify_remotion(secret: str, headers: Mapping[str, str], body: bytes, query: Mapping[str, str], now: float) -> None:
     """Remotion: `X-Remotion-Signature: sha512=<hex HMAC-SHA512 of the raw body>` (it sends no timestamp)."""
     expected = "sha512=" + hmac.new(secret.encode(), body, hashlib.sha512).hexdigest()
     if not hmac.compare_digest(_header(headers, "x-remotion-signature").encode(), expected.encode()):
         raise WebhookSignatureError("invalid signature")
+
+
+def callback_token(secret: str, provider: str) -> str:
+    """The token our callback URLs carry for a provider that signs nothing: derived from its secret (the secret
+    itself never leaves), hex HMAC-SHA256 of the provider's name."""
+    return hmac.new(secret.encode(), f"{provider} callback".encode(), hashlib.sha256).hexdigest()
+
+
+def verify_luma(secret: str, headers: Mapping[str, str], body: bytes, query: Mapping[str, str], now: float) -> None:
+    """Luma signs nothing: a callback is trusted as far as its URL's `token` is ours. Even then it only wakes the
+    wait early; what the generation became is asked of Luma's API."""
+    token = query.get("token", "")
+    if not hmac.compare_digest(token.encode(), callback_token(secret, "luma").encode()):
+        raise WebhookSignatureError("missing or invalid callback token")
+
+
+LUMA_ENDED_STATES = ("completed", "failed")
+
+
+def parse_luma_event(
+    headers: Mapping[str, str], payload: dict[str, Any], query: Mapping[str, str]
+) -> ProviderEvent | None:
+    """Luma's callback is the generation object; it is posted on every change of state, and only an ended one
+    resumes a task."""
+    generation_id = _field(payload, "id", str)
+    state = _field(payload, "state", str)
+    if state not in LUMA_ENDED_STATES:
+        return None
+    return ProviderEvent(
+        delivery_id=f"{generation_id}:{state}",  # Luma sends no delivery id; a generation ends once
+        task_id=generation_id,
+        succeeded=state == "completed",
+        detail={"state": state, "generation_id": generation_id},
+    )
 
 
 SORA_VIDEO_EVENTS = ("video.completed", "video.failed")
@@ -190,8 +231,62 @@ PROVIDERS: dict[str, WebhookProvider] = {
     for provider in (
         WebhookProvider("sora", "SORA_WEBHOOK_SECRET", verify_standard_webhook, parse_sora_event),
         WebhookProvider("remotion", "REMOTION_WEBHOOK_SECRET", verify_remotion, parse_remotion_event),
+        WebhookProvider("luma", "LUMA_WEBHOOK_SECRET", verify_luma, parse_luma_event, url_per_task=True),
     )
 }
+WEBHOOK_BASE_VARIABLE = "PYTOON_WEBHOOK_BASE_URL"
+
+
+def webhook_url(provider: str, **params: str) -> str | None:
+    """Our route for `provider`'s callbacks with `params` as its query, at the public base URL of the API's
+    webhook routes (`PYTOON_WEBHOOK_BASE_URL`; on AWS the stack's SSM parameter that
+    `PYTOON_WEBHOOK_BASE_URL_PARAMETER` names); None when that address is not known. ValueError for a base
+    that is not an https URL (plain http only on loopback)."""
+    import httpx
+
+    from pytoon.aws.secrets import stack_value
+    from pytoon.config import api_base_url
+
+    base = stack_value(WEBHOOK_BASE_VARIABLE)
+    if base is None:
+        return None
+    try:
+        base = api_base_url(base)
+    except ValueError as exc:
+        raise ValueError(f"{WEBHOOK_BASE_VARIABLE} is invalid ({base!r}): {exc}") from None
+    return str(httpx.URL(f"{base}/v1/webhooks/{_provider(provider).name}", params=params))
+
+
+def engine_webhook(engine: str | None) -> str | None:
+    """The webhook provider that reports `engine`'s tasks, when its callbacks are set up (`PYTOON_ENGINE_WEBHOOKS`
+    names the engine, its secret is configured and, for a provider given a URL per task, our address is known):
+    the task then waits for the callback instead of polling. None: poll."""
+    from pytoon.config import listed_names
+
+    provider = PROVIDERS.get(engine or "")
+    if provider is None or provider.name not in (listed_names("PYTOON_ENGINE_WEBHOOKS") or ()):
+        return None
+    if provider.url_per_task and task_callback_url(provider.name) is None:
+        return None
+    return provider.name
+
+
+def task_callback_url(engine: str) -> str | None:
+    """The callback URL to give a provider with its task (ours, with the token its callbacks must carry), or
+    None when the provider is not given one or our address or its secret is not configured."""
+    provider = PROVIDERS.get(engine)
+    if provider is None or not provider.url_per_task:
+        return None
+    signing_secret = secret(provider.secret_name)
+    if not signing_secret:
+        return None
+    try:
+        return webhook_url(provider.name, token=callback_token(signing_secret, provider.name))
+    except ValueError as exc:  # its tasks are polled instead, as without callbacks
+        from pytoon.observability import logger
+
+        logger.warning("no callback URL", extra={"provider": provider.name, "reason": str(exc)})
+        return None
 
 
 def _provider(name: str) -> WebhookProvider:
@@ -226,14 +321,15 @@ def handle_webhook(
     signing_secret = secret(provider.secret_name)
     if not signing_secret:
         raise UnknownProviderError(f"{provider.name} webhooks are off ({provider.secret_name} is not configured)")
-    provider.verify(signing_secret, headers, body, time.time() if now is None else now)
+    query = query or {}
+    provider.verify(signing_secret, headers, body, query, time.time() if now is None else now)
     try:
         payload = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise WebhookPayloadError("the body is not JSON") from exc
     if not isinstance(payload, dict):
         raise WebhookPayloadError("the body is not a JSON object")
-    event = provider.parse(headers, payload, query or {})
+    event = provider.parse(headers, payload, query)
     if event is None:
         return WebhookOutcome("ignored", None)
     settings = settings or get_settings()

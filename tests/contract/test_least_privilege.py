@@ -29,6 +29,10 @@ def job_file(name: str) -> str:
 
 
 # action -> resources, for the services that hold data (the managed logging/X-Ray policies are not data).
+# The stack's API address, for per-task callbacks (Luma, Remotion).
+WEBHOOK_BASE_URL_PARAMETER = (
+    "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/${AWS::StackName}/webhook-base-url"
+)
 EXPECTED: dict[str, dict[str, set[str]]] = {
     "ApiFunction": {
         "dynamodb:GetItem": {TABLE, INDEX},
@@ -57,7 +61,11 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
         "states:SendTaskSuccess": {MACHINE, RUN_MACHINE},
         "states:SendTaskFailure": {MACHINE, RUN_MACHINE},
         "states:SendTaskHeartbeat": {MACHINE, RUN_MACHINE},
-        "secretsmanager:GetSecretValue": {"SECRET:SoraWebhookSecret", "SECRET:RemotionWebhookSecret"},
+        "secretsmanager:GetSecretValue": {
+            "SECRET:SoraWebhookSecret",
+            "SECRET:RemotionWebhookSecret",
+            "SECRET:LumaWebhookSecret",
+        },
     },
     "PlannerFunction": {
         "dynamodb:GetItem": {TABLE},
@@ -133,7 +141,9 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
             "SECRET:LumaApiKeySecret",
             "SECRET:PikaApiKeySecret",
             "SECRET:TtsOpenAiApiKeySecret",
+            "SECRET:LumaWebhookSecret",  # the token of Luma's callback URLs
         },
+        "ssm:GetParameter": {WEBHOOK_BASE_URL_PARAMETER},
     },
     "AudioFunction": {
         "s3:GetObject": {job_file("spec.json"), job_file("voiceover.json"), job_file("voiceover.wav"), UPLOADS},
@@ -175,9 +185,7 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
             "SECRET:RemotionApiKeySecret",
         },
         # The stack's API URL, for the Remotion service's callbacks.
-        "ssm:GetParameter": {
-            "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/${AWS::StackName}/webhook-base-url"
-        },
+        "ssm:GetParameter": {WEBHOOK_BASE_URL_PARAMETER},
     },
     "MarkFailedFunction": {
         "dynamodb:GetItem": {TABLE},
@@ -279,6 +287,7 @@ def test_secrets_arrive_as_arns_and_each_function_reads_only_its_own(
         "SoraWebhookSecret",
         "RemotionWebhookSecret",
         "RemotionApiKeySecret",
+        "LumaWebhookSecret",
         "PlannerLlmApiKeySecret",
         "TtsOpenAiApiKeySecret",
         "TtsElevenLabsApiKeySecret",
@@ -302,6 +311,7 @@ def test_secrets_arrive_as_arns_and_each_function_reads_only_its_own(
             "PIKA_API_KEY",
             "UPLOAD_POST_API_KEY",
             "REMOTION_API_KEY",
+            "LUMA_WEBHOOK_SECRET",
         }
         assert not plain & set(variables), function_id
         arns = {name: value for name, value in variables.items() if name.endswith("_SECRET_ARN")}

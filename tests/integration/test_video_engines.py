@@ -23,6 +23,7 @@ from pytoon.local.fakes import luma_video, runway_video, sora_video
 from pytoon.local.fakes.luma_video import FakeLumaVideo
 from pytoon.local.fakes.runway_video import FakeRunwayVideo
 from pytoon.local.fakes.sora_video import FakeSoraVideo
+from pytoon.webhooks import callback_token
 from tests.integration.conftest import (
     ENGINE_TIMEOUT_SECONDS,
     colour_share,
@@ -227,6 +228,54 @@ def _until(condition: Callable[[], bool], failure: str, seconds: float = 30) -> 
     while not condition():
         assert time.monotonic() < deadline, failure
         time.sleep(0.05)
+
+
+def _waiting_generation(job_id: str, provider: str) -> str:
+    """The provider task of the job's one scene, once the scene waits for its callback (the token registered)."""
+    settings = get_settings()
+    table = dynamodb_table(settings.table_name, settings.region)
+    deadline = time.monotonic() + 30
+    while True:
+        assert time.monotonic() < deadline, f"the scene never waited for {provider}'s callback"
+        try:
+            task_id = _generation_state(job_id)["task_id"]
+        except ObjectNotFoundError:  # not submitted yet
+            task_id = None
+        if task_id and "Item" in table.get_item(Key=TaskKey(provider, task_id).item_key, ConsistentRead=True):
+            return task_id
+        time.sleep(0.1)
+
+
+def test_a_luma_scene_waits_for_luma_s_callback_on_our_tokened_url(
+    api: httpx.Client, luma: FakeLumaVideo, gateway_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Luma signs nothing: the callback URL it is given carries a token only we can make. A callback without it
+    is refused and changes nothing; Luma's own callbacks (dreaming, then completed) end the wait, and the clip
+    is then asked of Luma's API."""
+    monkeypatch.setenv("LUMA_WEBHOOK_SECRET", "luma-callback-secret")
+    monkeypatch.setenv("PYTOON_ENGINE_WEBHOOKS", "luma")
+    monkeypatch.setenv("PYTOON_WEBHOOK_BASE_URL", gateway_url)
+    long_engine_timeout(monkeypatch, tmp_path, engine="luma")
+    luma.slow(10_000)  # never finished by polling: only a callback can end the wait
+    created = submit_v2_job(api, prompt="A lake at dawn.", engine_override="luma", target_duration_seconds=2)
+    generation_id = _waiting_generation(created["job_id"], "luma")
+    [submitted] = luma.received("POST", "/dream-machine/v1/generations/video")
+    token = callback_token("luma-callback-secret", "luma")
+    assert submitted.json["callback_url"] == f"{gateway_url}/v1/webhooks/luma?token={token}"
+
+    forged_body = {"id": generation_id, "state": "completed", "assets": {"video": "https://evil.example/x.mp4"}}
+    for query in ({}, {"token": "0" * 64}):
+        forged = httpx.post(f"{gateway_url}/v1/webhooks/luma", params=query, json=forged_body)
+        assert (forged.status_code, forged.json()) == (401, {"detail": "missing or invalid callback token"})
+    assert _generation_state(created["job_id"])["phase"] == "wait"
+
+    luma.finish(generation_id)
+    job = finished_v2_job(api, created["job_id"])
+    assert job["scenes"][0]["engine_used"] == "luma"
+    delivered = [(d.body["state"], d.status) for d in luma.deliveries]
+    assert delivered == [("dreaming", 200), ("completed", 200)]
+    frame = decode_frames(download(job["output_url"], tmp_path / "luma.mp4"), {30})[30]
+    assert colour_share(frame, luma_video.CLIP_COLOUR) > 0.7
 
 
 def test_a_forged_or_stale_webhook_changes_nothing(

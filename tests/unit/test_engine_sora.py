@@ -57,7 +57,7 @@ class WebhookReceiver(LoopbackFake):
 
     def respond(self, request: ReceivedRequest) -> Reply:
         try:
-            verify_standard_webhook(self.signing_secret, request.headers, request.raw, time.time())
+            verify_standard_webhook(self.signing_secret, request.headers, request.raw, {}, time.time())
         except WebhookSignatureError as exc:
             return Reply.json(401, {"error": str(exc)})
         event = parse_sora_event(request.headers, json.loads(request.raw), {})

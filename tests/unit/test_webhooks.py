@@ -32,10 +32,15 @@ from pytoon.webhooks import (
     TOLERANCE_SECONDS,
     WebhookPayloadError,
     WebhookSignatureError,
+    callback_token,
+    engine_webhook,
+    parse_luma_event,
     parse_remotion_event,
     parse_sora_event,
     register_task_token,
     remotion_task_id,
+    task_callback_url,
+    verify_luma,
     verify_remotion,
     verify_standard_webhook,
 )
@@ -67,7 +72,7 @@ def _sora_body(kind: str = "video.completed", video_id: str = "video_123") -> by
 
 def test_standard_webhook_accepts_a_valid_signature_among_several() -> None:
     body = _sora_body()
-    verify_standard_webhook(SECRET, _signed(body), body, NOW)
+    verify_standard_webhook(SECRET, _signed(body), body, {}, NOW)
     event = parse_sora_event(_signed(body), json.loads(body), {})
     assert event is not None
     assert (event.task_id, event.succeeded, event.delivery_id) == ("video_123", True, "msg_1")
@@ -78,30 +83,30 @@ def test_standard_webhook_accepts_what_the_reference_library_signs() -> None:
     sent = datetime.fromtimestamp(NOW, UTC)
     signature = Webhook(SECRET).sign("msg_9", sent, body.decode())
     headers = {"webhook-id": "msg_9", "webhook-timestamp": str(NOW), "webhook-signature": signature}
-    verify_standard_webhook(SECRET, headers, body, NOW)
+    verify_standard_webhook(SECRET, headers, body, {}, NOW)
     # A rotated secret: the old and the new signature are both sent, and either one passes.
     rotated = "whsec_" + base64.b64encode(b"another secret of at least 24 bytes").decode()
     headers["webhook-signature"] = Webhook(rotated).sign("msg_9", sent, body.decode()) + " " + signature
-    verify_standard_webhook(SECRET, headers, body, NOW)
-    verify_standard_webhook(rotated, headers, body, NOW)
+    verify_standard_webhook(SECRET, headers, body, {}, NOW)
+    verify_standard_webhook(rotated, headers, body, {}, NOW)
 
 
 def test_standard_webhook_rejects_a_tampered_body_or_another_secret() -> None:
     body = _sora_body()
     with pytest.raises(WebhookSignatureError):
-        verify_standard_webhook(SECRET, _signed(body), body.replace(b"completed", b"failed"), NOW)
+        verify_standard_webhook(SECRET, _signed(body), body.replace(b"completed", b"failed"), {}, NOW)
     other = "whsec_" + base64.b64encode(b"not the secret the sender uses!!").decode()
     with pytest.raises(WebhookSignatureError):
-        verify_standard_webhook(other, _signed(body), body, NOW)
+        verify_standard_webhook(other, _signed(body), body, {}, NOW)
 
 
 def test_standard_webhook_tolerates_five_minutes_either_way() -> None:
     body = _sora_body()
     for skew in (-TOLERANCE_SECONDS, TOLERANCE_SECONDS):
-        verify_standard_webhook(SECRET, _signed(body, timestamp=NOW + skew), body, NOW)
+        verify_standard_webhook(SECRET, _signed(body, timestamp=NOW + skew), body, {}, NOW)
     for skew in (-TOLERANCE_SECONDS - 1, TOLERANCE_SECONDS + 1):
         with pytest.raises(WebhookSignatureError, match="tolerance"):
-            verify_standard_webhook(SECRET, _signed(body, timestamp=NOW + skew), body, NOW)
+            verify_standard_webhook(SECRET, _signed(body, timestamp=NOW + skew), body, {}, NOW)
 
 
 @pytest.mark.parametrize(
@@ -115,7 +120,7 @@ def test_standard_webhook_tolerates_five_minutes_either_way() -> None:
 )
 def test_standard_webhook_refuses_missing_or_malformed_headers(headers: dict[str, str]) -> None:
     with pytest.raises(WebhookSignatureError):
-        verify_standard_webhook(SECRET, headers, b"{}", NOW)
+        verify_standard_webhook(SECRET, headers, b"{}", {}, NOW)
 
 
 def _remotion_body(status: str = "done", job_id: str = "j1", run_id: str | None = "run1", **extra: Any) -> dict:
@@ -124,12 +129,12 @@ def _remotion_body(status: str = "done", job_id: str = "j1", run_id: str | None 
 
 def test_remotion_signature() -> None:
     body = json.dumps(_remotion_body(output_url="https://render.example/output/j1.mp4")).encode()
-    verify_remotion(REMOTION_SECRET, _remotion_signed(body), body, NOW)
+    verify_remotion(REMOTION_SECRET, _remotion_signed(body), body, {}, NOW)
     for headers in (_remotion_signed(body, "other"), {"X-Remotion-Signature": "NO_SECRET_PROVIDED"}, {}):
         with pytest.raises(WebhookSignatureError):
-            verify_remotion(REMOTION_SECRET, headers, body, NOW)
+            verify_remotion(REMOTION_SECRET, headers, body, {}, NOW)
     with pytest.raises(WebhookSignatureError):  # a non-ASCII header is refused, not a crash
-        verify_remotion(REMOTION_SECRET, {"X-Remotion-Signature": "sha512=é"}, body, NOW)
+        verify_remotion(REMOTION_SECRET, {"X-Remotion-Signature": "sha512=é"}, body, {}, NOW)
 
 
 def test_remotion_callbacks_name_the_run_and_the_job() -> None:
@@ -150,10 +155,54 @@ def test_remotion_callbacks_name_the_run_and_the_job() -> None:
         parse_remotion_event({}, {"status": "done"}, run)
 
 
+LUMA_SECRET = "luma-callback-secret"
+
+
+def test_a_luma_callback_is_trusted_only_with_the_token_of_our_url() -> None:
+    token = callback_token(LUMA_SECRET, "luma")
+    assert len(token) == 64 and LUMA_SECRET not in token  # the secret itself never goes into a URL
+    verify_luma(LUMA_SECRET, {}, b"{}", {"token": token}, NOW)
+    for query in ({}, {"token": "0" * 64}, {"token": callback_token("another", "luma")}, {"token": "é"}):
+        with pytest.raises(WebhookSignatureError, match="callback token"):
+            verify_luma(LUMA_SECRET, {}, b"{}", query, NOW)
+
+
+def test_only_an_ended_luma_generation_resumes_its_task() -> None:
+    completed = parse_luma_event({}, {"id": "gen-1", "state": "completed", "assets": {"video": "https://x"}}, {})
+    assert completed is not None and (completed.task_id, completed.succeeded) == ("gen-1", True)
+    failed = parse_luma_event({}, {"id": "gen-1", "state": "failed", "failure_reason": "boom"}, {})
+    assert failed is not None and not failed.succeeded and failed.delivery_id == "gen-1:failed"
+    assert parse_luma_event({}, {"id": "gen-1", "state": "dreaming"}, {}) is None
+    with pytest.raises(WebhookPayloadError, match="`state`"):
+        parse_luma_event({}, {"id": "gen-1"}, {})
+
+
+def test_luma_is_given_our_url_with_its_token_only_when_its_callbacks_are_set_up(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for variable in ("PYTOON_ENGINE_WEBHOOKS", "LUMA_WEBHOOK_SECRET", "PYTOON_WEBHOOK_BASE_URL"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("PYTOON_ENGINE_WEBHOOKS", "luma")
+    assert engine_webhook("luma") is None  # no secret, no address: polled
+    monkeypatch.setenv("LUMA_WEBHOOK_SECRET", LUMA_SECRET)
+    assert engine_webhook("luma") is None
+    monkeypatch.setenv("PYTOON_WEBHOOK_BASE_URL", "https://api.example/Prod/")
+    assert engine_webhook("luma") == "luma"
+    token = callback_token(LUMA_SECRET, "luma")
+    assert task_callback_url("luma") == f"https://api.example/Prod/v1/webhooks/luma?token={token}"
+    assert task_callback_url("sora") is None  # OpenAI's webhook is configured in its project, not per task
+    monkeypatch.setenv("PYTOON_WEBHOOK_BASE_URL", "http://api.example")  # plain http only on loopback
+    assert engine_webhook("luma") is None
+    monkeypatch.setenv("PYTOON_ENGINE_WEBHOOKS", "sora")
+    monkeypatch.setenv("PYTOON_WEBHOOK_BASE_URL", "https://api.example")
+    assert engine_webhook("luma") is None and engine_webhook("sora") == "sora" and engine_webhook("runway") is None
+
+
 def test_every_provider_is_declared_once_with_its_secret() -> None:
     assert {name: p.secret_name for name, p in PROVIDERS.items()} == {
         "sora": "SORA_WEBHOOK_SECRET",
         "remotion": "REMOTION_WEBHOOK_SECRET",
+        "luma": "LUMA_WEBHOOK_SECRET",
     }
     assert all(name == provider.name for name, provider in PROVIDERS.items())
 

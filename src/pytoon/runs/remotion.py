@@ -24,7 +24,6 @@ from typing import Any, Literal
 
 import httpx
 
-from pytoon.config import api_base_url
 from pytoon.video_engines.base import (
     REASON_CHARS,
     EngineAccess,
@@ -38,8 +37,6 @@ from pytoon.video_engines.base import (
 REMOTION = "Remotion"  # as reasons name it
 ENV_PREFIX = "REMOTION"
 KEY_VARIABLE = "REMOTION_API_KEY"
-WEBHOOK_BASE_VARIABLE = "PYTOON_WEBHOOK_BASE_URL"
-WEBHOOK_PATH = "/v1/webhooks/remotion"
 # The service's fixed-timeline templates are made for 30 fps, and a run is always a 1080×1920 short.
 FPS = 30
 FRAME_SIZE = (1080, 1920)
@@ -68,6 +65,7 @@ def missing_settings() -> str | None:
     """Why the service cannot render runs now (the variable that is not set), or None when it can. None is also
     the answer when no service is configured at all: see `configured`."""
     from pytoon.aws.secrets import secret, stack_value
+    from pytoon.webhooks import WEBHOOK_BASE_VARIABLE
 
     if not secret(KEY_VARIABLE):
         return f"{KEY_VARIABLE} is not set"
@@ -83,14 +81,15 @@ def configured() -> bool:
 
 def callback_url(run_id: str) -> str:
     """Where the service reports the run's render: our webhook route, which finds the run by `run_id`."""
-    from pytoon.aws.secrets import stack_value
+    from pytoon.webhooks import WEBHOOK_BASE_VARIABLE, webhook_url
 
-    base = stack_value(WEBHOOK_BASE_VARIABLE) or ""
     try:
-        base = api_base_url(base)
+        url = webhook_url("remotion", run_id=run_id)
     except ValueError as exc:
-        raise EngineError(f"{WEBHOOK_BASE_VARIABLE} is invalid ({base!r}): {exc}") from None
-    return str(httpx.URL(f"{base}{WEBHOOK_PATH}", params={"run_id": run_id}))
+        raise EngineError(str(exc)) from None
+    if url is None:
+        raise EngineError(f"{WEBHOOK_BASE_VARIABLE} is not set")
+    return url
 
 
 class RemotionService:

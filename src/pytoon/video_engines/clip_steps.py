@@ -22,7 +22,7 @@ from pytoon.aws.engine_health import EngineHealth
 from pytoon.aws.metrics import MetricsStore
 from pytoon.aws.storage import ArtifactStore
 from pytoon.aws.tasks import TaskKey
-from pytoon.config import Settings, listed_names
+from pytoon.config import Settings
 from pytoon.models import AssetCategory
 from pytoon.video_engines.base import ImageInput
 from pytoon.video_engines.generation import (
@@ -35,6 +35,7 @@ from pytoon.video_engines.generation import (
     task_has_ended,
 )
 from pytoon.video_engines.selection import engine_config
+from pytoon.webhooks import engine_webhook
 
 
 class ClipStep(StrEnum):
@@ -110,19 +111,9 @@ def clip_step(
     store.put_json(slot.state_key, generation.model_dump(mode="json"))
     if generation.phase is Phase.DONE:
         _record_attempts(services, generation)
-    if generation.phase is Phase.WAIT and generation.task_id and webhook_provider(generation.engine):
+    if generation.phase is Phase.WAIT and generation.task_id and engine_webhook(generation.engine):
         return ClipStepOutcome(generation, "await", _until_deadline(generation, now))
     return ClipStepOutcome(generation, generation.phase.value, round(generation.wait_seconds))
-
-
-def webhook_provider(engine: str | None) -> str | None:
-    """The webhook provider that reports `engine`'s tasks, when its webhooks are set up at the provider
-    (`PYTOON_ENGINE_WEBHOOKS` names the engine: the step then waits for the signed event instead of polling)."""
-    from pytoon.webhooks import PROVIDERS
-
-    provider = PROVIDERS.get(engine or "")
-    enabled = listed_names("PYTOON_ENGINE_WEBHOOKS") or ()
-    return provider.name if provider is not None and provider.name in enabled else None
 
 
 def _await_webhook(
@@ -134,7 +125,7 @@ def _await_webhook(
     from pytoon.resume import TaskResult, resume_task
     from pytoon.webhooks import register_task_token
 
-    provider, task_id = webhook_provider(generation.engine), generation.task_id
+    provider, task_id = engine_webhook(generation.engine), generation.task_id
     if provider is None or task_id is None or token is None:
         raise ValueError(f"{describe} is not waiting for a webhook")
     remaining = _until_deadline(generation, now)

@@ -39,6 +39,7 @@ from pytoon.video_engines.base import (
     unavailable_reason,
 )
 from pytoon.video_engines.selection import EngineConfig, engine_config, rephrased_for_moderation
+from pytoon.webhooks import engine_webhook, task_callback_url
 
 # A 429 is waited out at most this long; a provider asking for longer is treated as failing after it.
 MAX_RATE_LIMIT_WAIT_SECONDS = 60.0
@@ -221,7 +222,10 @@ def _submit(generation: Generation, now: float, image: ImageSource, config: Engi
             continue
         picture = image() if engine.supports_image else None
         request = ClipRequest(
-            prompt=generation.prompt, seconds=engine_seconds(engine.durations, generation.scene_seconds), image=picture
+            prompt=generation.prompt,
+            seconds=engine_seconds(engine.durations, generation.scene_seconds),
+            image=picture,
+            callback_url=task_callback_url(engine.name) if engine_webhook(engine.name) else None,
         )
         try:
             with http_client() as http:
