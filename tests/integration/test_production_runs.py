@@ -239,3 +239,18 @@ def test_the_supervisor_starts_lists_reports_and_approves_runs_in_a_session(
     rejected = chat(api, f"reject the publish gate of {run_id} because the music is too loud", session)
     assert [(a["operation"], a["outcome"]) for a in rejected["actions"]] == [("approve_gate", "ok")]
     assert run_at(api, run_id, "rejected")["error"] == "rejected at the publish gate: the music is too loud"
+
+
+def test_a_retried_render_step_gets_the_job_its_first_try_made(api: httpx.Client) -> None:
+    from pytoon.aws.runs import RunRepository
+    from pytoon.config import get_settings
+    from pytoon.runs.steps import prepare_render
+
+    run_id = start_run(api, brief="A render step tried twice")
+    run_at(api, run_id, "awaiting_ideation_approval")
+    approve(api, run_id, "ideation")
+    job_id = run_at(api, run_id, "awaiting_publish_approval")["artifacts"]["render"]["job_id"]
+    # As if the step's first try had been cut off after submitting the job, before the run recorded it.
+    RunRepository.from_settings(get_settings()).update(run_id, artifacts={"render": None})
+    assert prepare_render(run_id).job_id == job_id
+    assert api.get(f"/v1/runs/{run_id}").json()["artifacts"]["render"]["job_id"] == job_id

@@ -264,7 +264,14 @@ def prepare_render(run_id: str) -> RenderStart:
         music_source=project.music,
         scene_graph={"version": "2.0", "scenes": scenes},
     )
-    job = submit_request(request, tenant_id=record.tenant_id, settings=steps.settings, start=False)
+    # A retried step (its first try cut off after submitting) gets the job it made, not a second one.
+    job = submit_request(
+        request,
+        tenant_id=record.tenant_id,
+        idempotency_key=f"run-render:{run_id}",
+        settings=steps.settings,
+        start=False,
+    )
     _rendering(steps, run_id, RenderArtifact(job_id=job.job_id, status=job.status.v2, fallback_reason=fallback_reason))
     return RenderStart(job_id=job.job_id, speak=request.voice_script is not None)
 
