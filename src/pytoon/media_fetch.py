@@ -325,11 +325,12 @@ class _DeadlineStream:
         return self._stream.get_extra_info(info)
 
 
-class _PinnedBackend:
-    """An httpcore network backend that connects a request for `host` to the checked addresses only, in
-    order, and never resolves the name."""
+class PinnedBackend:
+    """An httpcore network backend that connects a request for `host` to the checked addresses only, in order,
+    and never resolves the name (so a name cannot resolve elsewhere between the check and the connection);
+    with a `deadline`, every socket operation also ends by it."""
 
-    def __init__(self, host: str, addresses: Sequence[IPAddress], deadline: _Deadline) -> None:
+    def __init__(self, host: str, addresses: Sequence[IPAddress], deadline: _Deadline | None = None) -> None:
         import httpcore
 
         self._host = host
@@ -344,24 +345,27 @@ class _PinnedBackend:
         timeout: float | None = None,
         local_address: str | None = None,
         socket_options: Iterable[Any] | None = None,
-    ) -> _DeadlineStream:
+    ) -> Any:
         import httpcore
 
         if host != self._host:
-            raise MediaFetchError("Media URL fetch tried to reach a host it did not check")
+            raise httpcore.ConnectError(f"{host} is not the host whose addresses were checked")
         failure: Exception | None = None
         for address in self._addresses:
             try:
-                stream = self._system.connect_tcp(str(address), port, self._deadline.left(timeout))
+                left = timeout if self._deadline is None else self._deadline.left(timeout)
+                stream = self._system.connect_tcp(str(address), port, left)
             except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
                 failure = exc
                 continue
-            return _DeadlineStream(stream, self._deadline)
+            return stream if self._deadline is None else _DeadlineStream(stream, self._deadline)
         assert failure is not None
         raise failure
 
-    def connect_unix_socket(self, *args: Any, **kwargs: Any) -> _DeadlineStream:
-        raise MediaFetchError("Media URL fetches use TCP only")
+    def connect_unix_socket(self, *args: Any, **kwargs: Any) -> Any:
+        import httpcore
+
+        raise httpcore.ConnectError("only TCP connections to the checked addresses")
 
     def sleep(self, seconds: float) -> None:
         time.sleep(seconds)
@@ -413,7 +417,7 @@ def _get(
     """One request: the fetched media, or the Location it redirects to."""
     import httpcore
 
-    backend = _PinnedBackend(target.host, addresses, deadline)
+    backend = PinnedBackend(target.host, addresses, deadline)
     request_url = httpcore.URL(
         scheme=b"https", host=target.host.encode("ascii"), port=target.port, target=target.path.encode("ascii")
     )

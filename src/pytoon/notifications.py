@@ -27,7 +27,7 @@ import socket
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field
@@ -36,6 +36,9 @@ from pytoon.clock import utc_now_iso
 from pytoon.config import Settings, get_settings
 from pytoon.errors import PytoonError
 from pytoon.observability import logger
+
+if TYPE_CHECKING:
+    from pytoon.media_fetch import IPAddress
 
 EVENT_TYPES = ("run.awaiting_approval", "run.completed", "run.failed", "job.completed", "job.failed")
 DELIVERY_ATTEMPTS = 3
@@ -67,8 +70,9 @@ def _loopback_allowed() -> bool:
     return os.environ.get("PYTOON_NOTIFY_ALLOW_LOOPBACK", "").lower() in ("1", "true", "yes")
 
 
-def check_webhook_url(url: str, *, resolver: Resolver = _system_resolver) -> None:
-    """Refuse (WebhookUrlError) a URL a notification may not be sent to."""
+def check_webhook_url(url: str, *, resolver: Resolver | None = None) -> list[IPAddress]:
+    """The addresses a notification to `url` may be sent to (all its host resolves to); WebhookUrlError for a URL
+    a notification may not be sent to."""
     from pytoon.media_fetch import forbidden_address
 
     if len(url) > MAX_URL_CHARS:
@@ -84,17 +88,19 @@ def check_webhook_url(url: str, *, resolver: Resolver = _system_resolver) -> Non
     if parts.username or parts.password:
         raise WebhookUrlError("the webhook URL must not carry credentials")
     try:
-        addresses = resolver(host, port or (443 if parts.scheme == "https" else 80))
+        addresses = (resolver or _system_resolver)(host, port or (443 if parts.scheme == "https" else 80))
     except OSError as exc:
         raise WebhookUrlError(f"the webhook URL's host {host} does not resolve ({exc})") from None
     if not addresses:
         raise WebhookUrlError(f"the webhook URL's host {host} does not resolve")
-    for address in addresses:
-        reason = forbidden_address(ipaddress.ip_address(address), allow_loopback=loopback)
+    checked = [ipaddress.ip_address(address) for address in addresses]
+    for address in checked:
+        reason = forbidden_address(address, allow_loopback=loopback)
         if reason:
             raise WebhookUrlError(f"the webhook URL's host {host} is {reason}, which is not allowed")
-    if parts.scheme == "http" and not all(ipaddress.ip_address(a).is_loopback for a in addresses):
+    if parts.scheme == "http" and not all(address.is_loopback for address in checked):
         raise WebhookUrlError("the webhook URL must be an https URL (plain http only to this machine)")
+    return checked
 
 
 def subscribe(
@@ -146,6 +152,31 @@ def notify(
         logger.exception("notification not delivered", extra={"tenant": tenant_id, "event": event_type})
 
 
+class DeliveryError(PytoonError):
+    """The receiver could not be reached or answered something that is not HTTP."""
+
+
+def _post(url: str, addresses: Sequence[IPAddress], body: bytes, headers: dict[str, str]) -> int:
+    """POST to `url` connecting to the checked `addresses` only (its name is not resolved again, so it cannot
+    have been pointed elsewhere since the check); redirects are not followed. The answer's status."""
+    import httpcore
+
+    from pytoon.media_fetch import PinnedBackend
+
+    host = urlsplit(url).hostname or ""
+    timeouts = dict.fromkeys(("connect", "read", "write", "pool"), DELIVERY_TIMEOUT)
+    try:
+        with httpcore.ConnectionPool(network_backend=PinnedBackend(host, addresses), retries=0) as pool:
+            return pool.request("POST", url, headers=headers, content=body, extensions={"timeout": timeouts}).status
+    except (
+        httpcore.NetworkError,
+        httpcore.TimeoutException,
+        httpcore.ProtocolError,
+        httpcore.UnsupportedProtocol,
+    ) as exc:
+        raise DeliveryError(f"{type(exc).__name__}: {exc}") from exc
+
+
 def _deliver(
     store: Any,
     tenant_id: str,
@@ -154,8 +185,6 @@ def _deliver(
     data: dict[str, Any],
     sleep: Callable[[float], None],
 ) -> None:
-    import httpx
-
     from pytoon.webhooks import standard_webhook_signature
 
     event_id = f"msg_{uuid.uuid4().hex}"
@@ -172,13 +201,11 @@ def _deliver(
         error: str | None = None
         refused = False
         try:
-            check_webhook_url(wanted.url)
-            with httpx.Client(timeout=DELIVERY_TIMEOUT, follow_redirects=False) as http:
-                status = http.post(wanted.url, content=body, headers=headers).status_code
+            status = _post(wanted.url, check_webhook_url(wanted.url), body, headers)
         except WebhookUrlError as exc:  # its name resolves elsewhere now: not sent, and not tried again
             error, refused = str(exc), True
-        except httpx.HTTPError as exc:
-            error = f"{type(exc).__name__}: {exc}"[:300]
+        except DeliveryError as exc:
+            error = str(exc)[:300]
         delivered = status is not None and 200 <= status < 300
         store.log_delivery(
             tenant_id,

@@ -107,3 +107,25 @@ def test_urls_that_reach_inside_are_refused(
 
 def test_a_public_https_url_is_accepted() -> None:
     check_webhook_url("https://hooks.example.com/pytoon", resolver=lambda host, port: ["93.184.216.34"])
+
+
+def test_a_delivery_connects_to_the_addresses_it_checked_and_never_resolves_the_name_again(
+    receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`hooks.test` resolves (for the check) to the receiver's loopback address and nowhere else: DNS would not
+    know it. The delivery reaches the receiver, so it connected to the checked address, not a fresh lookup."""
+    port = int(receiver.base_url.rsplit(":", 1)[1])
+    looked_up: list[str] = []
+
+    def resolver(host: str, _port: int) -> list[str]:
+        looked_up.append(host)
+        return ["127.0.0.1"] if host == "hooks.test" else []
+
+    monkeypatch.setattr("pytoon.notifications._system_resolver", resolver)
+    subscribe("acme", f"http://hooks.test:{port}/hooks")
+    notify("acme", "run.completed", {"run_id": "r1"})
+    [request] = receiver.received("POST", "/hooks")
+    assert request.headers["host"] == f"hooks.test:{port}"
+    assert looked_up == ["hooks.test", "hooks.test"]  # at registration, and once before the attempt
+    [entry] = _log("acme")
+    assert entry["delivered"] is True
