@@ -116,7 +116,10 @@ def test_dead_executions_reach_mark_failed_through_eventbridge(cfn_resources: di
     pattern = rule["Properties"]["EventPattern"]
     assert pattern["source"] == ["aws.states"]
     assert pattern["detail-type"] == ["Step Functions Execution Status Change"]
-    assert pattern["detail"]["stateMachineArn"] == [{"Ref": "RenderJobStateMachine"}]
+    assert pattern["detail"]["stateMachineArn"] == [
+        {"Ref": "RenderJobStateMachine"},
+        {"Ref": "ProductionRunStateMachine"},
+    ]
     assert set(pattern["detail"]["status"]) == {"FAILED", "TIMED_OUT", "ABORTED"}
     [target] = rule["Properties"]["Targets"]
     assert target["Arn"] == {"Fn::GetAtt": ["MarkFailedFunction", "Arn"]}

@@ -1,9 +1,9 @@
 """What callers do with production runs (the API, the CLI, the supervisor chat): start one, look at one or
 all of a tenant's, and decide a gate. The run's own steps are in `pytoon.runs.steps`.
 
-A run's record follows its execution, which is the source of truth: reading a run whose execution has
-ended without the run saying so (aborted, timed out, failed outside any step) marks the run failed with
-what the execution says.
+A run's record follows its execution, which is the source of truth: a run whose execution has ended without
+the run saying so (aborted, timed out, failed outside any step) is failed with what the execution says, as
+soon as the execution's end is reported (on AWS, by the execution-status rule) or when the run is read.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from pytoon.aws.executions import execution_status, start_named_execution
 from pytoon.aws.idempotency import IdempotencyStore
@@ -94,12 +95,48 @@ def get_run(tenant_id: str, run_id: str, *, settings: Settings | None = None) ->
     status, error = execution_status(settings.production_run_state_machine_arn, run_id, settings.region)
     if status == "RUNNING":
         return record
+    return end_with_execution(run_id, status, error, settings=settings)
+
+
+def end_with_execution(run_id: str, status: str, error: str | None, *, settings: Settings | None = None) -> RunRecord:
+    """Fail a run whose execution ended (`status` FAILED, TIMED_OUT or ABORTED) without the run's own steps
+    finishing it, with what the execution says, counted and told to the tenant; a run they finished is left as
+    it is. RunNotFoundError when no run has this id."""
+    settings = settings or get_settings()
+    runs = RunRepository.from_settings(settings)
     try:
         reason = f"the run's execution ended {status}" + (f": {error}" if error else "")
         runs.update(run_id, status=RunStatus.FAILED, error=reason)
-    except RunChangedError:
-        pass  # its last step finished it in the meantime
-    return runs.get(run_id)
+    except RunChangedError:  # its last step finished it
+        return runs.get(run_id)
+    record = runs.get(run_id)
+    announce_end(record, "run.failed", settings)
+    return record
+
+
+def announce_end(record: RunRecord, event: str, settings: Settings, **extra: Any) -> None:
+    """Count the run's outcome and tell the tenant."""
+    from pytoon.aws.metrics import MetricsStore  # prometheus_client: not needed to import the API
+
+    outcome, step = record.status.value, record.current_step or "-"
+    MetricsStore.from_settings(settings).increment(
+        "pytoon_run_outcomes_total", project=record.project, outcome=outcome, step=step
+    )
+    announce(record, event, **extra)
+
+
+def announce(record: RunRecord, event: str, **extra: Any) -> None:
+    """Send the run's event to the tenant's notification webhook."""
+    from pytoon.notifications import notify
+
+    data = {
+        "run_id": record.run_id,
+        "status": record.status.value,
+        "current_step": record.current_step,
+        "error": record.error,
+        **extra,
+    }
+    notify(record.tenant_id, event, data)
 
 
 def list_runs(

@@ -31,7 +31,7 @@ from pytoon.models import AssetCategory, JobStatus
 from pytoon.observability import logger
 from pytoon.resume import register_waiting_task
 from pytoon.runs.models import ClipArtifact, Gate, PublishArtifact, RenderArtifact, RunRecord, RunStatus
-from pytoon.runs.service import gate_task
+from pytoon.runs.service import announce, announce_end, gate_task
 from pytoon.video_engines.base import EngineError
 from pytoon.video_engines.clip_steps import ClipPhase, ClipServices, ClipSlot, ClipStep, clip_step
 from pytoon.webhooks import REMOTION_FAILED
@@ -101,7 +101,7 @@ def await_gate(run_id: str, gate: Gate, token: str, timeout_seconds: int) -> Non
     )
     steps.runs.update(run_id, status=gate.waiting_status, current_step=f"{gate.value}_approval")
     record = steps.run(run_id)
-    _notify(record, "run.awaiting_approval", gate=gate.value)
+    announce(record, "run.awaiting_approval", gate=gate.value)
 
 
 class ClipRef(BaseModel):
@@ -468,7 +468,7 @@ def publish_run(run_id: str, timeouts: RunSettings) -> PublishProgress:
 def complete_run(run_id: str) -> None:
     steps = _steps()
     steps.runs.update(run_id, status=RunStatus.COMPLETED, current_step="done")
-    _ended(steps, steps.run(run_id), "run.completed")
+    announce_end(steps.run(run_id), "run.completed", steps.settings)
 
 
 def reject_run(run_id: str, gate: Gate) -> None:
@@ -478,7 +478,7 @@ def reject_run(run_id: str, gate: Gate) -> None:
     comment = decision.comment if decision and decision.comment else "no comment"
     reason = f"rejected at the {gate.value} gate: {comment}"
     steps.runs.update(run_id, status=RunStatus.REJECTED, current_step=f"{gate.value}_approval", error=reason)
-    _ended(steps, steps.run(run_id), "run.failed", rejected=True)
+    announce_end(steps.run(run_id), "run.failed", steps.settings, rejected=True)
 
 
 def fail_run(run_id: str, step: str, failure: dict[str, Any], timeouts: RunSettings) -> None:
@@ -502,7 +502,7 @@ def fail_run(run_id: str, step: str, failure: dict[str, Any], timeouts: RunSetti
     else:
         reason = f"{name}: {_cause_message(cause) or error}"
     steps.runs.update(run_id, status=RunStatus.FAILED, current_step=step, error=reason)
-    _ended(steps, steps.run(run_id), "run.failed")
+    announce_end(steps.run(run_id), "run.failed", steps.settings)
 
 
 def _remotion_error(job_id: str) -> str | None:
@@ -527,28 +527,6 @@ def _cause_field(cause: str, name: str) -> str | None:
     except ValueError:
         return None
     return str(parsed[name]) if isinstance(parsed, dict) and parsed.get(name) else None
-
-
-def _ended(steps: _Steps, record: RunRecord, event: str, **extra: Any) -> None:
-    """Count the run's outcome and tell the tenant."""
-    outcome, step = record.status.value, record.current_step or "-"
-    MetricsStore.from_settings(steps.settings).increment(
-        "pytoon_run_outcomes_total", project=record.project, outcome=outcome, step=step
-    )
-    _notify(record, event, **extra)
-
-
-def _notify(record: RunRecord, event: str, **extra: Any) -> None:
-    from pytoon.notifications import notify
-
-    data = {
-        "run_id": record.run_id,
-        "status": record.status.value,
-        "current_step": record.current_step,
-        "error": record.error,
-        **extra,
-    }
-    notify(record.tenant_id, event, data)
 
 
 class RunStepRequest(BaseModel):
