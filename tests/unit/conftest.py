@@ -1,13 +1,18 @@
 """Unit-test fixtures: no developer's LLM settings reach a unit test; a test that wants the LLM gets the
-package's fake of OpenAI's chat completions, configured as the service's one LLM for that test only."""
+package's fake of OpenAI's chat completions, configured as the service's one LLM for that test only. The video
+engine tests share the adapters' HTTP client and a scene picture for image-to-video."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
+import httpx
 import pytest
 
 from pytoon.local.fakes.openai_chat import FakeOpenAIChat, fake_openai_chat
+from pytoon.video_engines.base import ImageInput, http_client
+from tests.media import flat_image
 
 LLM_MODEL = "gpt-4o-mini"
 LLM_VARIABLES = (
@@ -33,3 +38,18 @@ def fake_llm(no_llm: pytest.MonkeyPatch) -> Iterator[FakeOpenAIChat]:
         no_llm.setenv("PYTOON_PLANNER_LLM_MODEL", LLM_MODEL)
         no_llm.setenv("PYTOON_PLANNER_LLM_API_KEY", server.api_key)
         yield server
+
+
+@pytest.fixture
+def http() -> Iterator[httpx.Client]:
+    with http_client() as client:
+        yield client
+
+
+@pytest.fixture
+def scene_image(tmp_path: Path) -> ImageInput:
+    """A scene's picture as the adapters are given it: a presigned URL, and the JPEG itself."""
+    path = flat_image(tmp_path / "scene.jpg", (30, 110, 160))
+    return ImageInput(
+        url="https://assets.example.com/scene.jpg?X-Amz-Signature=abc", path=path, content_type="image/jpeg"
+    )

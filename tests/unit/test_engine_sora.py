@@ -1,13 +1,14 @@
 """The Sora adapter against the fake OpenAI Videos API over real HTTP: the form it sends (text-to-video, and
 image-to-video with the scene's picture fitted to the clip size), video states through a video's life, a
-downloaded clip that decodes, each failure mapped to the error the render job acts on, and the fake's signed
-webhook events (on time, duplicated, late, out of order, forged) as the project's Sora webhook checks see them."""
+downloaded clip that decodes, the failures that are Sora's own (a model it does not offer, a picture it cannot
+read, moderation of the prompt or the clip), and the fake's signed webhook events (on time, duplicated, late, out of
+order, forged) as the project's Sora webhook checks see them. What every engine does alike, such as a bad key or a
+429, is tested in test_engine_contract.py."""
 
 from __future__ import annotations
 
 import io
 import json
-import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,20 +19,9 @@ import pytest
 from PIL import Image
 
 from pytoon.local.fakes.loopback import LoopbackFake, ReceivedRequest, Reply, serve
-from pytoon.local.fakes.sora_video import CLIP_COLOUR, WEBHOOK_SECRET, FakeSoraVideo, fake_sora_video
-from pytoon.render.probe import MediaProbeError, probe_media
-from pytoon.video_engines.base import (
-    ClipRequest,
-    EngineAccess,
-    EngineError,
-    ImageInput,
-    ModerationRefused,
-    RateLimited,
-    TaskState,
-    TaskStatus,
-    http_client,
-    unavailable_reason,
-)
+from pytoon.local.fakes.sora_video import CLIP_COLOUR, WEBHOOK_SECRET, FakeSoraVideo
+from pytoon.render.probe import probe_media
+from pytoon.video_engines.base import ClipRequest, EngineError, ImageInput, ModerationRefused, TaskState, TaskStatus
 from pytoon.video_engines.sora import ENGINE
 from pytoon.webhooks import (
     TOLERANCE_SECONDS,
@@ -41,6 +31,7 @@ from pytoon.webhooks import (
     verify_standard_webhook,
 )
 from tests.media import cutout_png, decode_frames, flat_image
+from tests.unit.engine_cases import SORA
 
 PROMPT = "A steel bottle turns slowly on a sunlit table, cinematic"
 SCENE_COLOUR = (30, 110, 160)
@@ -70,11 +61,7 @@ class WebhookReceiver(LoopbackFake):
 
 @pytest.fixture
 def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSoraVideo]:
-    with fake_sora_video() as server:
-        for name in ("OPENAI_API_KEY_SECRET_ARN", "PYTOON_SORA_MODEL"):
-            monkeypatch.delenv(name, raising=False)
-        monkeypatch.setenv("OPENAI_API_KEY", server.api_key)
-        monkeypatch.setenv("OPENAI_BASE_URL", server.api_url)
+    with SORA.configured_fake(monkeypatch) as server:
         yield server
 
 
@@ -85,18 +72,8 @@ def receiver(fake: FakeSoraVideo) -> Iterator[WebhookReceiver]:
         yield endpoint
 
 
-@pytest.fixture
-def http() -> Iterator[httpx.Client]:
-    with http_client() as client:
-        yield client
-
-
 def _image(path: Path) -> ImageInput:
     return ImageInput(url="https://assets.example.com/scene?X-Amz-Signature=abc", path=path, content_type="image/png")
-
-
-def _finish(http: httpx.Client, access: EngineAccess, task_id: str, polls: int = 3) -> list[TaskStatus]:
-    return [ENGINE.status(http, access, task_id) for _ in range(polls)]
 
 
 def _text(form: dict[str, tuple[str | None, bytes]]) -> dict[str, str]:
@@ -211,7 +188,7 @@ def test_status_follows_the_video_until_it_completes(fake: FakeSoraVideo, http: 
     access = ENGINE.access()
     task_id = ENGINE.submit(http, access, ClipRequest(prompt=PROMPT, seconds=4))
 
-    states = _finish(http, access, task_id)
+    states = SORA.finish(http, access, task_id)
 
     assert fake.reported == ["queued", "in_progress", "completed"]
     assert [s.state for s in states] == [TaskState.RUNNING, TaskState.RUNNING, TaskState.SUCCEEDED]
@@ -224,7 +201,7 @@ def test_download_gives_the_generated_clip_from_the_content_endpoint_with_the_ke
 ) -> None:
     access = ENGINE.access()
     task_id = ENGINE.submit(http, access, ClipRequest(prompt=PROMPT, seconds=4))
-    finished = _finish(http, access, task_id)[-1]
+    finished = SORA.finish(http, access, task_id)[-1]
 
     clip = ENGINE.download(http, access, finished, tmp_path / "clip.mp4")
 
@@ -246,21 +223,6 @@ def test_the_key_is_not_sent_to_a_clip_url_off_the_api(fake: FakeSoraVideo, http
     assert not (tmp_path / "clip.mp4").exists()
 
 
-def test_a_clip_that_is_not_a_video_downloads_but_does_not_probe(
-    fake: FakeSoraVideo, http: httpx.Client, tmp_path: Path
-) -> None:
-    fake.broken_file()
-    access = ENGINE.access()
-    finished = _finish(http, access, ENGINE.submit(http, access, ClipRequest(prompt=PROMPT, seconds=4)))[-1]
-    assert finished.state is TaskState.SUCCEEDED
-
-    clip = ENGINE.download(http, access, finished, tmp_path / "clip.mp4")
-
-    assert clip.stat().st_size > 0
-    with pytest.raises(MediaProbeError):
-        probe_media(clip)
-
-
 # --- failures --------------------------------------------------------------------------------------------
 
 
@@ -279,7 +241,7 @@ def test_a_clip_blocked_by_moderation_fails_as_a_content_refusal(fake: FakeSoraV
     fake.moderate_output()
     access = ENGINE.access()
 
-    final = _finish(http, access, ENGINE.submit(http, access, ClipRequest(prompt=PROMPT, seconds=4)))[-1]
+    final = SORA.finish(http, access, ENGINE.submit(http, access, ClipRequest(prompt=PROMPT, seconds=4)))[-1]
 
     assert fake.reported[-1] == "failed"
     assert final == TaskStatus(
@@ -293,101 +255,11 @@ def test_a_failed_video_reports_openais_reason(fake: FakeSoraVideo, http: httpx.
     fake.fail_task("Video generation failed due to an internal error.", code="internal_error")
     access = ENGINE.access()
 
-    final = _finish(http, access, ENGINE.submit(http, access, ClipRequest(prompt=PROMPT, seconds=4)))[-1]
+    final = SORA.finish(http, access, ENGINE.submit(http, access, ClipRequest(prompt=PROMPT, seconds=4)))[-1]
 
     assert final == TaskStatus(
         TaskState.FAILED, reason="Video generation failed due to an internal error. (internal_error)", moderated=False
     )
-
-
-def test_a_bad_key_is_an_engine_error_naming_sora_and_the_status(
-    http: httpx.Client, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    with fake_sora_video(api_key="sk-the-real-one") as server:
-        monkeypatch.setenv("OPENAI_BASE_URL", server.api_url)
-        monkeypatch.setenv("OPENAI_API_KEY", "sk-a-wrong-one")
-        monkeypatch.delenv("OPENAI_API_KEY_SECRET_ARN", raising=False)
-
-        with pytest.raises(EngineError) as caught:
-            ENGINE.submit(http, ENGINE.access(), ClipRequest(prompt=PROMPT, seconds=4))
-
-    assert type(caught.value) is EngineError
-    assert caught.value.reason.startswith("sora: HTTP 401:")
-    assert "invalid_api_key" in caught.value.reason
-    assert server.videos == {}
-
-
-def test_a_429_on_submit_is_rate_limited_for_as_long_as_openai_says(fake: FakeSoraVideo, http: httpx.Client) -> None:
-    fake.rate_limit(retry_after="7")
-
-    with pytest.raises(RateLimited) as caught:
-        ENGINE.submit(http, ENGINE.access(), ClipRequest(prompt=PROMPT, seconds=4))
-
-    assert caught.value.retry_after_seconds == 7.0
-    assert caught.value.reason.startswith("sora: rate limited (HTTP 429)")
-    assert fake.videos == {}
-
-
-def test_a_429_on_a_status_read_is_rate_limited(fake: FakeSoraVideo, http: httpx.Client) -> None:
-    access = ENGINE.access()
-    task_id = ENGINE.submit(http, access, ClipRequest(prompt=PROMPT, seconds=4))
-    fake.rate_limit(retry_after="12")
-
-    with pytest.raises(RateLimited) as caught:
-        ENGINE.status(http, access, task_id)
-
-    assert caught.value.retry_after_seconds == 12.0
-    assert fake.reported == []
-
-
-def test_a_server_error_on_submit_is_an_engine_error(fake: FakeSoraVideo, http: httpx.Client) -> None:
-    fake.fail_submit(500, "The server had an error while processing your request.")
-
-    with pytest.raises(EngineError) as caught:
-        ENGINE.submit(http, ENGINE.access(), ClipRequest(prompt=PROMPT, seconds=4))
-
-    assert not isinstance(caught.value, ModerationRefused | RateLimited)
-    assert caught.value.reason.startswith("sora: HTTP 500:")
-    assert "The server had an error while processing your request." in caught.value.reason
-
-
-def test_an_unknown_video_is_an_engine_error(fake: FakeSoraVideo, http: httpx.Client) -> None:
-    with pytest.raises(EngineError, match=r"^sora: HTTP 404:.*video_nope"):
-        ENGINE.status(http, ENGINE.access(), "video_nope")
-
-
-def test_an_unreachable_openai_is_an_engine_error(http: httpx.Client, monkeypatch: pytest.MonkeyPatch) -> None:
-    with socket.socket() as closed:
-        closed.bind(("127.0.0.1", 0))
-        port = closed.getsockname()[1]
-    monkeypatch.setenv("OPENAI_BASE_URL", f"http://127.0.0.1:{port}/v1")
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-any")
-    monkeypatch.delenv("OPENAI_API_KEY_SECRET_ARN", raising=False)
-
-    with pytest.raises(EngineError, match=r"^sora: POST /videos failed: "):
-        ENGINE.submit(http, ENGINE.access(), ClipRequest(prompt=PROMPT, seconds=4))
-    with pytest.raises(EngineError, match=r"^sora: GET /videos/video_1 failed: "):
-        ENGINE.status(http, ENGINE.access(), "video_1")
-
-
-def test_without_a_key_sora_is_unavailable(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("OPENAI_API_KEY", "OPENAI_API_KEY_SECRET_ARN"):
-        monkeypatch.delenv(name, raising=False)
-
-    assert unavailable_reason(ENGINE) == "sora has no API key configured"
-    with pytest.raises(EngineError, match="no API key configured"), http_client() as http:
-        ENGINE.submit(http, ENGINE.access(), ClipRequest(prompt=PROMPT, seconds=4))
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-set")
-    assert unavailable_reason(ENGINE) is None
-
-
-def test_by_default_sora_is_reached_at_openai_and_calls_back(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
-    monkeypatch.delenv("OPENAI_API_KEY_SECRET_ARN", raising=False)
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-set")
-
-    assert ENGINE.access() == EngineAccess(api_key="sk-set", base_url="https://api.openai.com/v1")
-    assert (ENGINE.name, ENGINE.durations, ENGINE.calls_back, ENGINE.supports_image) == ("sora", (4, 8, 12), True, True)
 
 
 # --- webhook events --------------------------------------------------------------------------------------
