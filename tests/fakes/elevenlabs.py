@@ -8,7 +8,7 @@ answers the format asked for: MP3 (`audio/mpeg`), WAV or raw PCM.
 
     with fake_elevenlabs() as fake:
         fake.fail(500)                    # or fake.fail(429, retry_after="1"), fake.hang(5), fake.garbage()
-        settings = TtsSettings(elevenlabs_base_url=fake.base_url, elevenlabs_api_key=fake.api_key, ...)
+        settings = TtsSettings(elevenlabs_base_url=fake.api_url, elevenlabs_api_key=fake.api_key, ...)
 """
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from pytoon.local.fakes.loopback import ReceivedRequest, Reply, serve
 from pytoon.tts.base import wav_bytes
-from tests.fakes.speech_api import Answer, FakeSpeechApi, ReceivedRequest, encoded, serve, spoken
+from tests.fakes.speech_api import FakeSpeechApi, encoded, spoken
 
 DEFAULT_API_KEY = "xi-fake-key-0123456789"
 DEFAULT_VOICE_ID = "21m00Tcm4TlvDq8ikWAM"
@@ -32,24 +33,24 @@ VOICE_SETTING_RANGES = {"stability": (0.0, 1.0), "similarity_boost": (0.0, 1.0),
 FIELDS = frozenset({"text", "model_id", "voice_settings", "previous_text", "next_text", "language_code", "seed"})
 
 
-def _detail(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Answer:
-    return Answer.json(status, {"detail": {"status": code, "message": message}}, headers)
+def _detail(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Reply:
+    return Reply.json(status, {"detail": {"status": code, "message": message}}, headers)
 
 
-def _invalid(location: list[str | int], message: str, kind: str) -> Answer:
-    return Answer.json(422, {"detail": [{"type": kind, "loc": location, "msg": message, "input": None}]})
+def _invalid(location: list[str | int], message: str, kind: str) -> Reply:
+    return Reply.json(422, {"detail": [{"type": kind, "loc": location, "msg": message, "input": None}]})
 
 
 class FakeElevenLabs(FakeSpeechApi):
-    def __init__(self, base_url: str, api_key: str, *, tier: str = "free") -> None:
-        super().__init__(base_url, api_key)
+    def __init__(self, api_key: str, *, tier: str = "free") -> None:
+        super().__init__(api_key)
         self.voice_ids = {DEFAULT_VOICE_ID}
         self.tier = tier
 
-    def refusal(self, request: ReceivedRequest) -> Answer | None:
+    def refusal(self, request: ReceivedRequest) -> Reply | None:
         route = _ROUTE.fullmatch(request.path)
         if request.method != "POST" or route is None:
-            return Answer.json(404, {"detail": "Not Found"})
+            return Reply.json(404, {"detail": "Not Found"})
         if request.headers.get("xi-api-key") != self.api_key:
             return _detail(401, "invalid_api_key", "Invalid API key")
         if route.group(1) not in self.voice_ids:
@@ -61,10 +62,10 @@ class FakeElevenLabs(FakeSpeechApi):
             return _detail(403, "output_format_not_allowed", f"{output_format} is only allowed for Pro tier and above.")
         if not request.headers.get("content-type", "").startswith("application/json"):
             return _invalid(["body"], "Input should be a valid dictionary or object", "model_attributes_type")
-        return self._body_problem(request.body)
+        return self._body_problem(request.json)
 
     @staticmethod
-    def _body_problem(body: Any) -> Answer | None:
+    def _body_problem(body: Any) -> Reply | None:
         if not isinstance(body, dict):
             return _invalid(["body"], "Input should be a valid dictionary or object", "model_attributes_type")
         unknown = sorted(set(body) - FIELDS)
@@ -92,25 +93,25 @@ class FakeElevenLabs(FakeSpeechApi):
                 return _invalid(["body", "voice_settings", name], message, "less_than_equal")
         return None
 
-    def error(self, status: int, code: str | None, headers: dict[str, str]) -> Answer:
+    def error(self, status: int, code: str | None, headers: dict[str, str]) -> Reply:
         code = code or {429: "too_many_concurrent_requests"}.get(status, "internal_error")
         return _detail(status, code, f"scripted HTTP {status}", headers)
 
-    def speech(self, request: ReceivedRequest) -> Answer:
+    def speech(self, request: ReceivedRequest) -> Reply:
         output_format = request.query.get("output_format", "mp3_44100_128")
         parts = output_format.split("_")
         rate = int(parts[1])
-        samples = spoken(request.body["text"], rate)
+        samples = spoken(request.json["text"], rate)
         if parts[0] == "mp3":
-            return Answer(200, "audio/mpeg", encoded(samples, rate, "-c:a", "libmp3lame", "-b:a", f"{parts[2]}k",
-                                                      "-f", "mp3"))  # fmt: skip
+            mp3 = encoded(samples, rate, "-c:a", "libmp3lame", "-b:a", f"{parts[2]}k", "-f", "mp3")
+            return Reply(200, mp3, "audio/mpeg")
         if parts[0] == "wav":
-            return Answer(200, "audio/wav", wav_bytes(samples, rate))
-        return Answer(200, "audio/pcm", samples.astype("<i2").tobytes())
+            return Reply(200, wav_bytes(samples, rate), "audio/wav")
+        return Reply(200, samples.astype("<i2").tobytes(), "audio/pcm")
 
 
 @contextmanager
 def fake_elevenlabs(api_key: str = DEFAULT_API_KEY, *, tier: str = "free") -> Iterator[FakeElevenLabs]:
-    """Serve the fake on a free 127.0.0.1 port; yields it (`base_url` is the root, like https://api.elevenlabs.io)."""
-    with serve(lambda url, key: FakeElevenLabs(url, key, tier=tier), api_key, "", "fake-elevenlabs") as fake:
+    """Serve the fake on a free 127.0.0.1 port; yields it (`api_url` is the root, like https://api.elevenlabs.io)."""
+    with serve(FakeElevenLabs(api_key, tier=tier), name="fake-elevenlabs") as fake:
         yield fake

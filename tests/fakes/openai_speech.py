@@ -7,9 +7,9 @@ OpenAI streams it: WAV, 24 kHz mono 16-bit, with 0xFFFFFFFF in the RIFF and data
 
     with fake_openai_speech() as fake:
         fake.fail(500)                    # or fake.fail(429, retry_after="1"), fake.hang(5), fake.garbage()
-        settings = TtsSettings(openai_base_url=fake.base_url, openai_api_key=fake.api_key, ...)
+        settings = TtsSettings(openai_base_url=fake.api_url, openai_api_key=fake.api_key, ...)
         ...
-        fake.requests[0].body["input"]    # what the client sent
+        fake.requests[0].json["input"]    # what the client sent
 """
 
 from __future__ import annotations
@@ -17,9 +17,11 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any
 
-from tests.fakes.speech_api import Answer, FakeSpeechApi, ReceivedRequest, serve, spoken
+from pytoon.local.fakes.loopback import ReceivedRequest, Reply, serve
+from tests.fakes.speech_api import FakeSpeechApi, spoken
 
 DEFAULT_API_KEY = "sk-fake-speech-key"
 SPEECH_PATH = "/v1/audio/speech"
@@ -35,8 +37,8 @@ PARAMETERS = frozenset({"model", "input", "voice", "instructions", "response_for
 MAX_INPUT_CHARS = 4096
 
 
-def _error(status: int, message: str, error_type: str, code: str | None, param: str | None = None) -> Answer:
-    return Answer.json(status, {"error": {"message": message, "type": error_type, "param": param, "code": code}})
+def _error(status: int, message: str, error_type: str, code: str | None, param: str | None = None) -> Reply:
+    return Reply.json(status, {"error": {"message": message, "type": error_type, "param": param, "code": code}})
 
 
 def streamed_wav(pcm: bytes, rate: int) -> bytes:
@@ -47,13 +49,15 @@ def streamed_wav(pcm: bytes, rate: int) -> bytes:
 
 
 class FakeOpenAISpeech(FakeSpeechApi):
-    def refusal(self, request: ReceivedRequest) -> Answer | None:
+    url_path = "/v1"  # OpenAI's clients are given https://api.openai.com/v1
+
+    def refusal(self, request: ReceivedRequest) -> Reply | None:
         if request.method != "POST" or request.path != SPEECH_PATH:
             message = f"Invalid URL ({request.method} {request.path})"
             return _error(404, message, "invalid_request_error", None)
         if request.headers.get("authorization") != f"Bearer {self.api_key}":
             return _error(401, "Incorrect API key provided.", "invalid_request_error", "invalid_api_key")
-        body = request.body
+        body = request.json
         if not request.headers.get("content-type", "").startswith("application/json") or not isinstance(body, dict):
             return _error(400, "We could not parse the JSON body of your request.", "invalid_request_error", None)
         problem = self._body_problem(body)
@@ -84,24 +88,24 @@ class FakeOpenAISpeech(FakeSpeechApi):
             return "speed", f"Invalid 'speed': {speed!r}; expected a number from 0.25 to 4.0."
         return None
 
-    def error(self, status: int, code: str | None, headers: dict[str, str]) -> Answer:
+    def error(self, status: int, code: str | None, headers: dict[str, str]) -> Reply:
         code = code or {429: "rate_limit_exceeded"}.get(status)
         kind = "requests" if status == 429 else "server_error"
-        answer = _error(status, f"scripted HTTP {status}", kind, code)
-        return Answer(answer.status, answer.content_type, answer.body, headers)
+        return replace(_error(status, f"scripted HTTP {status}", kind, code), headers=headers)
 
-    def speech(self, request: ReceivedRequest) -> Answer:
-        response_format = request.body.get("response_format", "mp3")
+    def speech(self, request: ReceivedRequest) -> Reply:
+        body = request.json
+        response_format = body.get("response_format", "mp3")
         if response_format not in SPOKEN_FORMATS:
             return _error(501, f"the fake speaks {' and '.join(sorted(SPOKEN_FORMATS))} only", "server_error", None)
-        pcm = spoken(request.body["input"], SAMPLE_RATE).astype("<i2").tobytes()
+        pcm = spoken(body["input"], SAMPLE_RATE).astype("<i2").tobytes()
         if response_format == "pcm":
-            return Answer(200, "audio/pcm", pcm)
-        return Answer(200, "audio/wav", streamed_wav(pcm, SAMPLE_RATE))
+            return Reply(200, pcm, "audio/pcm")
+        return Reply(200, streamed_wav(pcm, SAMPLE_RATE), "audio/wav")
 
 
 @contextmanager
 def fake_openai_speech(api_key: str = DEFAULT_API_KEY) -> Iterator[FakeOpenAISpeech]:
-    """Serve the fake on a free 127.0.0.1 port; yields it (`base_url` ends in /v1, like OpenAI's)."""
-    with serve(FakeOpenAISpeech, api_key, "/v1", "fake-openai-speech") as fake:
+    """Serve the fake on a free 127.0.0.1 port; yields it (`api_url` ends in /v1, like OpenAI's)."""
+    with serve(FakeOpenAISpeech(api_key), name="fake-openai-speech") as fake:
         yield fake

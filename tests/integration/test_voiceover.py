@@ -137,7 +137,7 @@ def openai_fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeOpenAISpeech]:
     """OpenAI's speech API on loopback, configured for the job functions (which run in this process)."""
     with fake_openai_speech() as fake:
         monkeypatch.setenv("OPENAI_API_KEY", fake.api_key)
-        monkeypatch.setenv("OPENAI_BASE_URL", fake.base_url)
+        monkeypatch.setenv("OPENAI_BASE_URL", fake.api_url)
         monkeypatch.setenv("PYTOON_TTS_PROVIDERS", "openai,espeak")
         yield fake
 
@@ -146,7 +146,7 @@ def openai_fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeOpenAISpeech]:
 def elevenlabs_fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeElevenLabs]:
     with fake_elevenlabs() as fake:
         monkeypatch.setenv("ELEVENLABS_API_KEY", fake.api_key)
-        monkeypatch.setenv("ELEVENLABS_BASE_URL", fake.base_url)
+        monkeypatch.setenv("ELEVENLABS_BASE_URL", fake.api_url)
         monkeypatch.setenv("PYTOON_TTS_PROVIDERS", "elevenlabs,espeak")
         yield fake
 
@@ -259,11 +259,11 @@ def test_openai_speaks_each_sentence_when_configured(
     created = submit_v2_job(api, prompt="Stay cold.", voice_script=" ".join(SHORT_SENTENCES), target_duration_seconds=3)
     job = finished_v2_job(api, created["job_id"])
     assert job["voiceover"]["provider"] == "openai" and job["voiceover"]["fallback_reason"] is None
-    assert sorted(r.body["input"] for r in openai_fake.requests) == sorted(SHORT_SENTENCES)
+    assert sorted(r.json["input"] for r in openai_fake.requests) == sorted(SHORT_SENTENCES)
     for request in openai_fake.requests:
         assert (request.method, request.path) == ("POST", "/v1/audio/speech")
         assert request.headers["authorization"] == f"Bearer {openai_fake.api_key}"
-        assert (request.body["model"], request.body["voice"], request.body["response_format"]) == (
+        assert (request.json["model"], request.json["voice"], request.json["response_format"]) == (
             "gpt-4o-mini-tts",
             "alloy",
             "wav",
@@ -283,15 +283,15 @@ def test_elevenlabs_speaks_each_sentence_with_its_neighbours(
     created = submit_v2_job(api, prompt="Stay cold.", voice_script=" ".join(SHORT_SENTENCES), target_duration_seconds=3)
     job = finished_v2_job(api, created["job_id"])
     assert job["voiceover"]["provider"] == "elevenlabs" and job["voiceover"]["fallback_reason"] is None
-    requests = sorted(elevenlabs_fake.requests, key=lambda r: SHORT_SENTENCES.index(r.body["text"]))
-    assert [r.body["text"] for r in requests] == SHORT_SENTENCES
+    requests = sorted(elevenlabs_fake.requests, key=lambda r: SHORT_SENTENCES.index(r.json["text"]))
+    assert [r.json["text"] for r in requests] == SHORT_SENTENCES
     for request in requests:
         assert (request.method, request.path) == ("POST", f"/v1/text-to-speech/{DEFAULT_VOICE_ID}")
         assert request.headers["xi-api-key"] == elevenlabs_fake.api_key
         assert request.query == {"output_format": "mp3_44100_128"}
-        assert request.body["model_id"] == "eleven_multilingual_v2"
-    assert requests[0].body["next_text"] == SHORT_SENTENCES[1] and "previous_text" not in requests[0].body
-    assert requests[1].body["previous_text"] == SHORT_SENTENCES[0] and "next_text" not in requests[1].body
+        assert request.json["model_id"] == "eleven_multilingual_v2"
+    assert requests[0].json["next_text"] == SHORT_SENTENCES[1] and "previous_text" not in requests[0].json
+    assert requests[1].json["previous_text"] == SHORT_SENTENCES[0] and "next_text" not in requests[1].json
     assert [c.text for c in _srt_cues(job["captions_url"])] == SHORT_SENTENCES
 
 

@@ -45,9 +45,9 @@ def elevenlabs() -> Iterator[FakeElevenLabs]:
 
 def _settings(openai: FakeOpenAISpeech, elevenlabs: FakeElevenLabs, **changes: object) -> TtsSettings:
     values = {
-        "openai_base_url": openai.base_url,
+        "openai_base_url": openai.api_url,
         "openai_api_key": openai.api_key,
-        "elevenlabs_base_url": elevenlabs.base_url,
+        "elevenlabs_base_url": elevenlabs.api_url,
         "elevenlabs_api_key": elevenlabs.api_key,
         "timeout_seconds": 2,
     }
@@ -141,7 +141,7 @@ def test_a_failure_on_one_sentence_hands_the_whole_script_to_the_next_provider(
     assert voiceover.attempts[0].reason.endswith(": HTTP 500 (server_error)")
     assert voiceover.attempts[0].reason.startswith("sentence ")
     # Every sentence spoken again by the next provider, in one voice.
-    assert sorted(request.body["text"] for request in elevenlabs.requests) == sorted(SCRIPT)
+    assert sorted(request.json["text"] for request in elevenlabs.requests) == sorted(SCRIPT)
 
 
 def test_when_every_provider_fails_the_error_lists_each_reason(

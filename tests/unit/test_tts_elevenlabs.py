@@ -26,7 +26,7 @@ def fake() -> Iterator[FakeElevenLabs]:
 def _settings(fake: FakeElevenLabs, **changes: object) -> TtsSettings:
     values = {
         "providers": ("elevenlabs", "espeak"),
-        "elevenlabs_base_url": fake.base_url,
+        "elevenlabs_base_url": fake.api_url,
         "elevenlabs_api_key": fake.api_key,
         "timeout_seconds": 1,
     }
@@ -51,21 +51,21 @@ def test_each_sentence_is_spoken_with_its_neighbours_as_context(fake: FakeEleven
 
     assert voiceover.provider == "elevenlabs"
     assert [timing.text for timing in voiceover.sentences] == SCRIPT
-    by_text = {request.body["text"]: request for request in fake.requests}
+    by_text = {request.json["text"]: request for request in fake.requests}
     assert sorted(by_text) == sorted(SCRIPT)
     middle = by_text[SCRIPT[1]]
     assert (middle.method, middle.path) == ("POST", f"/v1/text-to-speech/{DEFAULT_VOICE_ID}")
     assert middle.query == {"output_format": "mp3_44100_128"}
     assert middle.headers["xi-api-key"] == fake.api_key
     assert middle.headers["content-type"] == "application/json"
-    assert middle.body == {
+    assert middle.json == {
         "text": SCRIPT[1],
         "model_id": "eleven_multilingual_v2",
         "voice_settings": {"stability": 0.5, "similarity_boost": 0.75},
         "previous_text": SCRIPT[0],
         "next_text": SCRIPT[2],
     }
-    assert "previous_text" not in by_text[SCRIPT[0]].body and "next_text" not in by_text[SCRIPT[2]].body
+    assert "previous_text" not in by_text[SCRIPT[0]].json and "next_text" not in by_text[SCRIPT[2]].json
 
 
 def test_a_wav_format_is_spoken_where_the_plan_allows_it(tmp_path: Path) -> None:
@@ -140,7 +140,7 @@ def test_the_fake_refuses_what_elevenlabs_refuses(
 ) -> None:
     headers = {"xi-api-key": fake.api_key} if authorized else {}
 
-    answer = httpx.post(f"{fake.base_url}/v1/text-to-speech/{DEFAULT_VOICE_ID}{query}", json=body, headers=headers)
+    answer = httpx.post(f"{fake.api_url}/v1/text-to-speech/{DEFAULT_VOICE_ID}{query}", json=body, headers=headers)
 
     assert answer.status_code == status
     assert "detail" in answer.json()
@@ -148,7 +148,7 @@ def test_the_fake_refuses_what_elevenlabs_refuses(
 
 def test_the_fake_answers_mp3_by_default(fake: FakeElevenLabs) -> None:
     answer = httpx.post(
-        f"{fake.base_url}/v1/text-to-speech/{DEFAULT_VOICE_ID}",
+        f"{fake.api_url}/v1/text-to-speech/{DEFAULT_VOICE_ID}",
         json={"text": "Hi there."},
         headers={"xi-api-key": fake.api_key},
     )

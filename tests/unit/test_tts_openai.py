@@ -26,7 +26,7 @@ def fake() -> Iterator[FakeOpenAISpeech]:
 def _settings(fake: FakeOpenAISpeech, **changes: object) -> TtsSettings:
     values = {
         "providers": ("openai", "espeak"),
-        "openai_base_url": fake.base_url,
+        "openai_base_url": fake.api_url,
         "openai_api_key": fake.api_key,
         "timeout_seconds": 1,
     }
@@ -56,11 +56,11 @@ def test_each_sentence_is_one_speech_request(fake: FakeOpenAISpeech, tmp_path: P
     assert [(a.provider, a.outcome) for a in voiceover.attempts] == [("openai", AttemptOutcome.USED)]
     assert [timing.text for timing in voiceover.sentences] == script
     assert len(fake.requests) == 2
-    request = min(fake.requests, key=lambda r: r.body["input"] != SENTENCE)
+    request = min(fake.requests, key=lambda r: r.json["input"] != SENTENCE)
     assert (request.method, request.path) == ("POST", "/v1/audio/speech")
     assert request.headers["authorization"] == f"Bearer {fake.api_key}"
     assert request.headers["content-type"] == "application/json"
-    assert request.body == {
+    assert request.json == {
         "model": "tts-1",
         "input": SENTENCE,
         "voice": "nova",
@@ -71,11 +71,11 @@ def test_each_sentence_is_one_speech_request(fake: FakeOpenAISpeech, tmp_path: P
 
 def test_the_defaults_are_a_request_openai_accepts(fake: FakeOpenAISpeech, tmp_path: Path) -> None:
     voiceover = synthesize_sentences(
-        [SENTENCE], TtsSettings(openai_base_url=fake.base_url, openai_api_key=fake.api_key), tmp_path / "v.wav"
+        [SENTENCE], TtsSettings(openai_base_url=fake.api_url, openai_api_key=fake.api_key), tmp_path / "v.wav"
     )
 
     assert voiceover.provider == "openai"
-    assert fake.requests[0].body | {"input": None} == {
+    assert fake.requests[0].json | {"input": None} == {
         "model": "gpt-4o-mini-tts",
         "input": None,
         "voice": "alloy",
@@ -110,7 +110,7 @@ def test_a_short_retry_after_is_waited_out_once(fake: FakeOpenAISpeech, tmp_path
 
     assert voiceover.provider == "openai"
     assert len(fake.requests) == 2
-    assert fake.requests[0].body == fake.requests[1].body
+    assert fake.requests[0].json == fake.requests[1].json
 
 
 def test_a_second_429_is_a_failure(fake: FakeOpenAISpeech, tmp_path: Path) -> None:
@@ -156,7 +156,7 @@ def test_a_provider_that_is_gone_fails_to_connect(tmp_path: Path) -> None:
 
     voiceover = synthesize_sentences([SENTENCE], settings, tmp_path / "voice.wav")
 
-    assert _fell_back(voiceover) == f"could not connect to {httpx.URL(gone.base_url).netloc.decode()}"
+    assert _fell_back(voiceover) == f"could not connect to {httpx.URL(gone.api_url).netloc.decode()}"
 
 
 _VALID = {"model": "tts-1", "input": "Hi.", "voice": "alloy"}
@@ -178,7 +178,7 @@ def test_the_fake_refuses_what_openai_refuses(
 ) -> None:
     headers = {"Authorization": f"Bearer {fake.api_key}"} if authorized else {}
 
-    answer = httpx.post(f"{fake.base_url}/audio/speech", json=body, headers=headers)
+    answer = httpx.post(f"{fake.api_url}/audio/speech", json=body, headers=headers)
 
     assert answer.status_code == status
     assert answer.json()["error"]["param"] == param
@@ -186,7 +186,7 @@ def test_the_fake_refuses_what_openai_refuses(
 
 def test_the_fake_streams_wav_with_open_ended_sizes(fake: FakeOpenAISpeech) -> None:
     answer = httpx.post(
-        f"{fake.base_url}/audio/speech",
+        f"{fake.api_url}/audio/speech",
         json={"model": "tts-1", "input": "Hi there.", "voice": "alloy", "response_format": "wav"},
         headers={"Authorization": f"Bearer {fake.api_key}"},
     )
