@@ -259,8 +259,8 @@ def webhook_url(provider: str, **params: str) -> str | None:
 
 def engine_webhook(engine: str | None) -> str | None:
     """The webhook provider that reports `engine`'s tasks, when its callbacks are set up (`PYTOON_ENGINE_WEBHOOKS`
-    names the engine, its secret is configured and, for a provider given a URL per task, our address is known):
-    the task then waits for the callback instead of polling. None: poll."""
+    names the engine and, for a provider given a URL per task, its secret and our address are known): the task
+    then waits for the callback instead of polling. None: poll."""
     from pytoon.config import listed_names
 
     provider = PROVIDERS.get(engine or "")
