@@ -11,6 +11,7 @@ import inspect
 import socket
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import pytest
 
@@ -184,3 +185,28 @@ def test_the_step_functions_integration_keeps_the_hooks_nested_executions_rename
         "moto's .sync:2 resolver no longer reads the StartExecution answer by its ASL name and polls "
         "DescribeExecution; revisit moto_seam.enable_nested_executions"
     )
+
+
+def test_an_execution_evaluates_its_validation_parse_once_then_parses_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+    assert "AmazonStateLanguageParser.parse(definition)" in inspect.getsource(
+        StepFunctionsParserBackend._validate_definition
+    ), "moto's CreateStateMachine no longer validates by parsing; revisit moto_seam.reuse_validation_parses"
+    moto_seam.import_state_machine_interpreter()
+    moto_seam.reuse_validation_parses()
+    parse = AmazonStateLanguageParser.parse
+    parses = []
+    monkeypatch.setattr(AmazonStateLanguageParser, "parse", staticmethod(lambda d: parses.append(d) or parse(d)))
+    definition = '{"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}}'
+    # The one attribute path moto's worker reads its definition from.
+    details = SimpleNamespace(state_machine_details=SimpleNamespace(definition=definition))
+    worker = SimpleNamespace(_evaluation_details=details)
+    StepFunctionsParserBackend._validate_definition(definition=definition)
+    first = ExecutionWorker._get_evaluation_entrypoint(worker)  # type: ignore[arg-type]
+    assert len(parses) == 1, "the first execution parsed again instead of evaluating the validation's parse"
+    second = ExecutionWorker._get_evaluation_entrypoint(worker)  # type: ignore[arg-type]
+    assert len(parses) == 2 and second is not first, "a validation's parse was handed to two executions"
+    assert type(first).__name__ == type(second).__name__ == "Program"

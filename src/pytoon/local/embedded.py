@@ -179,6 +179,7 @@ class EmbeddedAWS:
         moto_seam.enable_state_machine_execution()
         moto_seam.import_state_machine_interpreter()
         moto_seam.enable_nested_executions()
+        moto_seam.reuse_validation_parses()
         self._server = moto_seam.MotoHttpServer(listening, after_request=self._count_job_changes)
         self._server.start()
         reset_clients()

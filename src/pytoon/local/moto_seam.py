@@ -22,6 +22,10 @@ moves one fails there with a plain message instead of somewhere deep inside a re
 - `moto.backends.list_of_moto_modules()`, which the dispatcher calls on every request to match the Host header
   and which lists and stats moto's package folder each time (over a millisecond a request): local mode caches
   its answer, since the installed package does not change while a process runs.
+- Parsing each definition once for its first execution: moto parses a definition with ANTLR (about 0.1 s
+  each, pure Python) to validate it at CreateStateMachine, throws that parse away and parses again when an
+  execution starts. `reuse_validation_parses` hands the validation's parse to the definition's next execution;
+  it is evaluated by that one execution only, and every other execution parses its own, as moto does.
 - Importing the interpreter without moto.batch's package init, which pulls in all of moto.ec2 (about 2.5 s of
   region and instance-type tables) only to name Batch job statuses.
 """
@@ -168,6 +172,42 @@ def enable_nested_executions() -> None:
     sfn._normalise_response = asl_response
     sfn._eval_service_task = call_with_asl_response
     sfn._pytoon_nested_executions = True
+
+
+_unevaluated_parses: dict[str, Any] = {}  # definition -> a validation's parse no execution has evaluated
+_unevaluated_lock = threading.Lock()
+_EXECUTION_WORKER_MODULE = "moto.stepfunctions.parser.backend.execution_worker"
+_PARSER_BACKEND_MODULE = "moto.stepfunctions.parser.models"
+
+
+def reuse_validation_parses() -> None:
+    """Let a definition's next execution evaluate the program its validation parsed. Idempotent."""
+    backend_module = importlib.import_module(_PARSER_BACKEND_MODULE)
+    worker = importlib.import_module(_EXECUTION_WORKER_MODULE).ExecutionWorker
+    if getattr(worker, "_pytoon_reuses_validation_parses", False):
+        return
+    parser = backend_module.AmazonStateLanguageParser
+
+    class KeepingParser(parser):  # type: ignore[misc, valid-type]
+        """The parser as the backend's validation calls it: the parse is kept for the next execution."""
+
+        @staticmethod
+        def parse(definition: str) -> Any:
+            parsed = parser.parse(definition)
+            with _unevaluated_lock:
+                _unevaluated_parses[definition] = parsed
+            return parsed
+
+    evaluation_entrypoint = worker._get_evaluation_entrypoint
+
+    def validated_or_fresh_entrypoint(self: Any) -> Any:
+        with _unevaluated_lock:
+            parsed = _unevaluated_parses.pop(self._evaluation_details.state_machine_details.definition, None)
+        return parsed[0] if parsed is not None else evaluation_entrypoint(self)
+
+    backend_module.AmazonStateLanguageParser = KeepingParser
+    worker._get_evaluation_entrypoint = validated_or_fresh_entrypoint
+    worker._pytoon_reuses_validation_parses = True
 
 
 def import_state_machine_interpreter() -> None:
