@@ -210,3 +210,19 @@ def test_an_execution_evaluates_its_validation_parse_once_then_parses_its_own(mo
     second = ExecutionWorker._get_evaluation_entrypoint(worker)  # type: ignore[arg-type]
     assert len(parses) == 2 and second is not first, "a validation's parse was handed to two executions"
     assert type(first).__name__ == type(second).__name__ == "Program"
+
+
+def test_the_interpreter_builds_its_clients_with_the_function_given(monkeypatch: pytest.MonkeyPatch) -> None:
+    from moto.stepfunctions.parser.asl.utils import boto_client
+
+    source = inspect.getsource(boto_client)
+    assert source.count("boto3.") == 1 and "return boto3.client(" in source, (
+        "moto's interpreter no longer builds its clients with one boto3.client call; "
+        "revisit moto_seam.build_interpreter_clients_with"
+    )
+    monkeypatch.setattr(boto_client, "boto3", boto_client.boto3)  # put back after the test
+    built = []
+    moto_seam.build_interpreter_clients_with(lambda **arguments: built.append(arguments) or "the client")
+    assert boto_client.boto_client_for(region="eu-west-1", service="lambda") == "the client"
+    assert [(b["service_name"], b["region_name"]) for b in built] == [("lambda", "eu-west-1")]
+    assert built[0]["endpoint_url"].startswith("http://localhost:")

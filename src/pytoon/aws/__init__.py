@@ -49,8 +49,14 @@ def _shared_session() -> boto3.session.Session:
 def client(service: str, region: str) -> Any:
     # boto3 honours AWS_ENDPOINT_URL, which is how local mode points every client at embedded AWS.
     config = _s3_config() if service == "s3" else _retrying_config()
+    return new_client(service_name=service, region_name=region, config=config)
+
+
+def new_client(**arguments: Any) -> Any:
+    """A client of the process's session built from boto3.client's arguments, not cached: for code that
+    configures its own clients (embedded AWS's state machine interpreter)."""
     with _session_lock:
-        return _shared_session().client(service, region_name=region, config=config)
+        return _shared_session().client(**arguments)
 
 
 def _s3_config() -> Config:

@@ -27,7 +27,7 @@ from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
 from typing import Any
 
-from pytoon.aws import client, dynamodb_table, reset_clients
+from pytoon.aws import client, dynamodb_table, new_client, reset_clients
 from pytoon.config import get_settings
 from pytoon.local import moto_seam
 from pytoon.local.lambda_runtime import LocalLambdaRuntime
@@ -180,6 +180,8 @@ class EmbeddedAWS:
         moto_seam.import_state_machine_interpreter()
         moto_seam.enable_nested_executions()
         moto_seam.reuse_validation_parses()
+        # From the session this process's own clients load their models into, under its lock.
+        moto_seam.build_interpreter_clients_with(new_client)
         self._server = moto_seam.MotoHttpServer(listening, after_request=self._count_job_changes)
         self._server.start()
         reset_clients()

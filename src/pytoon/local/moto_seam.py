@@ -22,6 +22,10 @@ moves one fails there with a plain message instead of somewhere deep inside a re
 - `moto.backends.list_of_moto_modules()`, which the dispatcher calls on every request to match the Host header
   and which lists and stats moto's package folder each time (over a millisecond a request): local mode caches
   its answer, since the installed package does not change while a process runs.
+- The interpreter's clients (one per Lambda task it runs): `boto_client_for` builds each with `boto3.client`,
+  on boto3's default session, which loads its own copy of the endpoint data and service models (about 0.1 s
+  on the first task, twice when parallel branches start together). `build_interpreter_clients_with` has it
+  build them with a given function instead, taking the same arguments.
 - Parsing each definition once for its first execution: moto parses a definition with ANTLR (about 0.1 s
   each, pure Python) to validate it at CreateStateMachine, throws that parse away and parses again when an
   execution starts. `reuse_validation_parses` hands the validation's parse to the definition's next execution;
@@ -172,6 +176,13 @@ def enable_nested_executions() -> None:
     sfn._normalise_response = asl_response
     sfn._eval_service_task = call_with_asl_response
     sfn._pytoon_nested_executions = True
+
+
+def build_interpreter_clients_with(create_client: Callable[..., Any]) -> None:
+    """Have the interpreter build its clients with `create_client(**arguments of boto3.client)`."""
+    from moto.stepfunctions.parser.asl.utils import boto_client
+
+    boto_client.boto3 = types.SimpleNamespace(client=create_client)  # the module's only use of boto3
 
 
 _unevaluated_parses: dict[str, Any] = {}  # definition -> a validation's parse no execution has evaluated
