@@ -157,7 +157,7 @@ def _render(prepare: Callable[[], LocalJob], output_name: str) -> int:
     from pytoon.aws import keys
     from pytoon.aws.storage import ArtifactStore
     from pytoon.config import get_settings
-    from pytoon.local.embedded import EmbeddedAWS
+    from pytoon.local.embedded import RENDER_STATE_MACHINE, EmbeddedAWS
     from pytoon.local.progress import JobNotFinishedError, watch_job
     from pytoon.models import JobStatus
     from pytoon.submission import submit_request
@@ -178,7 +178,8 @@ def _render(prepare: Callable[[], LocalJob], output_name: str) -> int:
     pool = ThreadPoolExecutor(max_workers=4)
     checks = {name: pool.submit(_check, path, name[1]) for name, path in job.files.items()}
     pool.shutdown(wait=False)
-    with EmbeddedAWS() as embedded:
+    # A job runs on the render machine alone: the production-run machine is not deployed.
+    with EmbeddedAWS(state_machines=(RENDER_STATE_MACHINE,)) as embedded:
         settings = get_settings()
         try:
             stored = {name: _store(job.files[name], check) for name, check in checks.items()}

@@ -21,6 +21,19 @@ def test_machines_deploy_after_the_machines_they_refer_to_whatever_the_file_orde
     assert _state_machine_order(resources) == ["Render", "Middle", "Outer"]
 
 
+def test_machines_asked_for_deploy_with_those_they_refer_to_and_no_other() -> None:
+    resources = {
+        "Outer": _machine(Run={"Ref": "Middle"}),
+        "Middle": _machine(Render={"Fn::GetAtt": ["Render", "Name"]}),
+        "Render": _machine(),
+        "Other": _machine(),
+    }
+    assert _state_machine_order(resources, ("Render",)) == ["Render"]
+    assert _state_machine_order(resources, ("Middle",)) == ["Render", "Middle"]
+    with pytest.raises(ValueError, match="no state machine Missing"):
+        _state_machine_order(resources, ("Missing",))
+
+
 def test_a_cycle_between_machines_is_refused_by_name() -> None:
     resources = {"A": _machine(B={"Ref": "B"}), "B": _machine(A={"Fn::GetAtt": ["A", "Arn"]})}
     with pytest.raises(ValueError, match="cycle"):

@@ -48,6 +48,7 @@ IN_MEMORY_WARNING = (
     "are gone, and running jobs are not marked failed."
 )
 STATE_MACHINE_TYPE = "AWS::Serverless::StateMachine"
+RENDER_STATE_MACHINE = "RenderJobStateMachine"
 DYNAMODB_WRITES = {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"}
 # Scratch folders of embedded stacks live under here, one per process id.
 WORK_ROOT = Path(tempfile.gettempdir()) / "pytoon-work"
@@ -70,7 +71,7 @@ class EmbeddedStack:
 
     @property
     def render_state_machine_arn(self) -> str:
-        return self.state_machine_arns["RenderJobStateMachine"]
+        return self.state_machine_arns[RENDER_STATE_MACHINE]
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -134,7 +135,9 @@ class EmbeddedAWS:
     """Start with `start()`, which deploys the stack and points this process's AWS config at it.
 
     `port=0` picks a free port. `listening` hands over an already bound socket instead (a parent process
-    binds it, so a taken port fails there, before anything starts)."""
+    binds it, so a taken port fails there, before anything starts). `state_machines` names the machines to
+    deploy (with those they refer to), every one by default: a render needs its own only, and creating a
+    machine costs moto a parse of its definition (about 0.1 s)."""
 
     region: str = "us-east-1"
     host: str = "127.0.0.1"
@@ -143,6 +146,7 @@ class EmbeddedAWS:
     work_dir: Path | None = None
     template_path: Path = TEMPLATE_PATH
     listening: socket.socket | None = None
+    state_machines: tuple[str, ...] | None = None
     stack: EmbeddedStack | None = None
     # Everything that may have changed a job: DynamoDB writes through the endpoint, finished invocations.
     changes: ChangeSignal = field(default_factory=ChangeSignal)
@@ -263,7 +267,7 @@ class EmbeddedAWS:
             attributes={(f, "Arn"): arn for f, arn in function_arns.items()},
         )
         machines: dict[str, str] = {}
-        for logical_id in _state_machine_order(resources):
+        for logical_id in _state_machine_order(resources, self.state_machines):
             arn = self._create_state_machine(logical_id, resources[logical_id]["Properties"], values, role_arn)
             machines[logical_id] = arn
             values.refs[logical_id] = arn
@@ -395,13 +399,25 @@ def _references(value: Any) -> set[str]:
     return set()
 
 
-def _state_machine_order(resources: dict[str, Any]) -> list[str]:
-    """Every state machine, each after the machines its DefinitionSubstitutions refer to."""
+def _state_machine_order(resources: dict[str, Any], wanted: tuple[str, ...] | None = None) -> list[str]:
+    """The `wanted` state machines (every one by default) and those they refer to, each after the machines its
+    DefinitionSubstitutions refer to."""
     machines = [lid for lid, r in resources.items() if r["Type"] == STATE_MACHINE_TYPE]
+    unknown = sorted(set(wanted or ()) - set(machines))
+    if unknown:
+        raise ValueError(f"the template declares no state machine {', '.join(unknown)}")
     graph = {
         lid: _references(resources[lid]["Properties"].get("DefinitionSubstitutions", {})) & set(machines)
         for lid in machines
     }
+    if wanted is not None:
+        needed, pending = set(), list(wanted)
+        while pending:
+            machine = pending.pop()
+            if machine not in needed:
+                needed.add(machine)
+                pending += graph[machine]
+        graph = {machine: refers_to for machine, refers_to in graph.items() if machine in needed}
     try:
         return list(TopologicalSorter(graph).static_order())
     except CycleError as exc:
