@@ -194,3 +194,11 @@ def test_engine_fallback_is_reported_on_the_job_and_its_metadata(api: httpx.Clie
     assert all(s["fallback_used"] and s["engine"] == "local_ffmpeg" for s in metadata["segments"])
     fallback = 'pytoon_fallback_total{engine="api_only",reason="unavailable",type="engine_fallback"}'
     assert fallback in httpx.get(f"{api.base_url}/metrics").text
+
+
+def test_the_functions_jobs_invoke_are_the_machines_and_the_upload_notification(embedded: EmbeddedAWS) -> None:
+    # What `pytoon render` imports before its job starts: every function a job may reach, not the API's.
+    invoked = set(embedded.invoked_functions)
+    assert {"PlannerFunction", "SegmentRenderFunction", "AssembleFunction", "MarkFailedFunction"} <= invoked
+    assert "UploadValidationFunction" in invoked  # the bucket's notification
+    assert "ApiFunction" not in invoked

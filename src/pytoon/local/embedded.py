@@ -148,6 +148,8 @@ class EmbeddedAWS:
     listening: socket.socket | None = None
     state_machines: tuple[str, ...] | None = None
     stack: EmbeddedStack | None = None
+    # After start: the functions the deployed machines and the bucket's notifications invoke.
+    invoked_functions: list[str] = field(default_factory=list)
     # Everything that may have changed a job: DynamoDB writes through the endpoint, finished invocations.
     changes: ChangeSignal = field(default_factory=ChangeSignal)
     _server: moto_seam.MotoHttpServer | None = None
@@ -273,7 +275,11 @@ class EmbeddedAWS:
             values.refs[logical_id] = arn
             values.attributes[(logical_id, "Arn")] = arn
             values.attributes[(logical_id, "Name")] = logical_id
-        self._wire_bucket_notifications(resources, buckets, function_arns)
+        notified = self._wire_bucket_notifications(resources, buckets, function_arns)
+        invoked = set(notified).union(
+            *(_references(resources[m]["Properties"].get("DefinitionSubstitutions", {})) for m in machines)
+        )
+        self.invoked_functions = [f for f in function_arns if f in invoked]
         return EmbeddedStack(
             endpoint_url=endpoint,
             region=self.region,
@@ -336,8 +342,10 @@ class EmbeddedAWS:
 
     def _wire_bucket_notifications(
         self, resources: dict[str, Any], buckets: list[str], function_arns: dict[str, str]
-    ) -> None:
+    ) -> list[str]:
+        """Point the bucket's notifications at the functions with S3 events; returns those functions."""
         configurations = []
+        notified = []
         for logical_id, resource in resources.items():
             if resource["Type"] != "AWS::Serverless::Function":
                 continue
@@ -351,10 +359,13 @@ class EmbeddedAWS:
                 if rules:
                     entry["Filter"] = {"Key": {"FilterRules": rules}}
                 configurations.append(entry)
-        if configurations and buckets:
-            client("s3", self.region).put_bucket_notification_configuration(
-                Bucket=BUCKET_NAME, NotificationConfiguration={"LambdaFunctionConfigurations": configurations}
-            )
+                notified.append(logical_id)
+        if not (configurations and buckets):
+            return []
+        client("s3", self.region).put_bucket_notification_configuration(
+            Bucket=BUCKET_NAME, NotificationConfiguration={"LambdaFunctionConfigurations": configurations}
+        )
+        return notified
 
 
 @dataclass

@@ -104,7 +104,7 @@ class LocalLambdaRuntime:
     def preload(self, logical_ids: list[str] | None = None) -> None:
         """Import handlers ahead of their first invoke (e.g. in a background thread while a server idles).
         An import error is left for that invoke to report."""
-        for name in logical_ids or list(self._functions):
+        for name in list(self._functions) if logical_ids is None else logical_ids:
             try:
                 self._handler(name)
             except HandlerImportError:
