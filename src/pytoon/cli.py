@@ -634,7 +634,8 @@ def _named_files(args: argparse.Namespace) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    with _collector_paused():  # the parser imports the modules every command shares
+        args = build_parser().parse_args(argv)
     duration = getattr(args, "duration", None)
     if duration is not None and not MIN_DURATION_SECONDS <= duration <= MAX_DURATION_SECONDS:
         print(f"--duration must be between {MIN_DURATION_SECONDS} and {MAX_DURATION_SECONDS} seconds", file=sys.stderr)
