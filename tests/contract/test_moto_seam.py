@@ -226,3 +226,15 @@ def test_the_interpreter_builds_its_clients_with_the_function_given(monkeypatch:
     assert boto_client.boto_client_for(region="eu-west-1", service="lambda") == "the client"
     assert [(b["service_name"], b["region_name"]) for b in built] == [("lambda", "eu-west-1")]
     assert built[0]["endpoint_url"].startswith("http://localhost:")
+
+
+def test_moto_reads_its_service_models_through_the_loader_local_mode_shares() -> None:
+    from moto.core import utils
+
+    assert "loader = create_loader()" in inspect.getsource(utils._load_service_model), (
+        "moto no longer reads service models through moto.core.utils.create_loader; "
+        "revisit moto_seam.share_model_loader"
+    )
+    moto_seam.share_model_loader()
+    assert utils.create_loader() is utils.create_loader()
+    assert utils._load_service_model("lambda", "service-2")["metadata"]["serviceId"] == "Lambda"

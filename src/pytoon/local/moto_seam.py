@@ -30,6 +30,9 @@ moves one fails there with a plain message instead of somewhere deep inside a re
   each, pure Python) to validate it at CreateStateMachine, throws that parse away and parses again when an
   execution starts. `reuse_validation_parses` hands the validation's parse to the definition's next execution;
   it is evaluated by that one execution only, and every other execution parses its own, as moto does.
+- `moto.core.utils.create_loader()`, which moto calls for a new botocore loader each time it reads a service
+  model the first time (S3, Lambda, DynamoDB, Step Functions…); every new loader first lists every service
+  botocore ships (hundreds of folders, tens of milliseconds). Local mode has it return one loader.
 - Importing the interpreter without moto.batch's package init, which pulls in all of moto.ec2 (about 2.5 s of
   region and instance-type tables) only to name Batch job statuses.
 """
@@ -69,6 +72,7 @@ class MotoHttpServer:
         from werkzeug.serving import make_server
 
         cache_moto_module_list()
+        share_model_loader()
         moto_app = DomainDispatcherApplication(create_backend_app)
         dynamodb_requests = threading.Lock()
 
@@ -115,6 +119,14 @@ def cache_moto_module_list() -> None:
     if getattr(backends.list_of_moto_modules, "cache_info", None) is None:
         names = tuple(backends.list_of_moto_modules())
         backends.list_of_moto_modules = functools.cache(lambda: names)
+
+
+def share_model_loader() -> None:
+    """Let moto read every service model through one loader, which lists botocore's services once."""
+    from moto.core import utils
+
+    if getattr(utils.create_loader, "cache_info", None) is None:
+        utils.create_loader = functools.cache(utils.create_loader)
 
 
 def enable_state_machine_execution() -> None:
