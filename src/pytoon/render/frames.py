@@ -24,7 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFilter, ImageOps
+
+# The plugins of IMAGE_FORMATS by name: else the first open imports all of PIL's (~25 ms).
+from PIL import Image, ImageDraw, ImageFilter, ImageOps, JpegImagePlugin, PngImagePlugin, WebPImagePlugin  # noqa: F401
 
 from pytoon.models import HEIGHT, WIDTH, Archetype, CardStyle, Motion, OverlayFx, Visual
 from pytoon.render.captions import fit_text
