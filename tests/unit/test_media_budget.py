@@ -1,4 +1,4 @@
-"""One job's media URLs share one deadline (MEDIA_FETCH_JOB_SECONDS, made a second or two here): fetched one
+"""One job's media URLs share one deadline (MEDIA_FETCH_JOB_SECONDS, made a few seconds here): fetched one
 after another, each fits alone, but one that cannot finish in what the others left is cut off although its
 own limit is far away; the URLs after it are never requested, and the error names the URL that ran out. A
 clip's decode ends by the same deadline."""
@@ -26,10 +26,10 @@ from tests.fakes.media_server import MediaServer, body, media_server, serve_pipe
 from tests.media import make_test_clip
 
 BUCKET = "artifacts"
-JOB_SECONDS = 2.0
+JOB_SECONDS = 4.0
 # Each slow image takes this long to arrive (the server pauses between its pieces): one fits the job's
-# time with room to spare, two cannot.
-SLOW_SECONDS = 1.2
+# time with room to spare (a loaded machine spends well under the rest on the other fetches), two cannot.
+SLOW_SECONDS = 2.5
 
 
 def _png() -> bytes:
@@ -113,7 +113,7 @@ def test_a_url_that_cannot_finish_in_what_the_others_left_fails_the_job(ctx: _Co
 
 def test_a_stalling_body_is_cut_off_at_the_jobs_deadline(ctx: _Context, server: MediaServer) -> None:
     # The fetch's own limit (MEDIA_FETCH_TOTAL_SECONDS) is two minutes away: only the job's deadline ends it.
-    with pytest.raises(MediaFetchError, match=r"took longer than 2 s together .*/stalling\.png\)$"):
+    with pytest.raises(MediaFetchError, match=rf"took longer than {JOB_SECONDS:g} s together .*/stalling\.png\)$"):
         _resolve(ctx, server, "/stalling.png")
     assert _stored() == []
 
@@ -133,6 +133,7 @@ def test_a_clips_decode_ends_at_the_jobs_deadline(
         return decode_video(path, container, max_seconds=max_seconds, timeout=timeout)
 
     monkeypatch.setattr(probe, "decode_video", slow_decode)
-    with pytest.raises(MediaFetchError, match=r"^Media URLs of this job took longer than 2 s together .*/clip\.mp4\)$"):
+    overrun = rf"^Media URLs of this job took longer than {JOB_SECONDS:g} s together .*/clip\.mp4\)$"
+    with pytest.raises(MediaFetchError, match=overrun):
         _resolve(ctx, server, "/clip.mp4")
     assert _stored() == []
