@@ -6,17 +6,13 @@ import pytest
 from fastapi.testclient import TestClient
 
 from pytoon.api.app import create_app
-from pytoon.config import ApiSettings, SeedKey, get_settings
+from pytoon.config import ApiSettings, SeedKey
 from pytoon.limits import FAILED_AUTH_LIMIT_PER_MINUTE
 
 
 @pytest.fixture
-def app(moto_table: str, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv("PYTOON_TABLE_NAME", moto_table)
-    monkeypatch.setenv("PYTOON_BUCKET_NAME", "pytoon-artifacts")
-    get_settings.cache_clear()
-    yield create_app(ApiSettings(seed_keys=(SeedKey(tenant_id="acme", api_key="acme-valid-key"),)))
-    get_settings.cache_clear()
+def app(moto_settings: pytest.MonkeyPatch):
+    return create_app(ApiSettings(seed_keys=(SeedKey(tenant_id="acme", api_key="acme-valid-key"),)))
 
 
 def test_wrong_keys_from_one_address_are_limited_and_others_are_not(app) -> None:

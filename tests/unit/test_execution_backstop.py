@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -30,13 +29,9 @@ class Receiver(LoopbackFake):
 
 
 @pytest.fixture
-def runs(moto_table: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[RunRepository]:
-    monkeypatch.setenv("PYTOON_TABLE_NAME", moto_table)
-    monkeypatch.setenv("PYTOON_BUCKET_NAME", "pytoon-artifacts")
-    monkeypatch.setenv("PYTOON_NOTIFY_ALLOW_LOOPBACK", "true")
-    get_settings.cache_clear()
-    yield RunRepository.from_settings(get_settings())
-    get_settings.cache_clear()
+def runs(moto_settings: pytest.MonkeyPatch) -> RunRepository:
+    moto_settings.setenv("PYTOON_NOTIFY_ALLOW_LOOPBACK", "true")
+    return RunRepository.from_settings(get_settings())
 
 
 def _ended(name: str, status: str, error: str | None = None, cause: str | None = None) -> dict:

@@ -11,7 +11,6 @@ import pytest
 
 from functions.mark_failed.app import lambda_handler as mark_failed_handler
 from functions.webhooks.app import lambda_handler as webhooks_handler
-from pytoon.config import get_settings
 from pytoon.local.lambda_runtime import LocalContext
 from pytoon.observability import logger
 
@@ -21,18 +20,14 @@ def _context(name: str) -> LocalContext:
 
 
 @pytest.fixture
-def log(moto_table: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[io.StringIO]:
+def log(moto_settings: pytest.MonkeyPatch) -> Iterator[io.StringIO]:
     """What the shared logger writes while the test runs."""
-    monkeypatch.setenv("PYTOON_TABLE_NAME", moto_table)
-    monkeypatch.setenv("PYTOON_BUCKET_NAME", "pytoon-artifacts")
-    get_settings.cache_clear()
     stream = io.StringIO()
     previous = logger.registered_handler.setStream(stream)
     try:
         yield stream
     finally:
         logger.registered_handler.setStream(previous)
-        get_settings.cache_clear()
 
 
 def _lines(log: io.StringIO) -> list[dict]:

@@ -26,14 +26,10 @@ class Receiver(LoopbackFake):
 
 
 @pytest.fixture
-def receiver(moto_table: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Receiver]:
-    monkeypatch.setenv("PYTOON_TABLE_NAME", moto_table)
-    monkeypatch.setenv("PYTOON_BUCKET_NAME", "pytoon-artifacts")
-    monkeypatch.setenv("PYTOON_NOTIFY_ALLOW_LOOPBACK", "true")
-    get_settings.cache_clear()
+def receiver(moto_settings: pytest.MonkeyPatch) -> Iterator[Receiver]:
+    moto_settings.setenv("PYTOON_NOTIFY_ALLOW_LOOPBACK", "true")
     with serve(Receiver(), name="notification-receiver") as fake:
         yield fake
-    get_settings.cache_clear()
 
 
 def _log(tenant: str) -> list[dict]:

@@ -24,7 +24,6 @@ from functions.webhooks.app import lambda_handler
 from pytoon import resume
 from pytoon.aws import client
 from pytoon.aws.tasks import ClaimState, TaskKey, TaskTokenStore
-from pytoon.config import get_settings
 from pytoon.errors import TransientError
 from pytoon.local.lambda_runtime import LocalContext
 from pytoon.webhooks import (
@@ -211,14 +210,11 @@ def test_every_provider_is_declared_once_with_its_secret() -> None:
 
 
 @pytest.fixture
-def aws(moto_table: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
+def aws(moto_settings: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
     """A state machine whose one task sends its task token to a queue and waits for it."""
-    monkeypatch.setenv("PYTOON_TABLE_NAME", moto_table)
-    monkeypatch.setenv("PYTOON_BUCKET_NAME", "pytoon-artifacts")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    monkeypatch.setenv("SORA_WEBHOOK_SECRET", SECRET)
-    monkeypatch.setenv("REMOTION_WEBHOOK_SECRET", REMOTION_SECRET)
-    get_settings.cache_clear()
+    moto_settings.setenv("AWS_DEFAULT_REGION", REGION)
+    moto_settings.setenv("SORA_WEBHOOK_SECRET", SECRET)
+    moto_settings.setenv("REMOTION_WEBHOOK_SECRET", REMOTION_SECRET)
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
         sqs = boto3.client("sqs", region_name=REGION)
         queue = sqs.create_queue(QueueName="tokens")["QueueUrl"]
@@ -238,7 +234,6 @@ def aws(moto_table: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, 
             name="waits", definition=json.dumps(definition), roleArn="arn:aws:iam::123456789012:role/sfn"
         )["stateMachineArn"]
         yield {"sqs": sqs, "queue": queue, "sfn": sfn, "machine": machine}
-    get_settings.cache_clear()
 
 
 def _waiting_execution(aws: dict[str, Any], name: str) -> tuple[str, str]:
