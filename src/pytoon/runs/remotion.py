@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import httpx
 
@@ -95,14 +96,9 @@ def callback_url(run_id: str) -> str:
 class RemotionService:
     """The adapter: every call to the service goes through here."""
 
-    def __init__(self, access: EngineAccess | None = None) -> None:
-        self._access = access
-
-    @property
+    @cached_property
     def access(self) -> EngineAccess:
-        if self._access is None:
-            self._access = EngineAccess.from_environment(ENV_PREFIX, "")
-        return self._access
+        return EngineAccess.from_environment(ENV_PREFIX, "")
 
     def submit(self, request: RemotionRequest) -> str:
         """Queue the render; the service's job id."""
@@ -129,7 +125,7 @@ class RemotionService:
         with http_client() as http:
             answer = self._json(http, "GET", f"/api/render/{job_id}")
         state = answer.get("status")
-        if state not in ("queued", "rendering", "done", "error"):
+        if state not in get_args(RenderState):
             raise EngineError(f"{REMOTION}: job {job_id} has an unknown status {state!r}")
         progress = answer.get("progress")
         output_url = answer.get("output_url")

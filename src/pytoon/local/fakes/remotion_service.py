@@ -166,7 +166,7 @@ class FakeRemotionService(LoopbackFake):
             if self._script.queue_full:
                 self._script.queue_full -= 1
                 return _error(429, "render_queue_full")
-            job = _Job(job_id=secrets.token_urlsafe(12).replace("-", "x").replace("_", "y"), body=body)
+            job = _Job(job_id=secrets.token_hex(8), body=body)
             self._jobs[job.job_id] = job
             self.renders.append(ReceivedRender(job.job_id, body))
             failure = self._script.failures.pop(0) if self._script.failures else None
