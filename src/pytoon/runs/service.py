@@ -95,13 +95,17 @@ def get_run(tenant_id: str, run_id: str, *, settings: Settings | None = None) ->
     status, error = execution_status(settings.production_run_state_machine_arn, run_id, settings.region)
     if status == "RUNNING":
         return record
-    return end_with_execution(run_id, status, error, settings=settings)
+    # A read does not deliver the run's notification (attempts and their waits would hold the request): the
+    # execution-status rule does, on AWS.
+    return end_with_execution(run_id, status, error, settings=settings, announced=False)
 
 
-def end_with_execution(run_id: str, status: str, error: str | None, *, settings: Settings | None = None) -> RunRecord:
+def end_with_execution(
+    run_id: str, status: str, error: str | None, *, settings: Settings | None = None, announced: bool = True
+) -> RunRecord:
     """Fail a run whose execution ended (`status` FAILED, TIMED_OUT or ABORTED) without the run's own steps
-    finishing it, with what the execution says, counted and told to the tenant; a run they finished is left as
-    it is. RunNotFoundError when no run has this id."""
+    finishing it, with what the execution says, counted and (when `announced`) told to the tenant; a run they
+    finished is left as it is. RunNotFoundError when no run has this id."""
     settings = settings or get_settings()
     runs = RunRepository.from_settings(settings)
     try:
@@ -110,7 +114,8 @@ def end_with_execution(run_id: str, status: str, error: str | None, *, settings:
     except RunChangedError:  # its last step finished it
         return runs.get(run_id)
     record = runs.get(run_id)
-    announce_end(record, "run.failed", settings)
+    if announced:
+        announce_end(record, "run.failed", settings)
     return record
 
 
