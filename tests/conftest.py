@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import resource
+import shutil
+import tempfile
 from collections.abc import Iterator
 
 import boto3
@@ -10,6 +13,7 @@ import pytest
 from moto import mock_aws
 
 from pytoon.aws import reset_clients
+from pytoon.local.cache import CACHE_DIR_ENV
 from pytoon.local.template import load_template
 
 REGION = "us-east-1"
@@ -34,6 +38,16 @@ def moto_table(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
         )
         yield TABLE_NAME
     reset_clients()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # The suite's own local-mode cache (also for the CLI processes it starts): a developer's is never read or
+    # filled, and every run begins without one, as CI does.
+    os.environ[CACHE_DIR_ENV] = tempfile.mkdtemp(prefix="pytoon-test-cache-")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    shutil.rmtree(os.environ.pop(CACHE_DIR_ENV, ""), ignore_errors=True)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import json
 import socket
 import subprocess
 import sys
+import uuid
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
-from pytoon.local import moto_seam
+from pytoon.local import cache, moto_seam
 
 
 def _parameters(function: object) -> list[str]:
@@ -187,29 +190,55 @@ def test_the_step_functions_integration_keeps_the_hooks_nested_executions_rename
     )
 
 
-def test_an_execution_evaluates_its_validation_parse_once_then_parses_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_each_definition_is_parsed_once_and_every_execution_evaluates_a_program_of_its_own(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
     from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
-    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+    from moto.stepfunctions.parser.models import InvalidDefinition, StepFunctionsParserBackend
 
     assert "AmazonStateLanguageParser.parse(definition)" in inspect.getsource(
         StepFunctionsParserBackend._validate_definition
-    ), "moto's CreateStateMachine no longer validates by parsing; revisit moto_seam.reuse_validation_parses"
+    ), "moto's CreateStateMachine no longer validates by parsing; revisit moto_seam.parse_each_definition_once"
+    assert "program = self._get_evaluation_entrypoint()" in inspect.getsource(ExecutionWorker._execution_logic), (
+        "moto's executions no longer get their program from _get_evaluation_entrypoint; "
+        "revisit moto_seam.parse_each_definition_once"
+    )
+    monkeypatch.setenv(cache.CACHE_DIR_ENV, str(tmp_path))
     moto_seam.import_state_machine_interpreter()
-    moto_seam.reuse_validation_parses()
+    moto_seam.parse_each_definition_once()
     parse = AmazonStateLanguageParser.parse
     parses = []
     monkeypatch.setattr(AmazonStateLanguageParser, "parse", staticmethod(lambda d: parses.append(d) or parse(d)))
-    definition = '{"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}}'
+    done = f"Done-{uuid.uuid4().hex}"  # a definition this process has not parsed yet
+    definition = json.dumps({"StartAt": done, "States": {done: {"Type": "Succeed"}}})
     # The one attribute path moto's worker reads its definition from.
-    details = SimpleNamespace(state_machine_details=SimpleNamespace(definition=definition))
-    worker = SimpleNamespace(_evaluation_details=details)
+    worker = SimpleNamespace(
+        _evaluation_details=SimpleNamespace(state_machine_details=SimpleNamespace(definition=definition))
+    )
+
     StepFunctionsParserBackend._validate_definition(definition=definition)
     first = ExecutionWorker._get_evaluation_entrypoint(worker)  # type: ignore[arg-type]
-    assert len(parses) == 1, "the first execution parsed again instead of evaluating the validation's parse"
     second = ExecutionWorker._get_evaluation_entrypoint(worker)  # type: ignore[arg-type]
-    assert len(parses) == 2 and second is not first, "a validation's parse was handed to two executions"
-    assert type(first).__name__ == type(second).__name__ == "Program"
+    assert len(parses) == 1, "a definition was parsed again after its validation"
+    assert type(first).__name__ == type(second).__name__ == "Program" and second is not first, (
+        "two executions were handed the same program"
+    )
+    # A new process (no parse in memory) finds the parse in local mode's cache.
+    monkeypatch.setattr(moto_seam, "_programs", {})
+    assert type(ExecutionWorker._get_evaluation_entrypoint(worker)).__name__ == "Program"  # type: ignore[arg-type]
+    assert len(parses) == 1, "the parse kept in local mode's cache was not used"
+    # An entry that no longer loads is parsed again, and replaced.
+    monkeypatch.setattr(moto_seam, "_programs", {})
+    for entry in (tmp_path / "asl").iterdir():
+        entry.write_bytes(b"not a pickle")
+    ExecutionWorker._get_evaluation_entrypoint(worker)  # type: ignore[arg-type]
+    assert len(parses) == 2
+    # An invalid definition is refused as moto refuses it, every time (nothing is kept for it).
+    for _ in range(2):
+        with pytest.raises(InvalidDefinition, match="ASLParserException"):
+            StepFunctionsParserBackend._validate_definition(definition='{"StartAt": 1}')
+    assert len(parses) == 4
 
 
 def test_the_interpreter_builds_its_clients_with_the_function_given(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -15,7 +15,10 @@ from botocore.exceptions import ClientError
 from pytoon.config import DEFAULT_ARTIFACT_RETENTION_DAYS, Settings
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import boto3
+    from botocore.awsrequest import AWSPreparedRequest, AWSResponse
     from botocore.config import Config
 
 # boto3 and botocore's client machinery load with the first client or table, not with this package: the API
@@ -31,6 +34,8 @@ def _retrying_config() -> Config:
 
 _session_lock = threading.Lock()
 _session: boto3.session.Session | None = None
+# Sees every request before it is sent (see answer_requests_with).
+_answer: Callable[[AWSPreparedRequest], AWSResponse | None] | None = None
 
 
 def _shared_session() -> boto3.session.Session:
@@ -42,6 +47,9 @@ def _shared_session() -> boto3.session.Session:
         import boto3.session
 
         _session = boto3.session.Session()
+        answer = _answer
+        if answer is not None:
+            _session.events.register("before-send", lambda request, **_: answer(request))
     return _session
 
 
@@ -87,6 +95,15 @@ def dynamodb_table(name: str, region: str) -> Any:
             resource = _shared_session().resource("dynamodb", region_name=region, config=_retrying_config())
         _local.tables[(name, region)] = resource.Table(name)
     return _local.tables[(name, region)]
+
+
+def answer_requests_with(answer: Callable[[AWSPreparedRequest], AWSResponse | None] | None) -> None:
+    """Show every request of the clients made from now on to `answer` before it is sent: a response it returns
+    is the call's response, None lets the request go (embedded AWS answers its own process without HTTP). None
+    removes it. Cached clients are forgotten, so none keeps the previous answer."""
+    global _answer
+    _answer = answer
+    reset_clients()
 
 
 def reset_clients() -> None:

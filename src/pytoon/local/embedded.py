@@ -27,9 +27,10 @@ from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
 from typing import Any
 
-from pytoon.aws import client, dynamodb_table, new_client, reset_clients
+from pytoon.aws import answer_requests_with, client, dynamodb_table, new_client, reset_clients
 from pytoon.config import get_settings
 from pytoon.local import moto_seam
+from pytoon.local.direct_requests import DirectRequests
 from pytoon.local.lambda_runtime import LocalLambdaRuntime
 from pytoon.local.progress import ChangeSignal
 from pytoon.local.state import pid_alive
@@ -185,12 +186,13 @@ class EmbeddedAWS:
         moto_seam.enable_state_machine_execution()
         moto_seam.import_state_machine_interpreter()
         moto_seam.enable_nested_executions()
-        moto_seam.reuse_validation_parses()
+        moto_seam.parse_each_definition_once()
         # From the session this process's own clients load their models into, under its lock.
         moto_seam.build_interpreter_clients_with(new_client)
-        self._server = moto_seam.MotoHttpServer(listening, after_request=self._count_job_changes)
+        app = moto_seam.moto_app(after_request=self._count_job_changes)
+        self._server = moto_seam.MotoHttpServer(listening, app)
         self._server.start()
-        reset_clients()
+        answer_requests_with(DirectRequests(app, port))
         template = load_template(self.template_path)
         self._runtime = LocalLambdaRuntime(functions(template), self.template_path.parent)
         self._runtime.add_listener(lambda _name: self.changes.notify())
@@ -222,6 +224,7 @@ class EmbeddedAWS:
         if self._runtime is not None:
             self._runtime.uninstall()
         if self._server is not None:
+            answer_requests_with(None)
             self._server.stop()
             self._server = None
         for name, value in self._saved_env.items():

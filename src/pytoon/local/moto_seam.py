@@ -3,9 +3,10 @@
 tests/contract/test_moto_seam.py checks each assumption below against the installed moto, so an upgrade that
 moves one fails there with a plain message instead of somewhere deep inside a render.
 
-- The HTTP endpoint: moto's WSGI dispatcher (`DomainDispatcherApplication(create_backend_app)`) and its
-  request handler, served by werkzeug on a socket this package bound itself (moto's own ThreadedMotoServer
-  binds inside its thread and waits forever when the port is taken).
+- The endpoint: moto's WSGI dispatcher (`DomainDispatcherApplication(create_backend_app)`) and its request
+  handler, served by werkzeug on a socket this package bound itself (moto's own ThreadedMotoServer binds
+  inside its thread and waits forever when the port is taken). The process's own clients are handed to the
+  same dispatcher without HTTP (`pytoon.local.direct_requests`).
 - DynamoDB writes: moto applies a conditional write as read, check, then write with no lock, so two requests
   served at once can both pass a condition or lose an update; DynamoDB makes each write atomic on its item. The
   HTTP endpoint serves DynamoDB requests one at a time (they take well under a millisecond each).
@@ -26,10 +27,11 @@ moves one fails there with a plain message instead of somewhere deep inside a re
   on boto3's default session, which loads its own copy of the endpoint data and service models (about 0.1 s
   on the first task, twice when parallel branches start together). `build_interpreter_clients_with` has it
   build them with a given function instead, taking the same arguments.
-- Parsing each definition once for its first execution: moto parses a definition with ANTLR (about 0.1 s
-  each, pure Python) to validate it at CreateStateMachine, throws that parse away and parses again when an
-  execution starts. `reuse_validation_parses` hands the validation's parse to the definition's next execution;
-  it is evaluated by that one execution only, and every other execution parses its own, as moto does.
+- Parsing each definition once: moto parses a definition with ANTLR (0.1-0.2 s each, pure Python) to
+  validate it at CreateStateMachine, throws that parse away and parses again for every execution.
+  `parse_each_definition_once` has both take a copy of one parse instead (unpickled, a few milliseconds):
+  every execution still evaluates a program of its own. The parse is kept in local mode's cache, so the next
+  process does not parse a definition it has seen with this moto.
 - `moto.core.utils.create_loader()`, which moto calls for a new botocore loader each time it reads a service
   model the first time (S3, Lambda, DynamoDB, Step Functions…); every new loader first lists every service
   botocore ships (hundreds of folders, tens of milliseconds). Local mode has it return one loader.
@@ -41,6 +43,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import pickle
 import socket
 import sys
 import threading
@@ -49,13 +52,15 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from pytoon.local import cache
+
 # The environment variable moto's Step Functions interpreter reads to reach Lambda on localhost.
 INTERPRETER_PORT_ENV = "MOTO_PORT"
 INVOKE_PARAMETERS = ("self", "body", "request_headers", "response_headers")
 # The X-Amz-Target prefix of every DynamoDB API request.
 DYNAMODB_TARGET_PREFIX = "DynamoDB_"
 _BATCH_PACKAGE = "moto.batch"
-_INTERPRETER_MODULE = "moto.stepfunctions.parser.asl.parse.asl_parser"
+_ASL_PARSER_MODULE = "moto.stepfunctions.parser.asl.parse.asl_parser"
 
 InvokeFunction = Callable[[Any, Any, Any, Any], bytes]
 # How often the serving thread checks for stop(): socketserver's default of 0.5 s made stopping wait up to
@@ -63,27 +68,34 @@ InvokeFunction = Callable[[Any, Any, Any, Any], bytes]
 SERVER_POLL_SECONDS = 0.05
 
 
+def moto_app(after_request: Callable[[dict[str, Any]], None]) -> Callable[..., Any]:
+    """moto's WSGI dispatcher, serving DynamoDB requests one at a time; `after_request(environ)` runs once
+    moto has handled each request (its effects are stored)."""
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+    cache_moto_module_list()
+    share_model_loader()
+    dispatcher = DomainDispatcherApplication(create_backend_app)
+    dynamodb_requests = threading.Lock()
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        if environ.get("HTTP_X_AMZ_TARGET", "").startswith(DYNAMODB_TARGET_PREFIX):
+            with dynamodb_requests:
+                response = dispatcher(environ, start_response)
+        else:
+            response = dispatcher(environ, start_response)
+        after_request(environ)
+        return response
+
+    return app
+
+
 class MotoHttpServer:
-    """moto's WSGI app served by werkzeug on an already bound, listening socket, in a daemon thread."""
+    """A WSGI app (moto's) served by werkzeug on an already bound, listening socket, in a daemon thread."""
 
-    def __init__(self, listening: socket.socket, after_request: Callable[[dict[str, Any]], None]) -> None:
-        """`after_request(environ)` runs once moto has handled each request (its effects are stored)."""
-        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+    def __init__(self, listening: socket.socket, app: Callable[..., Any]) -> None:
+        from moto.moto_server.werkzeug_app import MotoRequestHandler
         from werkzeug.serving import make_server
-
-        cache_moto_module_list()
-        share_model_loader()
-        moto_app = DomainDispatcherApplication(create_backend_app)
-        dynamodb_requests = threading.Lock()
-
-        def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
-            if environ.get("HTTP_X_AMZ_TARGET", "").startswith(DYNAMODB_TARGET_PREFIX):
-                with dynamodb_requests:
-                    response = moto_app(environ, start_response)
-            else:
-                response = moto_app(environ, start_response)
-            after_request(environ)
-            return response
 
         host, port = listening.getsockname()[:2]
         self._server = make_server(
@@ -197,40 +209,53 @@ def build_interpreter_clients_with(create_client: Callable[..., Any]) -> None:
     boto_client.boto3 = types.SimpleNamespace(client=create_client)  # the module's only use of boto3
 
 
-_unevaluated_parses: dict[str, Any] = {}  # definition -> a validation's parse no execution has evaluated
-_unevaluated_lock = threading.Lock()
 _EXECUTION_WORKER_MODULE = "moto.stepfunctions.parser.backend.execution_worker"
 _PARSER_BACKEND_MODULE = "moto.stepfunctions.parser.models"
+_programs: dict[str, bytes] = {}  # definition -> its parsed program, pickled
+_programs_lock = threading.Lock()
 
 
-def reuse_validation_parses() -> None:
-    """Let a definition's next execution evaluate the program its validation parsed. Idempotent."""
+def _program(definition: str) -> Any:
+    """A program of its own for `definition`: unpickled from this process's parse, else from local mode's
+    cache, else parsed (raising what moto raises for an invalid definition) and kept in both."""
+    from moto import __version__ as moto_version
+
+    with _programs_lock:
+        data = _programs.get(definition)
+    if data is not None:
+        return pickle.loads(data)  # noqa: S301 - pickled by this process
+    name = cache.entry_name(moto_version, definition)
+    found = cache.read("asl", name)
+    if found is not None:
+        program, data = found
+    else:
+        program = importlib.import_module(_ASL_PARSER_MODULE).AmazonStateLanguageParser.parse(definition)[0]
+        data = cache.write("asl", name, program)
+    with _programs_lock:
+        _programs[definition] = data
+    return program
+
+
+def parse_each_definition_once() -> None:
+    """Have validations and executions take their programs from `_program`. Idempotent."""
     backend_module = importlib.import_module(_PARSER_BACKEND_MODULE)
     worker = importlib.import_module(_EXECUTION_WORKER_MODULE).ExecutionWorker
-    if getattr(worker, "_pytoon_reuses_validation_parses", False):
+    if getattr(worker, "_pytoon_parses_once", False):
         return
-    parser = backend_module.AmazonStateLanguageParser
 
-    class KeepingParser(parser):  # type: ignore[misc, valid-type]
-        """The parser as the backend's validation calls it: the parse is kept for the next execution."""
+    class ParsingOnce(backend_module.AmazonStateLanguageParser):  # type: ignore[misc, name-defined]
+        """The parser as CreateStateMachine's validation calls it (which reads no parse tree)."""
 
         @staticmethod
-        def parse(definition: str) -> Any:
-            parsed = parser.parse(definition)
-            with _unevaluated_lock:
-                _unevaluated_parses[definition] = parsed
-            return parsed
+        def parse(definition: str) -> tuple[Any, None]:
+            return _program(definition), None
 
-    evaluation_entrypoint = worker._get_evaluation_entrypoint
+    def evaluation_entrypoint(self: Any) -> Any:
+        return _program(self._evaluation_details.state_machine_details.definition)
 
-    def validated_or_fresh_entrypoint(self: Any) -> Any:
-        with _unevaluated_lock:
-            parsed = _unevaluated_parses.pop(self._evaluation_details.state_machine_details.definition, None)
-        return parsed[0] if parsed is not None else evaluation_entrypoint(self)
-
-    backend_module.AmazonStateLanguageParser = KeepingParser
-    worker._get_evaluation_entrypoint = validated_or_fresh_entrypoint
-    worker._pytoon_reuses_validation_parses = True
+    backend_module.AmazonStateLanguageParser = ParsingOnce
+    worker._get_evaluation_entrypoint = evaluation_entrypoint
+    worker._pytoon_parses_once = True
 
 
 def import_state_machine_interpreter() -> None:
@@ -239,19 +264,19 @@ def import_state_machine_interpreter() -> None:
     The interpreter's Batch integration imports `moto.batch.utils`, whose package `__init__` loads every Batch
     and EC2 model. A bare package module with the real search path stands in while the interpreter imports;
     it is removed afterwards, so a later real `import moto.batch` runs the package init as usual."""
-    if _INTERPRETER_MODULE in sys.modules or _BATCH_PACKAGE in sys.modules:
-        importlib.import_module(_INTERPRETER_MODULE)
+    if _ASL_PARSER_MODULE in sys.modules or _BATCH_PACKAGE in sys.modules:
+        importlib.import_module(_ASL_PARSER_MODULE)
         return
     spec = importlib.util.find_spec(_BATCH_PACKAGE)
     if spec is None or spec.submodule_search_locations is None:
-        importlib.import_module(_INTERPRETER_MODULE)
+        importlib.import_module(_ASL_PARSER_MODULE)
         return
     package = types.ModuleType(_BATCH_PACKAGE)
     package.__path__ = list(spec.submodule_search_locations)
     package.__spec__ = spec
     sys.modules[_BATCH_PACKAGE] = package
     try:
-        importlib.import_module(_INTERPRETER_MODULE)
+        importlib.import_module(_ASL_PARSER_MODULE)
     finally:
         if sys.modules.get(_BATCH_PACKAGE) is package:
             del sys.modules[_BATCH_PACKAGE]

@@ -8,6 +8,8 @@ from typing import Any
 
 import yaml
 
+from pytoon.local import cache
+
 REPO_ROOT = Path(__file__).resolve().parents[3]
 TEMPLATE_PATH = REPO_ROOT / "template.yaml"
 
@@ -40,7 +42,15 @@ CfnLoader.add_multi_constructor("!", _intrinsic)
 
 
 def load_template(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
-    return yaml.load(path.read_text(encoding="utf-8"), Loader=CfnLoader)  # noqa: S506 - SafeLoader subclass
+    """The template as a document, from local mode's cache when this text was read before by this reader."""
+    text = path.read_bytes()
+    name = cache.entry_name(text, yaml.__version__, Path(__file__).read_bytes())
+    found = cache.read("template", name)
+    if found is not None:
+        return found[0]
+    document = yaml.load(text.decode("utf-8"), Loader=CfnLoader)  # noqa: S506 - SafeLoader subclass
+    cache.write("template", name, document)
+    return document
 
 
 @dataclass(frozen=True)
