@@ -11,6 +11,17 @@ try:
     from aws_lambda_powertools.logging import correlation_paths
     from aws_lambda_powertools.utilities.typing import LambdaContext
     from mangum import Mangum
+    from pydantic import BaseModel
+
+    # FastAPI defines the ~40 models of the OpenAPI document (fastapi.openapi.models) at its import and builds
+    # each one's validator, ~0.06 s of CPU, though only /openapi.json uses them. Models defined while FastAPI is
+    # imported inherit defer_build from BaseModel's config, so they are built on first use (apart from the three
+    # FastAPI rebuilds itself); models defined afterwards keep pydantic's default.
+    BaseModel.model_config["defer_build"] = True
+    try:
+        import fastapi  # noqa: F401
+    finally:
+        del BaseModel.model_config["defer_build"]
 
     from pytoon.api.app import create_app
     from pytoon.observability import logger, tracer

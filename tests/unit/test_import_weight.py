@@ -3,6 +3,8 @@
 Modules made lazy stay out of `import functions.api.app` in the environment the cold-start benchmark measures
 (the API function's, tracing on as in Lambda); the errors they define are still answered, AWS calls are
 still traced once boto3 loads, and the garbage collector paused during the import runs again after it.
+Models only some requests use (FastAPI's OpenAPI document models) are built on first use, and the document
+served is the one the app builds anywhere else.
 """
 
 from __future__ import annotations
@@ -44,34 +46,62 @@ REQUEST_ONLY = (
     "yaml",
 )
 
+# Built at import only if a request that does not use them would pay for them.
+DEFERRED_MODELS = (
+    "fastapi.openapi.models.OpenAPI",
+    "fastapi.openapi.models.Components",
+)
+
 _PROBE = """
-import gc, json, sys
+import gc, importlib, json, sys
 import functions.api.app
 loaded = sorted(name for name in {modules!r} if name in sys.modules)
 collector = {{"enabled": gc.isenabled(), "frozen": gc.get_freeze_count()}}
+models = [path.rpartition(".") for path in {models!r}]
+built = [m + "." + n for m, _, n in models if getattr(importlib.import_module(m), n).__pydantic_complete__]
+from pydantic import BaseModel
+default_config = dict(BaseModel.model_config)
+document = functions.api.app.asgi_handler.app.openapi()
 from pytoon.aws import client
 client("s3", "us-east-1")
 import botocore.client
 traced = getattr(botocore.client, "_xray_enabled", False)
-print(json.dumps({{"loaded": loaded, "collector": collector, "botocore_traced": traced}}))
+print(json.dumps({{"loaded": loaded, "collector": collector, "botocore_traced": traced, "built": built,
+                  "default_config": default_config, "document": document}}))
 """
 
 
-def test_the_api_cold_import_leaves_request_only_modules_unloaded_the_collector_on_and_aws_calls_traced() -> None:
+@pytest.fixture(scope="module")
+def cold_import() -> dict:
+    """What a fresh `import functions.api.app` in the API function's environment loaded and built."""
     env = {k: v for k, v in os.environ.items() if k not in ("API_KEY", "API_KEYS", "POWERTOOLS_TRACE_DISABLED")}
     out = subprocess.run(
-        [sys.executable, "-c", _PROBE.format(modules=REQUEST_ONLY)],
+        [sys.executable, "-c", _PROBE.format(modules=REQUEST_ONLY, models=DEFERRED_MODELS)],
         cwd=ROOT,
         env=env | API_ENV,
         capture_output=True,
         text=True,
         check=True,
     ).stdout
-    probe = json.loads(out.strip().splitlines()[-1])
-    assert probe["loaded"] == []
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def test_the_api_cold_import_leaves_request_only_modules_unloaded_the_collector_on_and_aws_calls_traced(
+    cold_import: dict,
+) -> None:
+    assert cold_import["loaded"] == []
     # The collector, paused while the app was built, runs again, with what the cold start built frozen out.
-    assert probe["collector"]["enabled"] is True and probe["collector"]["frozen"] > 0
-    assert probe["botocore_traced"] is True
+    assert cold_import["collector"]["enabled"] is True and cold_import["collector"]["frozen"] > 0
+    assert cold_import["botocore_traced"] is True
+
+
+def test_the_api_cold_import_defers_models_some_requests_use_and_serves_the_same_openapi_document(
+    cold_import: dict,
+) -> None:
+    assert cold_import["built"] == []
+    # FastAPI's models are deferred only while it is imported: models defined later keep pydantic's default.
+    assert cold_import["default_config"] == {}
+    assert cold_import["document"] == create_app(ApiSettings()).openapi()
 
 
 @pytest.mark.parametrize("path", sorted(ERROR_TABLE))
