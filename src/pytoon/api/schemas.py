@@ -10,11 +10,20 @@ from pytoon.limits import MAX_BRIEF_CHARS, MAX_COMMENT_CHARS
 from pytoon.models import AssetCategory
 
 
-class ErrorBody(BaseModel):
+class ResponseBody(BaseModel):
+    """A body the API answers with (errors included), built on first use. FastAPI builds, at import, a validator
+    for each route's field of a built model: one per response model and per error status each route documents,
+    where a request needs its own route's and only /openapi.json the error bodies'. Request bodies stay built
+    at import: FastAPI builds their fields under its own warning filter, which a deferred build would miss."""
+
+    model_config = ConfigDict(defer_build=True)
+
+
+class ErrorBody(ResponseBody):
     detail: str
 
 
-class ValidationIssue(BaseModel):
+class ValidationIssue(ResponseBody):
     """One invalid value: where it is (`loc`), what is wrong (`msg`, `type`), the rule's parameters (`ctx`)."""
 
     type: str
@@ -23,22 +32,22 @@ class ValidationIssue(BaseModel):
     ctx: dict[str, Any] | None = None
 
 
-class ValidationErrorBody(BaseModel):
+class ValidationErrorBody(ResponseBody):
     detail: list[ValidationIssue]
 
 
-class HealthBody(BaseModel):
+class HealthBody(ResponseBody):
     status: str
     version: str
 
 
-class JobCreated(BaseModel):
+class JobCreated(ResponseBody):
     job_id: str
     status: str
     segments: int
 
 
-class VoiceoverBody(BaseModel):
+class VoiceoverBody(ResponseBody):
     provider: str = Field(description="Who spoke the voice script: openai, elevenlabs or espeak (offline)")
     duration_seconds: float
     fallback_reason: str | None = Field(description="Why providers before it did not speak it")
@@ -47,7 +56,7 @@ class VoiceoverBody(BaseModel):
     url: str = Field(description="The voiceover alone (WAV), as mixed under the video")
 
 
-class JobBody(BaseModel):
+class JobBody(ResponseBody):
     job_id: str
     status: str
     archetype: str
@@ -70,13 +79,13 @@ class JobBody(BaseModel):
     updated_at: str
 
 
-class V2JobCreated(BaseModel):
+class V2JobCreated(ResponseBody):
     job_id: str
     status: str
     scene_count: int
 
 
-class V2SceneBody(BaseModel):
+class V2SceneBody(ResponseBody):
     scene_id: int
     status: str
     description: str | None
@@ -87,7 +96,7 @@ class V2SceneBody(BaseModel):
     render_duration_ms: int | None
 
 
-class V2JobBody(BaseModel):
+class V2JobBody(ResponseBody):
     job_id: str
     version: int
     status: str
@@ -113,7 +122,7 @@ class V2JobBody(BaseModel):
     updated_at: str
 
 
-class SegmentBody(BaseModel):
+class SegmentBody(ResponseBody):
     index: int
     status: str
     duration_seconds: float
@@ -122,12 +131,12 @@ class SegmentBody(BaseModel):
     error: str | None
 
 
-class SegmentsBody(BaseModel):
+class SegmentsBody(ResponseBody):
     job_id: str
     segments: list[SegmentBody]
 
 
-class UploadBody(BaseModel):
+class UploadBody(ResponseBody):
     asset_id: str
     uri: str
     key: str
@@ -137,7 +146,7 @@ class UploadBody(BaseModel):
     media: dict
 
 
-class RateLimitBody(BaseModel):
+class RateLimitBody(ResponseBody):
     detail: str
     retry_after_seconds: int
 
@@ -148,7 +157,7 @@ class PresignedUploadRequest(BaseModel):
     content_type: str
 
 
-class PresignedUploadBody(BaseModel):
+class PresignedUploadBody(ResponseBody):
     asset_id: str
     key: str
     uri: str
@@ -159,7 +168,7 @@ class PresignedUploadBody(BaseModel):
     status_url: str
 
 
-class AssetBody(BaseModel):
+class AssetBody(ResponseBody):
     asset_id: str
     status: str
     category: str
@@ -178,7 +187,7 @@ class CreateKeyRequest(BaseModel):
     rate_limit_per_minute: int = Field(default=60, ge=1, le=100_000)
 
 
-class ApiKeyBody(BaseModel):
+class ApiKeyBody(ResponseBody):
     key_id: str
     tenant_id: str
     rate_limit_per_minute: int
@@ -191,14 +200,14 @@ class CreatedKeyBody(ApiKeyBody):
     api_key: str
 
 
-class MusicTrackBody(BaseModel):
+class MusicTrackBody(ResponseBody):
     name: str = Field(description="What to pass as a V2 job's music_source")
     mood: str
     bpm: int
     duration_seconds: float = Field(description="One pass of the loop; a longer video repeats it seamlessly")
 
 
-class MusicLibraryBody(BaseModel):
+class MusicLibraryBody(ResponseBody):
     tracks: list[MusicTrackBody]
 
 
@@ -212,7 +221,7 @@ class RunStartRequest(BaseModel):
     brief: str = Field(min_length=1, max_length=MAX_BRIEF_CHARS, description="What the video should be about")
 
 
-class RunCreated(BaseModel):
+class RunCreated(ResponseBody):
     run_id: str
     status: str
 
@@ -225,7 +234,7 @@ class ApproveRequest(BaseModel):
     comment: str | None = Field(default=None, max_length=MAX_COMMENT_CHARS)
 
 
-class RunClipBody(BaseModel):
+class RunClipBody(ResponseBody):
     index: int
     prompt: str
     caption: str
@@ -236,7 +245,7 @@ class RunClipBody(BaseModel):
     url: str | None = Field(description="The generated clip (none for a designed card)")
 
 
-class RunRenderBody(BaseModel):
+class RunRenderBody(ResponseBody):
     job_id: str = Field(description="The V2 render job (GET /api/v2/jobs/{job_id}), or the Remotion service's job")
     status: str | None
     renderer: Literal["pytoon", "remotion"]
@@ -245,7 +254,7 @@ class RunRenderBody(BaseModel):
     thumbnail_url: str | None
 
 
-class RunPublishedBody(BaseModel):
+class RunPublishedBody(ResponseBody):
     publisher: str
     state: str
     url: str | None
@@ -253,13 +262,13 @@ class RunPublishedBody(BaseModel):
     reason: str | None
 
 
-class GateDecisionBody(BaseModel):
+class GateDecisionBody(ResponseBody):
     approved: bool
     comment: str | None
     decided_at: str
 
 
-class RunArtifactsBody(BaseModel):
+class RunArtifactsBody(ResponseBody):
     ideas: dict[str, Any] | None = Field(description="Title, hook, per-clip prompts and captions, hashtags")
     ideas_text: str | None = Field(description="The same ideas, written for a reviewer")
     clips: list[RunClipBody]
@@ -268,7 +277,7 @@ class RunArtifactsBody(BaseModel):
     gates: dict[str, GateDecisionBody]
 
 
-class RunBody(BaseModel):
+class RunBody(ResponseBody):
     run_id: str
     project: str
     brief: str
@@ -280,5 +289,5 @@ class RunBody(BaseModel):
     updated_at: str
 
 
-class RunListBody(BaseModel):
+class RunListBody(ResponseBody):
     runs: list[RunBody]

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pytoon.api.dependencies import Caller
 from pytoon.api.errors import ResourceNotFoundError, error_responses
 from pytoon.api.routing import api_router
+from pytoon.api.schemas import ResponseBody
 
 PREFIX = "/v1/notifications"
 router = api_router(prefix=PREFIX, tags=["notifications"], responses=error_responses(401, 422, 429))
@@ -22,7 +23,7 @@ class WebhookRequest(BaseModel):
     events: list[str] | None = Field(default=None, max_length=10, description="Which events (all when omitted)")
 
 
-class WebhookBody(BaseModel):
+class WebhookBody(ResponseBody):
     url: str
     events: list[str]
     created_at: str
@@ -30,7 +31,7 @@ class WebhookBody(BaseModel):
     secret_hint: str
 
 
-class DeliveriesBody(BaseModel):
+class DeliveriesBody(ResponseBody):
     deliveries: list[dict[str, Any]]
 
 
