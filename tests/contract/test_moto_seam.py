@@ -107,8 +107,8 @@ def test_the_http_server_serves_moto_on_a_socket_bound_beforehand() -> None:
     listening.bind(("127.0.0.1", 0))
     listening.listen()
     port = listening.getsockname()[1]
-    handled = []
-    server = moto_seam.MotoHttpServer(listening, after_request=lambda environ: handled.append(environ))
+    handled: list[str] = []
+    server = moto_seam.MotoHttpServer(listening, moto_seam.MotoDispatch(after_request=handled.append).wsgi_app)
     server.start()
     try:
         dynamodb = boto3.client(
@@ -121,7 +121,33 @@ def test_the_http_server_serves_moto_on_a_socket_bound_beforehand() -> None:
         assert "TableNames" in dynamodb.list_tables(), "moto's WSGI dispatcher no longer answers on the given socket"
     finally:
         server.stop()
-    assert [e.get("HTTP_X_AMZ_TARGET") for e in handled] == ["DynamoDB_20120810.ListTables"]
+    assert handled == ["DynamoDB_20120810.ListTables"]
+
+
+def test_moto_answers_a_request_addressed_to_aws_in_process_as_its_mock_does() -> None:
+    from botocore.awsrequest import AWSPreparedRequest
+
+    # moto's stubber answers a request for AWS's own address whether or not its mock is started.
+    handled: list[str] = []
+    dispatch = moto_seam.MotoDispatch(after_request=handled.append)
+    request = AWSPreparedRequest(
+        method="POST",
+        url="https://dynamodb.eu-west-1.amazonaws.com/",
+        headers={"X-Amz-Target": "DynamoDB_20120810.ListTables", "Content-Type": "application/x-amz-json-1.0"},
+        body=b"{}",
+        stream_output=False,
+    )
+    answered = dispatch.answer(request)
+    assert answered is not None, "moto's botocore_stubber.process_request no longer answers AWS addresses"
+    status, _, body = answered
+    assert status == 200 and "TableNames" in json.loads(body), "moto answered ListTables with something else"
+    assert handled == ["DynamoDB_20120810.ListTables"]
+    assert (
+        dispatch.answer(
+            AWSPreparedRequest(method="GET", url="https://example.com/", headers={}, body=None, stream_output=False)
+        )
+        is None
+    ), "moto answered a request for an address no AWS service has"
 
 
 def test_the_dispatcher_still_matches_hosts_through_the_module_list_local_mode_caches() -> None:

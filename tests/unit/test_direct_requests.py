@@ -1,69 +1,86 @@
-"""Requests of this process's clients handed to embedded AWS's WSGI app without HTTP."""
+"""Requests of this process's clients readdressed to AWS's own endpoints and answered by moto in process."""
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
 import pytest
 from botocore.awsrequest import AWSPreparedRequest
 
-from pytoon.local.direct_requests import DirectRequests
+from pytoon.local.direct_requests import DirectRequests, aws_address
 
 PORT = 4599
+SIGNED = (
+    "AWS4-HMAC-SHA256 Credential=testing/20261203/eu-west-1/{service}/aws4_request, SignedHeaders=host, Signature=00"
+)
 
 
-class RecordingApp:
-    """A WSGI app that answers 201 with a header and a two-part body, keeping what it was given."""
+class RecordingDispatch:
+    """Stands in for moto: keeps the request it was handed and answers 201 with a str body."""
 
-    def __init__(self) -> None:
-        self.environ: dict[str, Any] = {}
-        self.body = b""
+    def __init__(self, answer: tuple[int, dict[str, Any], Any] | None = (201, {"ETag": '"abc"'}, '{"ok": true}')):
+        self.requests: list[AWSPreparedRequest] = []
+        self._answer = answer
 
-    def __call__(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
-        self.environ = environ
-        self.body = environ["wsgi.input"].read(int(environ["CONTENT_LENGTH"]))
-        start_response("201 Created", [("Content-Type", "application/json"), ("ETag", '"abc"')])
-        return [b'{"ok": ', b"true}"]
+    def answer(self, request: AWSPreparedRequest) -> tuple[int, dict[str, Any], Any] | None:
+        self.requests.append(request)
+        return self._answer
 
 
-def _request(url: str, body: Any = b"", headers: dict[str, Any] | None = None) -> AWSPreparedRequest:
-    return AWSPreparedRequest(method="PUT", url=url, headers=headers or {}, body=body, stream_output=False)
-
-
-def test_a_request_for_the_endpoint_reaches_the_app_as_an_http_server_would_pass_it() -> None:
-    app = RecordingApp()
-    url = f"http://127.0.0.1:{PORT}/bucket/uploads/caf%C3%A9%20menu.jpg?uploads=&x-id=PutObject"
-    headers = {"Content-Type": "image/jpeg", "X-Amz-Target": b"DynamoDB_20120810.PutItem", "Host": "ignored"}
-    response = DirectRequests(app, PORT)(_request(url, io.BytesIO(b"picture"), headers))
-
-    assert response is not None and response.status_code == 201
-    assert response.headers["etag"] == '"abc"' and response.content == b'{"ok": true}'
-    environ = app.environ
-    # Decoded and carried as latin-1 code points of the UTF-8 bytes, as WSGI servers do.
-    assert environ["PATH_INFO"].encode("latin-1").decode("utf-8") == "/bucket/uploads/café menu.jpg"
-    assert environ["QUERY_STRING"] == "uploads=&x-id=PutObject"
-    assert environ["HTTP_HOST"] == f"127.0.0.1:{PORT}" and environ["REQUEST_METHOD"] == "PUT"
-    assert environ["CONTENT_TYPE"] == "image/jpeg" and environ["HTTP_X_AMZ_TARGET"] == "DynamoDB_20120810.PutItem"
-    assert app.body == b"picture" and environ["CONTENT_LENGTH"] == "7"
-
-
-@pytest.mark.parametrize("body", [None, "text", b"bytes", bytearray(b"array")])
-def test_every_kind_of_body_botocore_sends_arrives_whole(body: Any) -> None:
-    app = RecordingApp()
-    DirectRequests(app, PORT)(_request(f"http://localhost:{PORT}/", body))
-    assert app.body == (b"" if body is None else bytes(body, "utf-8") if isinstance(body, str) else bytes(body))
+def _request(url: str, service: str | None = "s3", body: Any = b"") -> AWSPreparedRequest:
+    headers = {"Authorization": SIGNED.format(service=service)} if service else {}
+    return AWSPreparedRequest(method="PUT", url=url, headers=headers, body=body, stream_output=False)
 
 
 @pytest.mark.parametrize(
-    "url",
+    ("url", "service", "address"),
     [
-        f"http://127.0.0.1:{PORT + 1}/bucket/key",  # another local service
-        f"http://192.0.2.10:{PORT}/bucket/key",  # the same port elsewhere
-        "https://s3.us-east-1.amazonaws.com/bucket/key",
+        (
+            f"http://127.0.0.1:{PORT}/bucket/caf%C3%A9%20menu.jpg?x-id=PutObject",
+            "s3",
+            "https://s3.eu-west-1.amazonaws.com/bucket/caf%C3%A9%20menu.jpg?x-id=PutObject",
+        ),
+        (f"http://localhost:{PORT}", "dynamodb", "https://dynamodb.eu-west-1.amazonaws.com/"),
+        (
+            f"http://localhost:{PORT}/2015-03-31/functions/arn%3Aaws%3Alambda/invocations",
+            "lambda",
+            "https://lambda.eu-west-1.amazonaws.com/2015-03-31/functions/arn%3Aaws%3Alambda/invocations",
+        ),
     ],
 )
-def test_requests_for_anywhere_else_are_left_to_be_sent(url: str) -> None:
-    app = RecordingApp()
-    assert DirectRequests(app, PORT)(_request(url)) is None
-    assert app.environ == {}
+def test_a_signed_request_is_readdressed_to_its_service_with_path_and_query_as_sent(
+    url: str, service: str, address: str
+) -> None:
+    assert aws_address(_request(url, service)) == address
+
+
+def test_the_answer_comes_back_as_the_response_to_the_request_as_sent() -> None:
+    dispatch = RecordingDispatch()
+    request = _request(f"http://127.0.0.1:{PORT}/bucket/key", body=b"picture")
+    response = DirectRequests(dispatch, PORT)(request)  # type: ignore[arg-type]
+
+    assert response is not None and response.status_code == 201 and response.url == request.url
+    assert response.headers["etag"] == '"abc"' and response.content == b'{"ok": true}'
+    (handed,) = dispatch.requests
+    assert handed.url == "https://s3.eu-west-1.amazonaws.com/bucket/key" and handed.body == b"picture"
+    assert handed.headers["Authorization"] == request.headers["Authorization"]
+
+
+@pytest.mark.parametrize(
+    ("url", "service"),
+    [
+        (f"http://127.0.0.1:{PORT + 1}/bucket/key", "s3"),  # another local service
+        (f"http://192.0.2.10:{PORT}/bucket/key", "s3"),  # the same port elsewhere
+        ("https://s3.us-east-1.amazonaws.com/bucket/key", "s3"),
+        (f"http://127.0.0.1:{PORT}/bucket/key", None),  # unsigned
+    ],
+)
+def test_other_requests_are_left_to_be_sent(url: str, service: str | None) -> None:
+    dispatch = RecordingDispatch()
+    assert DirectRequests(dispatch, PORT)(_request(url, service)) is None  # type: ignore[arg-type]
+    assert dispatch.requests == []
+
+
+def test_a_request_moto_does_not_serve_is_left_to_be_sent() -> None:
+    dispatch = RecordingDispatch(answer=None)
+    assert DirectRequests(dispatch, PORT)(_request(f"http://127.0.0.1:{PORT}/x", "kafka")) is None  # type: ignore[arg-type]

@@ -34,7 +34,7 @@ def s3_endpoint() -> Iterator[str]:
     monkey = pytest.MonkeyPatch()
     listening = bind_listening_socket("127.0.0.1", 0)
     endpoint = f"http://127.0.0.1:{listening.getsockname()[1]}"
-    server = moto_seam.MotoHttpServer(listening, after_request=lambda environ: None)
+    server = moto_seam.MotoHttpServer(listening, moto_seam.MotoDispatch(after_request=lambda target: None).wsgi_app)
     server.start()
     for name in ("AWS_ENDPOINT_URL_S3", "AWS_PROFILE", "AWS_SESSION_TOKEN"):
         monkey.delenv(name, raising=False)

@@ -189,10 +189,10 @@ class EmbeddedAWS:
         moto_seam.parse_each_definition_once()
         # From the session this process's own clients load their models into, under its lock.
         moto_seam.build_interpreter_clients_with(new_client)
-        app = moto_seam.moto_app(after_request=self._count_job_changes)
-        self._server = moto_seam.MotoHttpServer(listening, app)
+        dispatch = moto_seam.MotoDispatch(after_request=self._count_job_changes)
+        self._server = moto_seam.MotoHttpServer(listening, dispatch.wsgi_app)
         self._server.start()
-        answer_requests_with(DirectRequests(app, port))
+        answer_requests_with(DirectRequests(dispatch, port))
         template = load_template(self.template_path)
         self._runtime = LocalLambdaRuntime(functions(template), self.template_path.parent)
         self._runtime.add_listener(lambda _name: self.changes.notify())
@@ -216,8 +216,8 @@ class EmbeddedAWS:
         get_settings.cache_clear()
         return self.stack
 
-    def _count_job_changes(self, environ: dict[str, Any]) -> None:
-        if environ.get("HTTP_X_AMZ_TARGET", "").rpartition(".")[2] in DYNAMODB_WRITES:
+    def _count_job_changes(self, target: str) -> None:
+        if target.rpartition(".")[2] in DYNAMODB_WRITES:
             self.changes.notify()
 
     def stop(self) -> None:

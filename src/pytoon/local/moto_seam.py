@@ -48,11 +48,15 @@ import socket
 import sys
 import threading
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pytoon.local import cache
+
+if TYPE_CHECKING:
+    from botocore.awsrequest import AWSPreparedRequest
 
 # The environment variable moto's Step Functions interpreter reads to reach Lambda on localhost.
 INTERPRETER_PORT_ENV = "MOTO_PORT"
@@ -68,33 +72,62 @@ InvokeFunction = Callable[[Any, Any, Any, Any], bytes]
 SERVER_POLL_SECONDS = 0.05
 
 
-def moto_app(after_request: Callable[[dict[str, Any]], None]) -> Callable[..., Any]:
-    """moto's WSGI dispatcher, serving DynamoDB requests one at a time; `after_request(environ)` runs once
-    moto has handled each request (its effects are stored)."""
-    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+class MotoDispatch:
+    """moto's request handling for embedded AWS: over HTTP (`wsgi_app`) and for this process's own clients
+    (`answer`), with DynamoDB requests served one at a time, and `after_request(target)` called once each
+    request's effects are stored (`target`: its X-Amz-Target header, or "")."""
 
-    cache_moto_module_list()
-    share_model_loader()
-    dispatcher = DomainDispatcherApplication(create_backend_app)
-    dynamodb_requests = threading.Lock()
+    def __init__(self, after_request: Callable[[str], None]) -> None:
+        cache_moto_module_list()
+        share_model_loader()
+        self._after_request = after_request
+        self._dynamodb_requests = threading.Lock()
+        self._wsgi_dispatcher: Any = None
+        self._wsgi_dispatcher_lock = threading.Lock()
 
-    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
-        if environ.get("HTTP_X_AMZ_TARGET", "").startswith(DYNAMODB_TARGET_PREFIX):
-            with dynamodb_requests:
-                response = dispatcher(environ, start_response)
+    @contextmanager
+    def _serving(self, target: str) -> Iterator[None]:
+        if target.startswith(DYNAMODB_TARGET_PREFIX):
+            with self._dynamodb_requests:
+                yield
         else:
-            response = dispatcher(environ, start_response)
-        after_request(environ)
-        return response
+            yield
+        self._after_request(target)
 
-    return app
+    def wsgi_app(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        with self._wsgi_dispatcher_lock:
+            if self._wsgi_dispatcher is None:
+                # Flask and a Flask app per service: built for the first client from outside, if one comes.
+                from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+                self._wsgi_dispatcher = DomainDispatcherApplication(create_backend_app)
+        with self._serving(environ.get("HTTP_X_AMZ_TARGET", "")):
+            return self._wsgi_dispatcher(environ, start_response)
+
+    def answer(self, request: AWSPreparedRequest) -> tuple[int, dict[str, Any], Any] | None:
+        """moto's answer (status, headers, body) to a request addressed to AWS's own endpoint for its service
+        (e.g. https://dynamodb.us-east-1.amazonaws.com/), as moto's in-process mock answers one; None when no
+        moto service serves that address."""
+        from moto.core.models import botocore_stubber
+
+        target = request.headers.get("X-Amz-Target") or ""
+        with self._serving(target.decode() if isinstance(target, bytes) else target):
+            return botocore_stubber.process_request(request)
+
+
+def _moto_request_handler(*arguments: Any) -> Any:
+    """moto's request handler (it keeps the underscores of S3 metadata headers), imported with Flask when the
+    first request from outside the process comes."""
+    from moto.moto_server.werkzeug_app import MotoRequestHandler
+
+    MotoRequestHandler.protocol_version = "HTTP/1.1"  # what werkzeug gives a threaded server's handler class
+    return MotoRequestHandler(*arguments)
 
 
 class MotoHttpServer:
     """A WSGI app (moto's) served by werkzeug on an already bound, listening socket, in a daemon thread."""
 
     def __init__(self, listening: socket.socket, app: Callable[..., Any]) -> None:
-        from moto.moto_server.werkzeug_app import MotoRequestHandler
         from werkzeug.serving import make_server
 
         host, port = listening.getsockname()[:2]
@@ -103,7 +136,7 @@ class MotoHttpServer:
             port,
             app,
             threaded=True,
-            request_handler=MotoRequestHandler,
+            request_handler=_moto_request_handler,  # type: ignore[arg-type]
             fd=listening.fileno(),
         )
         # make_server duplicated the descriptor; the caller's socket is no longer needed.
