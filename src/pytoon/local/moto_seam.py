@@ -3,13 +3,15 @@
 tests/contract/test_moto_seam.py checks each assumption below against the installed moto, so an upgrade that
 moves one fails there with a plain message instead of somewhere deep inside a render.
 
-- The endpoint: moto's WSGI dispatcher (`DomainDispatcherApplication(create_backend_app)`) and its request
-  handler, served by werkzeug on a socket this package bound itself (moto's own ThreadedMotoServer binds
-  inside its thread and waits forever when the port is taken). The process's own clients are handed to the
-  same dispatcher without HTTP (`pytoon.local.direct_requests`).
+- The HTTP endpoint: moto's WSGI dispatcher (`DomainDispatcherApplication(create_backend_app)`) and its
+  request handler, served by werkzeug on a socket this package bound itself (moto's own ThreadedMotoServer
+  binds inside its thread and waits forever when the port is taken). Both load Flask, so they are built for
+  the first request from outside the process.
+- The process's own requests: `botocore_stubber.process_request`, with which moto's in-process mock answers a
+  request addressed to AWS's endpoint for a service; `pytoon.local.direct_requests` readdresses them there.
 - DynamoDB writes: moto applies a conditional write as read, check, then write with no lock, so two requests
-  served at once can both pass a condition or lose an update; DynamoDB makes each write atomic on its item. The
-  HTTP endpoint serves DynamoDB requests one at a time (they take well under a millisecond each).
+  served at once can both pass a condition or lose an update; DynamoDB makes each write atomic on its item.
+  `MotoDispatch` serves DynamoDB requests one at a time on both paths (each takes well under a millisecond).
 - The Step Functions interpreter: switched on through moto's in-process config, and it reaches Lambda over
   HTTP at `localhost:$MOTO_PORT`.
 - Lambda invoke: `LambdaFunction.invoke(self, body, request_headers, response_headers)`, which the local
