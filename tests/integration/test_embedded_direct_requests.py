@@ -27,9 +27,9 @@ def test_the_process_own_calls_need_no_connection_while_outside_clients_still_co
     s3 = client("s3", settings.region)
     s3.put_object(Bucket=settings.bucket_name, Key=key, Body=b"menu of the day")
     assert s3.get_object(Bucket=settings.bucket_name, Key=key)["Body"].read() == b"menu of the day"
-    assert [
-        o["Key"] for o in s3.list_objects_v2(Bucket=settings.bucket_name, Prefix="checks/direct/")["Contents"]
-    ] == [key]
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket=settings.bucket_name, Prefix="checks/direct/")["Contents"]] == [
+        key
+    ]
     with pytest.raises(s3.exceptions.ClientError) as missing:
         s3.head_object(Bucket=settings.bucket_name, Key="checks/direct/absent")
     assert missing.value.response["Error"]["Code"] == "404"
