@@ -130,24 +130,24 @@ def test_moto_answers_a_request_addressed_to_aws_in_process_as_its_mock_does() -
     # moto's stubber answers a request for AWS's own address whether or not its mock is started.
     handled: list[str] = []
     dispatch = moto_seam.MotoDispatch(after_request=handled.append)
+    # Sent to the embedded endpoint, answered as if sent to AWS's.
     request = AWSPreparedRequest(
         method="POST",
-        url="https://dynamodb.eu-west-1.amazonaws.com/",
+        url="http://127.0.0.1:4566/",
         headers={"X-Amz-Target": "DynamoDB_20120810.ListTables", "Content-Type": "application/x-amz-json-1.0"},
         body=b"{}",
         stream_output=False,
     )
-    answered = dispatch.answer(request)
-    assert answered is not None, "moto's botocore_stubber.process_request no longer answers AWS addresses"
-    status, _, body = answered
-    assert status == 200 and "TableNames" in json.loads(body), "moto answered ListTables with something else"
+    response = dispatch.answer(request, "https://dynamodb.eu-west-1.amazonaws.com/")
+    assert response is not None, "moto's botocore_stubber.process_request no longer answers AWS addresses"
+    assert response.status_code == 200 and "TableNames" in json.loads(response.content), (
+        "moto answered ListTables with something else"
+    )
+    assert response.url == request.url
     assert handled == ["DynamoDB_20120810.ListTables"]
-    assert (
-        dispatch.answer(
-            AWSPreparedRequest(method="GET", url="https://example.com/", headers={}, body=None, stream_output=False)
-        )
-        is None
-    ), "moto answered a request for an address no AWS service has"
+    assert dispatch.answer(request, "https://example.com/") is None, (
+        "moto answered a request for an address no AWS service has"
+    )
 
 
 def test_the_dispatcher_still_matches_hosts_through_the_module_list_local_mode_caches() -> None:

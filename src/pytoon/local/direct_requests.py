@@ -11,10 +11,7 @@ as usual; clients outside the process (the AWS CLI, a browser with a presigned U
 
 from __future__ import annotations
 
-import io
 import re
-from collections.abc import Iterable
-from typing import Any
 from urllib.parse import urlsplit
 
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse
@@ -24,13 +21,6 @@ from pytoon.local.moto_seam import MotoDispatch
 LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
 # SigV4's credential scope: <key id>/<yyyymmdd>/<region>/<service>/aws4_request.
 _CREDENTIAL_SCOPE = re.compile(r"Credential=[^/,\s]+/\d{8}/([a-z0-9-]+)/([a-z0-9-]+)/aws4_request")
-
-
-class _Body(io.BytesIO):
-    """A response body as botocore reads one: whole (`stream`) or in parts (`read`)."""
-
-    def stream(self, **_: Any) -> Iterable[bytes]:
-        yield self.getvalue()
 
 
 def aws_address(request: AWSPreparedRequest) -> str | None:
@@ -59,18 +49,4 @@ class DirectRequests:
         if url.port != self._port or url.hostname not in LOOPBACK_NAMES:
             return None
         address = aws_address(request)
-        if address is None:
-            return None
-        readdressed = AWSPreparedRequest(
-            method=request.method,
-            url=address,
-            headers=request.headers,
-            body=request.body,
-            stream_output=request.stream_output,
-        )
-        answered = self._dispatch.answer(readdressed)
-        if answered is None:
-            return None
-        status, headers, body = answered
-        content = body.encode("utf-8") if isinstance(body, str) else bytes(body or b"")
-        return AWSResponse(request.url, status, headers, _Body(content))
+        return None if address is None else self._dispatch.answer(request, address)

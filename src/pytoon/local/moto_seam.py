@@ -8,7 +8,8 @@ moves one fails there with a plain message instead of somewhere deep inside a re
   binds inside its thread and waits forever when the port is taken). Both load Flask, so they are built for
   the first request from outside the process.
 - The process's own requests: `botocore_stubber.process_request`, with which moto's in-process mock answers a
-  request addressed to AWS's endpoint for a service; `pytoon.local.direct_requests` readdresses them there.
+  request addressed to AWS's endpoint for a service, and its `MockRawResponse` body; `pytoon.local.direct_requests`
+  names the address.
 - DynamoDB writes: moto applies a conditional write as read, check, then write with no lock, so two requests
   served at once can both pass a condition or lose an update; DynamoDB makes each write atomic on its item.
   `MotoDispatch` serves DynamoDB requests one at a time on both paths (each takes well under a millisecond).
@@ -58,7 +59,7 @@ from typing import TYPE_CHECKING, Any
 from pytoon.local import cache
 
 if TYPE_CHECKING:
-    from botocore.awsrequest import AWSPreparedRequest
+    from botocore.awsrequest import AWSPreparedRequest, AWSResponse
 
 # The environment variable moto's Step Functions interpreter reads to reach Lambda on localhost.
 INTERPRETER_PORT_ENV = "MOTO_PORT"
@@ -106,15 +107,28 @@ class MotoDispatch:
         with self._serving(environ.get("HTTP_X_AMZ_TARGET", "")):
             return self._wsgi_dispatcher(environ, start_response)
 
-    def answer(self, request: AWSPreparedRequest) -> tuple[int, dict[str, Any], Any] | None:
-        """moto's answer (status, headers, body) to a request addressed to AWS's own endpoint for its service
-        (e.g. https://dynamodb.us-east-1.amazonaws.com/), as moto's in-process mock answers one; None when no
-        moto service serves that address."""
+    def answer(self, request: AWSPreparedRequest, address: str) -> AWSResponse | None:
+        """moto's response to `request` sent to `address`, AWS's own endpoint for its service (e.g.
+        https://dynamodb.us-east-1.amazonaws.com/), as moto's in-process mock answers one; None when no moto
+        service serves that address."""
+        from botocore.awsrequest import AWSPreparedRequest, AWSResponse
+        from moto.core.botocore_stubber import MockRawResponse
         from moto.core.models import botocore_stubber
 
+        readdressed = AWSPreparedRequest(
+            method=request.method,
+            url=address,
+            headers=request.headers,
+            body=request.body,
+            stream_output=request.stream_output,
+        )
         target = request.headers.get("X-Amz-Target") or ""
         with self._serving(target.decode() if isinstance(target, bytes) else target):
-            return botocore_stubber.process_request(request)
+            answered = botocore_stubber.process_request(readdressed)
+        if answered is None:
+            return None
+        status, headers, body = answered
+        return AWSResponse(request.url, status, headers, MockRawResponse(body))
 
 
 def _moto_request_handler(*arguments: Any) -> Any:
