@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv demo test unit contract integration lint bench build clean
+.PHONY: help venv bytecode demo test unit contract integration lint bench build clean
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -18,7 +18,13 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)  ## create .venv and install everything
 
-demo: $(STAMP)  ## render the bundled example to out/demo.mp4 through the embedded pipeline
+# An editable install compiles none of the project's modules, and where PYTHONDONTWRITEBYTECODE is set
+# nothing ever writes their bytecode: every command would compile them again (~0.15 s of each start).
+# compileall skips what is up to date; a file edited since is recompiled in memory until the next run.
+bytecode: $(STAMP)
+	$(BIN)/python -m compileall -q src functions
+
+demo: bytecode  ## render the bundled example to out/demo.mp4 through the embedded pipeline
 	$(BIN)/pytoon demo -o out/demo.mp4
 
 test: $(STAMP)  ## run the whole test suite (unit, contract, integration)
@@ -38,7 +44,7 @@ lint: $(STAMP)  ## ruff (lint + format check) and cfn-lint
 	$(BIN)/ruff format --check src functions tests bench
 	$(BIN)/cfn-lint template.yaml
 
-bench: $(STAMP)  ## benchmark against one ffmpeg command and MoviePy (prints figures and ratios)
+bench: bytecode  ## benchmark against one ffmpeg command and MoviePy (prints figures and ratios)
 	$(BIN)/python bench/run.py
 
 build:  ## sam build (needs the SAM CLI)

@@ -4,7 +4,7 @@ Every contender runs as its own child process, measured the same way: wall time,
 and peak resident memory (process tree, sampled). Prints figures and ratios; asserts nothing.
 
     make bench              # all contenders, every job
-    python bench/run.py --quick   # the 15 s job and the V2 job, no MoviePy
+    make bytecode && python bench/run.py --quick   # the 15 s job and the V2 job, no MoviePy
 """
 
 from __future__ import annotations

@@ -57,14 +57,30 @@ def _shared_session() -> boto3.session.Session:
 def client(service: str, region: str) -> Any:
     # boto3 honours AWS_ENDPOINT_URL, which is how local mode points every client at embedded AWS.
     config = _s3_config() if service == "s3" else _retrying_config()
-    return new_client(service_name=service, region_name=region, config=config)
+    return shared_client(service_name=service, region_name=region, config=config)
 
 
-def new_client(**arguments: Any) -> Any:
-    """A client of the process's session built from boto3.client's arguments, not cached: for code that
-    configures its own clients (embedded AWS's state machine interpreter)."""
+_clients: dict[tuple[tuple[str, Any], ...], Any] = {}
+
+
+def shared_client(**arguments: Any) -> Any:
+    """The process's client for boto3.client's `arguments` (equal arguments, one client), for code that
+    configures its own: embedded AWS's state machine interpreter asks for a new client at every task, and
+    building one costs 7-11 ms. Clients are thread-safe; reset_clients forgets them."""
+    key = tuple(sorted((name, _argument_key(value)) for name, value in arguments.items()))
     with _session_lock:
-        return _shared_session().client(**arguments)
+        found = _clients.get(key)
+        if found is None:
+            found = _clients[key] = _shared_session().client(**arguments)
+        return found
+
+
+def _argument_key(value: Any) -> Any:
+    from botocore.config import Config
+
+    if isinstance(value, Config):  # equal by its options, not by identity
+        return tuple((option, repr(getattr(value, option))) for option in Config.OPTION_DEFAULTS)
+    return repr(value)
 
 
 def _s3_config() -> Config:
@@ -111,6 +127,7 @@ def reset_clients() -> None:
     global _generation, _session
     with _session_lock:
         _session = None
+        _clients.clear()
     client.cache_clear()
     _generation += 1
 

@@ -27,7 +27,7 @@ from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
 from typing import Any
 
-from pytoon.aws import answer_requests_with, client, dynamodb_table, new_client, reset_clients
+from pytoon.aws import answer_requests_with, client, dynamodb_table, reset_clients, shared_client
 from pytoon.config import get_settings
 from pytoon.local import moto_seam
 from pytoon.local.direct_requests import DirectRequests
@@ -187,8 +187,8 @@ class EmbeddedAWS:
         moto_seam.import_state_machine_interpreter()
         moto_seam.enable_nested_executions()
         moto_seam.parse_each_definition_once()
-        # From the session this process's own clients load their models into, under its lock.
-        moto_seam.build_interpreter_clients_with(new_client)
+        # From the session this process's own clients load their models into, one client per configuration.
+        moto_seam.build_interpreter_clients_with(shared_client)
         dispatch = moto_seam.MotoDispatch(after_request=self._count_job_changes)
         self._server = moto_seam.MotoHttpServer(listening, dispatch.wsgi_app)
         self._server.start()
