@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from pytoon.models import Archetype, AudioPlan, CaptionCue, CaptionStyle, MotionKind
-from pytoon.render.assemble import AssemblyError, assemble_output, thumbnail_frame
+from pytoon.render.assemble import AssemblyError, assemble_output, thumbnail_frame, thumbnail_source
 from pytoon.render.audio import build_audio
 from pytoon.render.captions import caption_layout
 from pytoon.render.segment import render_segment
@@ -125,3 +125,14 @@ def test_thumbnail_frame_choice() -> None:
     assert thumbnail_frame(render_plan(plans, LAYOUT, captions=[cue])) == 70
     late = CaptionCue(index=1, start_frame=15, end_frame=60, text="hook")
     assert thumbnail_frame(render_plan(short, LAYOUT, captions=[late])) == 19
+
+
+def test_thumbnail_is_decoded_from_the_segment_showing_its_frame() -> None:
+    first, second = visual(image_key=None, count=40), visual(image_key=None, start=40, count=50)
+    plans = [segment(first, 0), segment(second, 1, previous=first)]
+    files = [Path("seg_000.mp4"), Path("seg_001.mp4")]
+    cue = CaptionCue(index=1, start_frame=50, end_frame=70, text="hook")
+    assert thumbnail_source(files, render_plan(plans, LAYOUT, captions=[cue])) == (files[1], 20)
+    assert thumbnail_source(files, render_plan(plans, LAYOUT, captions=[])) == (files[0], 30)
+    with pytest.raises(AssemblyError, match="No segment of the plan shows frame 25"):
+        thumbnail_source(files[:1], render_plan(plans[1:], LAYOUT, captions=[]))

@@ -10,6 +10,7 @@ import os
 import tempfile
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 
 from PIL import Image
@@ -68,6 +69,16 @@ def thumbnail_frame(plan: RenderPlan) -> int:
     return max(0, min(frame, plan.total_frames - 1))
 
 
+def thumbnail_source(segment_files: Sequence[Path], plan: RenderPlan) -> tuple[Path, int]:
+    """The segment file that shows the thumbnail frame, and the frame's number in it. The output carries the
+    segments' packets unchanged and every segment starts on a keyframe, so this decodes the output's pixels."""
+    frame = thumbnail_frame(plan)
+    for path, segment in zip(segment_files, plan.segments, strict=False):
+        if segment.start_frame <= frame < segment.start_frame + segment.frame_count:
+            return path, frame - segment.start_frame
+    raise AssemblyError(f"No segment of the plan shows frame {frame}")
+
+
 def assemble_output(segment_files: Sequence[Path], plan: RenderPlan, audio: AudioFacts, out_dir: Path) -> OutputFacts:
     """Join the segments by stream copy, mux the soundtrack `build_audio` made, verify, write a thumbnail."""
     if not segment_files:
@@ -77,27 +88,36 @@ def assemble_output(segment_files: Sequence[Path], plan: RenderPlan, audio: Audi
     timings: dict[str, float] = {}
     duration = plan.total_frames / FPS
 
+    def thumbnail_from_its_segment() -> None:
+        started = time.perf_counter()
+        write_thumbnail(*thumbnail_source(segment_files, plan), thumbnail)
+        timings["thumbnail"] = time.perf_counter() - started
+
     started = time.perf_counter()
     listing = write_concat_list(segment_files)
     partial = out_dir / f".{OUTPUT_NAME}.partial"
-    try:
-        _mux(listing, audio.path, duration, partial)
-        timings["mux"] = time.perf_counter() - started
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="thumbnail") as thumbnailing:
+        # Decoded from its segment on another core while the segments are joined and checked.
+        thumbnail_written = thumbnailing.submit(thumbnail_from_its_segment)
+        try:
+            _mux(listing, audio.path, duration, partial)
+            timings["mux"] = time.perf_counter() - started
 
-        started = time.perf_counter()
-        frames = count_video_frames(partial)
-        if frames != plan.total_frames:
-            raise AssemblyError(f"Joined video has {frames} frames, the plan has {plan.total_frames}")
-        media = probe_media(partial)
-        timings["verify"] = time.perf_counter() - started
-        os.replace(partial, output)
-    finally:
-        partial.unlink(missing_ok=True)
-        listing.unlink(missing_ok=True)
-
-    started = time.perf_counter()
-    write_thumbnail(output, thumbnail_frame(plan), thumbnail)
-    timings["thumbnail"] = time.perf_counter() - started
+            started = time.perf_counter()
+            frames = count_video_frames(partial)
+            if frames != plan.total_frames:
+                raise AssemblyError(f"Joined video has {frames} frames, the plan has {plan.total_frames}")
+            media = probe_media(partial)
+            timings["verify"] = time.perf_counter() - started
+            thumbnail_written.result()
+            os.replace(partial, output)
+        except BaseException:
+            wait([thumbnail_written])
+            thumbnail.unlink(missing_ok=True)  # nothing is published unless everything is
+            raise
+        finally:
+            partial.unlink(missing_ok=True)
+            listing.unlink(missing_ok=True)
     return OutputFacts(
         output_path=output,
         thumbnail_path=thumbnail,
