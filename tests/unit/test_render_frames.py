@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import math
 import resource
 import time
 from pathlib import Path
@@ -20,6 +21,7 @@ from pytoon.render.frames import (
     camera_progress,
     load_image,
     prepare_visual,
+    resize_in_bands,
 )
 from pytoon.render.segment import render_segment
 from tests.media import LOOK, cutout_png, graph_frames, motion, product_photo, save_png, segment, textured_image, visual
@@ -220,3 +222,36 @@ def test_rendering_stays_cheap(tmp_path: Path, archetype: Archetype) -> None:
     python, ffmpeg = (now - then for now, then in zip(cpu(), started, strict=True))
     assert python / 60 < 0.01  # Python prepares pictures once; it does nothing per frame
     assert (python + ffmpeg) / 60 < 0.15  # the whole frame, x264 included
+
+
+@pytest.mark.parametrize(
+    ("size", "box"),
+    [
+        ((2333, 4148), (0.4, 0.7, 1079.6, 1919.3)),  # a moving camera's picture: an enlargement
+        ((1800, 3000), (10.5, 20.25, 2990.0, 4980.5)),  # a slight reduction of a large photo
+    ],
+)
+def test_a_large_picture_resampled_in_bands_matches_one_resize(
+    size: tuple[int, int], box: tuple[float, float, float, float], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("os.cpu_count", lambda: 3)
+    width, height = math.ceil(box[2]), math.ceil(box[3])
+    image = Image.fromarray(np.random.default_rng(7).integers(0, 256, (height, width, 3), np.uint8))
+    whole = np.asarray(image.resize(size, Image.Resampling.LANCZOS, box=box)).astype(int)
+    resized = []
+    resize = Image.Image.resize
+    monkeypatch.setattr(Image.Image, "resize", lambda im, *a, **k: resized.append(a[0]) or resize(im, *a, **k))
+    banded = np.asarray(resize_in_bands(image, size, Image.Resampling.LANCZOS, box)).astype(int)
+    assert sum(rows for _, rows in resized) == size[1] and len(resized) == 3
+    assert banded.shape == whole.shape
+    assert np.abs(banded - whole).max() <= 1
+    assert np.count_nonzero(banded != whole) < banded.size // 100  # float rounding of the bands' boxes
+
+
+def test_a_reduction_past_the_reducing_gap_is_resampled_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    monkeypatch.setattr("pytoon.render.frames.BANDED_RESIZE_MIN_PIXELS", 100_000)
+    image = Image.fromarray(np.random.default_rng(3).integers(0, 256, (3000, 2500, 3), np.uint8))
+    box = (3.3, 1.7, 2499.0, 2998.5)
+    banded = resize_in_bands(image, (330, 400), Image.Resampling.LANCZOS, box)
+    assert banded.tobytes() == image.resize((330, 400), Image.Resampling.LANCZOS, box=box, reducing_gap=3.0).tobytes()
