@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from pytoon.chain import plan_documents
-from pytoon.models import FPS, OverlayKind, TransitionKind, TransitionSpec
+from pytoon.models import FPS, OverlayKind, Preset, TransitionKind, TransitionSpec
+from pytoon.presets import all_presets
 from pytoon.scenes import Scene, SceneGraph, SceneMedia, SceneOverlay, schema_validator
 from pytoon.timeline import (
     DEFAULT_FADE_MS,
@@ -17,6 +18,7 @@ from pytoon.timeline import (
     ms,
     transition_ms,
 )
+from tests.factories import make_spec
 from tests.unit.test_scene_planner import images, v2_spec
 
 CROSSFADE = TransitionSpec(type="crossfade", duration_ms=150)
@@ -241,6 +243,16 @@ def test_planned_documents_match_their_json_schemas(prompt: str, request_fields:
     assert list(schema_validator("timeline_v2").iter_errors(timeline_document)) == []
     assert timeline_document["totalDuration"] == sum(s["duration"] for s in graph_document["scenes"])
     assert {"sceneId", "start", "end"} <= set(timeline_document["timeline"][0])
+
+
+@pytest.mark.parametrize("preset", all_presets(), ids=lambda preset: preset.id)
+def test_v1_jobs_of_every_preset_plan_timelines_matching_their_schema(preset: Preset) -> None:
+    request = {"prompt": "Cold for 24 hours. Yours for $29.", "target_duration_seconds": 8, "preset_id": preset.id}
+    image_uris = [f"uploads/i{n}/photo.jpg" for n in range(3)]
+    spec = make_spec(**request, image_uris=image_uris, music_uri="uploads/m/song.mp3")
+    document = plan_documents(spec).timeline.document()
+    assert list(schema_validator("timeline_v2").iter_errors(document)) == []
+    assert document["totalDuration"] == 8000 and len(document["timeline"]) >= 1
 
 
 def test_a_timeline_with_every_layer_and_transition_matches_its_schema() -> None:
