@@ -293,3 +293,18 @@ def test_moto_reads_its_service_models_through_the_loader_local_mode_shares() ->
     moto_seam.share_model_loader()
     assert utils.create_loader() is utils.create_loader()
     assert utils._load_service_model("lambda", "service-2")["metadata"]["serviceId"] == "Lambda"
+
+
+def test_lambdas_router_is_built_once_and_kept_for_every_later_request() -> None:
+    from moto.core import responses, routing
+
+    assert "get_service_router(self.boto3_service_name)" in inspect.getsource(
+        responses.BaseResponse._get_action_from_method_and_request_uri
+    ), "moto no longer routes REST requests through get_service_router; revisit moto_seam.route_lambda_requests_ahead"
+    assert "if protocol not in self._routers" in inspect.getsource(routing.ServiceOperationRouter._get_router), (
+        "moto no longer keeps the router it builds per protocol; revisit moto_seam.route_lambda_requests_ahead"
+    )
+    moto_seam.route_lambda_requests_ahead()
+    built = routing.get_service_router("lambda")._routers["rest-json"]
+    moto_seam.route_lambda_requests_ahead()
+    assert routing.get_service_router("lambda")._routers["rest-json"] is built

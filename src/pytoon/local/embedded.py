@@ -190,6 +190,7 @@ class EmbeddedAWS:
         # From the session this process's own clients load their models into, one client per configuration.
         moto_seam.build_interpreter_clients_with(shared_client)
         dispatch = moto_seam.MotoDispatch(after_request=self._count_job_changes)
+        moto_seam.route_lambda_requests_ahead()  # with the service model loader the dispatch shares
         self._server = moto_seam.MotoHttpServer(listening, dispatch.wsgi_app)
         self._server.start()
         answer_requests_with(DirectRequests(dispatch, port))

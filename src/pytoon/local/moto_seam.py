@@ -38,6 +38,10 @@ moves one fails there with a plain message instead of somewhere deep inside a re
 - `moto.core.utils.create_loader()`, which moto calls for a new botocore loader each time it reads a service
   model the first time (S3, Lambda, DynamoDB, Step Functions…); every new loader first lists every service
   botocore ships (hundreds of folders, tens of milliseconds). Local mode has it return one loader.
+- `moto.core.routing.get_service_router(service)._get_router(protocol)`: moto builds a REST service's URL
+  router on its first request, without a lock. The render machine starts two Lambda tasks at once, and
+  each built Lambda's router (about 60 ms of werkzeug rule compiling each, one after the other under the
+  GIL). `route_lambda_requests_ahead` builds it once, before any execution.
 - Importing the interpreter without moto.batch's package init, which pulls in all of moto.ec2 (about 2.5 s of
   region and instance-type tables) only to name Batch job statuses.
 """
@@ -188,6 +192,13 @@ def share_model_loader() -> None:
 
     if getattr(utils.create_loader, "cache_info", None) is None:
         utils.create_loader = functools.cache(utils.create_loader)
+
+
+def route_lambda_requests_ahead() -> None:
+    """Build moto's router for Lambda's REST API (rest-json) now, not in each Lambda task that starts first."""
+    from moto.core.routing import get_service_router
+
+    get_service_router("lambda")._get_router("rest-json")
 
 
 def enable_state_machine_execution() -> None:
