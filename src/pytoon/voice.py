@@ -15,7 +15,6 @@ from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from enum import StrEnum
 from pathlib import Path
 
-import httpx
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
@@ -199,6 +198,8 @@ def _speak_script(provider: SpeechProvider, texts: list[str], settings: TtsSetti
     lines = _lines(texts)
     deadline = time.monotonic() + PROVIDER_BUDGET_SECONDS
     workers = min(provider.workers, len(lines))
+    import httpx  # here, not at the top: a job without a voice script never loads it (see tts.base)
+
     with httpx.Client() as client, ThreadPoolExecutor(workers, thread_name_prefix=f"tts-{provider.name}") as pool:
         context = SpeakContext(settings=settings, client=client, deadline=deadline)
         futures = [pool.submit(_clip, provider, line, context) for line in lines]

@@ -155,3 +155,24 @@ def test_a_subclass_of_a_named_error_is_answered_like_its_parent(client: TestCli
 def test_a_domain_error_no_row_names_is_an_unexpected_500(client: TestClient) -> None:
     response = client.get("/raise/transient")
     assert (response.status_code, response.json()) == (500, {"detail": "Internal server error"})
+
+
+# The functions every render runs: none calls an engine, a voice provider or validates a supplied document.
+RENDER_FUNCTIONS = ("planner", "audio", "segment_render", "assemble")
+_RENDER_PROBE = """
+import importlib, json, sys
+for name in {functions!r}:
+    importlib.import_module("functions." + name + ".app")
+print(json.dumps(sorted(name for name in ("httpx", "jsonschema") if name in sys.modules)))
+"""
+
+
+def test_the_render_functions_load_no_http_client_and_no_schema_validator() -> None:
+    out = subprocess.run(
+        [sys.executable, "-c", _RENDER_PROBE.format(functions=RENDER_FUNCTIONS)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert json.loads(out.strip().splitlines()[-1]) == []

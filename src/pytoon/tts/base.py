@@ -14,14 +14,18 @@ import time
 import wave
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 import numpy as np
 
 from pytoon.config import TtsSettings
 from pytoon.errors import PytoonError
 from pytoon.render.ffmpeg import FfmpegError, last_error_lines, run_ffmpeg
+
+if TYPE_CHECKING:
+    # httpx is imported where a provider is called: the render functions import this module through the
+    # pipeline and never speak (httpx loads its CLI too when click and rich are installed, about 60 ms).
+    import httpx
 
 # The soundtrack is AAC at 48 kHz: speech is resampled to it once, when decoded.
 SAMPLE_RATE = 48_000
@@ -160,6 +164,8 @@ def _remaining(context: SpeakContext) -> float:
 def _exchange(
     context: SpeakContext, url: str, *, headers: dict[str, str], body: dict[str, Any], params: Any
 ) -> _Answer:
+    import httpx
+
     timeout = min(context.settings.timeout_seconds, _remaining(context))
     try:
         with context.client.stream("POST", url, json=body, headers=headers, params=params, timeout=timeout) as response:

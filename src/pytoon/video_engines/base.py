@@ -14,19 +14,22 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Protocol
-
-import httpx
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pytoon.config import api_base_url
 from pytoon.errors import PytoonError
+
+if TYPE_CHECKING:
+    # httpx is imported where a request is made: a render that calls no engine never loads it (with the CLI
+    # it imports when click and rich are installed, about 60 ms).
+    import httpx
 
 # Clips are requested in portrait, the output's orientation; the renderer cover-fits them to 1080×1920.
 ASPECT_RATIO = "9:16"
 # A generated clip is a few seconds of video: far below this, which only stops a runaway download.
 MAX_CLIP_BYTES = 200 * 1024 * 1024
 # Each HTTP request to a provider: connecting, and waiting between bytes. Generation itself is not waited on.
-REQUEST_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+REQUEST_TIMEOUT_SECONDS, CONNECT_TIMEOUT_SECONDS = 30.0, 10.0
 
 
 class EngineError(PytoonError):
@@ -199,6 +202,8 @@ def api_request(
     """One call to a provider's API at `access.base_url + endpoint`, with the headers `headers` makes of the key
     (and the `json`, `files`... of `content`); EngineError when no key is configured or the provider cannot be
     reached. The caller judges the answer (`checked`, `json_object`)."""
+    import httpx
+
     if access.api_key is None:
         raise EngineError(f"{engine}: no API key configured ({key_variable})")
     try:
@@ -212,6 +217,8 @@ def download_clip(
 ) -> Path:
     """Stream a clip to `path`: https only (plain http on loopback, for tests and local proxies), at most
     MAX_CLIP_BYTES, a 2xx answer. The caller checks that it is a playable video before using it."""
+    import httpx
+
     try:
         api_base_url(url.split("?", 1)[0])
     except ValueError as exc:
@@ -236,4 +243,7 @@ def download_clip(
 
 def http_client() -> httpx.Client:
     """The client every adapter call goes through: bounded waits, no redirects on API calls."""
-    return httpx.Client(timeout=REQUEST_TIMEOUT, follow_redirects=False)
+    import httpx
+
+    timeout = httpx.Timeout(REQUEST_TIMEOUT_SECONDS, connect=CONNECT_TIMEOUT_SECONDS)
+    return httpx.Client(timeout=timeout, follow_redirects=False)
