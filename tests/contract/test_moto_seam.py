@@ -283,16 +283,34 @@ def test_the_interpreter_builds_its_clients_with_the_function_given(monkeypatch:
     assert built[0]["endpoint_url"].startswith("http://localhost:")
 
 
-def test_moto_reads_its_service_models_through_the_loader_local_mode_shares() -> None:
-    from moto.core import utils
+def test_moto_reads_service_models_and_regions_through_the_loader_it_is_given(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import botocore.loaders
+    from moto.core import base_backend, utils
 
     assert "loader = create_loader()" in inspect.getsource(utils._load_service_model), (
         "moto no longer reads service models through moto.core.utils.create_loader; "
         "revisit moto_seam.share_model_loader"
     )
-    moto_seam.share_model_loader()
-    assert utils.create_loader() is utils.create_loader()
+    assert "AccountSpecificBackend.get_session().get_available_regions(" in inspect.getsource(
+        base_backend.AccountSpecificBackend._generate_regions
+    ), "moto no longer lists a backend's regions from its own session; revisit moto_seam.share_model_loader"
+    # Put back after the test.
+    backend_type = base_backend.AccountSpecificBackend
+    monkeypatch.setattr(utils, "create_loader", utils.create_loader)
+    monkeypatch.setattr(backend_type, "get_session", vars(backend_type)["get_session"])
+    loader = botocore.loaders.create_loader()
+    read: list[str] = []
+    load = loader.load_data_with_path
+    monkeypatch.setattr(loader, "load_data_with_path", lambda name: read.append(name) or load(name))
+    moto_seam.share_model_loader(loader)
+
     assert utils._load_service_model("lambda", "service-2")["metadata"]["serviceId"] == "Lambda"
+    regions = backend_type("stepfunctions", "123456789012", dict, True, None).regions
+    assert {"us-east-1", "eu-west-1"} <= set(regions)
+    assert any(name.startswith("lambda/") for name in read) and any(name.startswith("stepfunctions/") for name in read)
+    assert "endpoints" in read
 
 
 def test_lambdas_router_is_built_once_and_kept_for_every_later_request() -> None:

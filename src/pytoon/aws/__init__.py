@@ -34,6 +34,7 @@ def _retrying_config() -> Config:
 
 _session_lock = threading.Lock()
 _session: boto3.session.Session | None = None
+_loader: Any = None  # the session's botocore data loader
 # Sees every request before it is sent (see answer_requests_with).
 _answer: Callable[[AWSPreparedRequest], AWSResponse | None] | None = None
 
@@ -42,11 +43,14 @@ def _shared_session() -> boto3.session.Session:
     # One session per process: botocore loads each service model once per session, and a fresh session per
     # client or thread reloads and rescans its data files every time (seconds of CPU over a job). Sessions are
     # not thread-safe, so every client or resource is created under the lock; the clients themselves are.
-    global _session
+    global _session, _loader
     if _session is None:
         import boto3.session
+        import botocore.session
 
-        _session = boto3.session.Session()
+        core = botocore.session.Session()
+        _session = boto3.session.Session(botocore_session=core)
+        _loader = core.get_component("data_loader")
         answer = _answer
         if answer is not None:
             _session.events.register("before-send", lambda request, **_: answer(request))
@@ -111,6 +115,14 @@ def dynamodb_table(name: str, region: str) -> Any:
             resource = _shared_session().resource("dynamodb", region_name=region, config=_retrying_config())
         _local.tables[(name, region)] = resource.Table(name)
     return _local.tables[(name, region)]
+
+
+def model_loader() -> Any:
+    """The botocore loader the process's clients read service models and endpoint data through, each file
+    once: embedded AWS has moto read through it too."""
+    with _session_lock:
+        _shared_session()
+        return _loader
 
 
 def answer_requests_with(answer: Callable[[AWSPreparedRequest], AWSResponse | None] | None) -> None:

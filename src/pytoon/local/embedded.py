@@ -27,7 +27,7 @@ from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
 from typing import Any
 
-from pytoon.aws import answer_requests_with, client, dynamodb_table, reset_clients, shared_client
+from pytoon.aws import answer_requests_with, client, dynamodb_table, model_loader, reset_clients, shared_client
 from pytoon.config import get_settings
 from pytoon.local import moto_seam
 from pytoon.local.direct_requests import DirectRequests
@@ -190,10 +190,12 @@ class EmbeddedAWS:
         # From the session this process's own clients load their models into, one client per configuration.
         moto_seam.build_interpreter_clients_with(shared_client)
         dispatch = moto_seam.MotoDispatch(after_request=self._count_job_changes)
-        moto_seam.route_lambda_requests_ahead()  # with the service model loader the dispatch shares
         self._server = moto_seam.MotoHttpServer(listening, dispatch.wsgi_app)
         self._server.start()
         answer_requests_with(DirectRequests(dispatch, port))
+        # After answer_requests_with, which starts the process's session afresh.
+        moto_seam.share_model_loader(model_loader())
+        moto_seam.route_lambda_requests_ahead()
         template = load_template(self.template_path)
         self._runtime = LocalLambdaRuntime(functions(template), self.template_path.parent)
         self._runtime.add_listener(lambda _name: self.changes.notify())
