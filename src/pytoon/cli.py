@@ -195,9 +195,9 @@ def _render(prepare: Callable[[], LocalJob], output_name: str) -> int:
         with _collector_paused():
             # A job runs on the render machine alone: the production-run machine is not deployed.
             embedded = resources.enter_context(EmbeddedAWS(state_machines=(RENDER_STATE_MACHINE,)))
-            # The job's functions are imported now (they would be on their first invoke), with the rest of
-            # what lives as long as the render.
-            embedded.runtime.preload(embedded.invoked_functions)
+            # What the job would build on its way (its functions, moto's Lambda router) is built now, with the
+            # rest of what lives as long as the render.
+            embedded.prepare_for_jobs(embedded.invoked_functions)
         settings = get_settings()
         try:
             stored = {name: _store(job.files[name], check) for name, check in checks.items()}
@@ -427,7 +427,7 @@ def _serve_embedded(args: argparse.Namespace, api_socket: socket.socket, dev_key
                 # Lambda loads each function on its first invoke; importing them once the API answers spares
                 # the first job that wait without delaying the start.
                 if self.started:
-                    threading.Thread(target=embedded.runtime.preload, daemon=True).start()
+                    threading.Thread(target=embedded.prepare_for_jobs, daemon=True).start()
 
         # Provider webhooks reach WebhooksFunction, as API Gateway routes them; every other request the API.
         gateway = WebhooksGateway.for_embedded(create_app(), embedded)

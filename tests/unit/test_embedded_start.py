@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -49,3 +50,15 @@ def test_scratch_folders_of_finished_processes_are_removed_on_start(
 def test_an_explicit_scratch_folder_is_emptied(tmp_path: Path) -> None:
     (tmp_path / "stale.mp4").write_bytes(b"x")
     assert embedded._fresh_work_dir(tmp_path) == tmp_path and not any(tmp_path.iterdir())
+
+
+def test_preparing_for_jobs_builds_the_lambda_router_then_the_handlers_asked_for(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    built: list[object] = []
+    monkeypatch.setattr(embedded.moto_seam, "route_lambda_requests_ahead", lambda: built.append("lambda router"))
+    stack = EmbeddedAWS()
+    stack._runtime = SimpleNamespace(preload=lambda functions: built.append(functions))  # type: ignore[assignment]
+    stack.prepare_for_jobs(["PlannerFunction"])
+    stack.prepare_for_jobs()
+    assert built == ["lambda router", ["PlannerFunction"], "lambda router", None]

@@ -195,7 +195,6 @@ class EmbeddedAWS:
         answer_requests_with(DirectRequests(dispatch, port))
         # After answer_requests_with, which starts the process's session afresh.
         moto_seam.share_model_loader(model_loader())
-        moto_seam.route_lambda_requests_ahead()
         template = load_template(self.template_path)
         self._runtime = LocalLambdaRuntime(functions(template), self.template_path.parent)
         self._runtime.add_listener(lambda _name: self.changes.notify())
@@ -218,6 +217,12 @@ class EmbeddedAWS:
         )
         get_settings.cache_clear()
         return self.stack
+
+    def prepare_for_jobs(self, functions: list[str] | None = None) -> None:
+        """Build now what the first job would build on its way: moto's router for Lambda's API, which the render
+        machine's two first tasks each built at once, and the handlers of `functions` (every one by default)."""
+        moto_seam.route_lambda_requests_ahead()
+        self.runtime.preload(functions)
 
     def _count_job_changes(self, target: str) -> None:
         if target.rpartition(".")[2] in DYNAMODB_WRITES:
