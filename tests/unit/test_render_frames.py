@@ -237,11 +237,12 @@ def test_a_large_picture_resampled_in_bands_matches_one_resize(
     monkeypatch.setattr("os.cpu_count", lambda: 3)
     width, height = math.ceil(box[2]), math.ceil(box[3])
     image = Image.fromarray(np.random.default_rng(7).integers(0, 256, (height, width, 3), np.uint8))
-    whole = np.asarray(image.resize(size, Image.Resampling.LANCZOS, box=box)).astype(int)
+    # int16: the differences fit, and four full-size arrays stay at about 60 MB each.
+    whole = np.asarray(image.resize(size, Image.Resampling.LANCZOS, box=box)).astype(np.int16)
     resized = []
     resize = Image.Image.resize
     monkeypatch.setattr(Image.Image, "resize", lambda im, *a, **k: resized.append(a[0]) or resize(im, *a, **k))
-    banded = np.asarray(resize_in_bands(image, size, Image.Resampling.LANCZOS, box)).astype(int)
+    banded = np.asarray(resize_in_bands(image, size, Image.Resampling.LANCZOS, box)).astype(np.int16)
     assert sum(rows for _, rows in resized) == size[1] and len(resized) == 3
     assert banded.shape == whole.shape
     assert np.abs(banded - whole).max() <= 1
