@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,9 @@ from pytoon.aws import client
 from pytoon.config import Settings
 from pytoon.errors import TransientError
 
+# s3transfer's own multipart threshold: an object up to this size moves in one request.
+SINGLE_REQUEST_BYTES = 8 * 1024 * 1024
+DOWNLOAD_CHUNK_BYTES = 1024 * 1024
 _THROTTLING = {"SlowDown", "RequestTimeout", "InternalError", "ServiceUnavailable", "Throttling"}
 
 
@@ -30,6 +34,12 @@ def _translate(exc: Exception, key: str) -> Exception:
     if isinstance(exc, BotoCoreError):
         return TransientError(f"storage unreachable for {key}: {exc}")
     return exc
+
+
+def _transfer_config() -> Any:
+    from boto3.s3.transfer import TransferConfig
+
+    return TransferConfig(multipart_threshold=SINGLE_REQUEST_BYTES)
 
 
 @dataclass(frozen=True)
@@ -76,8 +86,15 @@ class ArtifactStore:
         self.put_bytes(key, json.dumps(document, indent=2, sort_keys=True).encode(), "application/json")
 
     def put_file(self, key: str, path: Path, content_type: str) -> None:
+        """One PutObject up to SINGLE_REQUEST_BYTES (what s3transfer would send too, without its threads),
+        else s3transfer's multipart upload."""
         try:
-            self._s3.upload_file(str(path), self.bucket, key, ExtraArgs={"ContentType": content_type})
+            if path.stat().st_size <= SINGLE_REQUEST_BYTES:
+                with path.open("rb") as body:
+                    self._s3.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType=content_type)
+            else:
+                extra = {"ContentType": content_type}
+                self._s3.upload_file(str(path), self.bucket, key, ExtraArgs=extra, Config=_transfer_config())
         except (ClientError, BotoCoreError) as exc:
             raise _translate(exc, key) from exc
 
@@ -91,11 +108,27 @@ class ArtifactStore:
         return json.loads(self.get_bytes(key))
 
     def download(self, key: str, path: Path) -> Path:
+        """The object in `path`, whole or not at all: one GET streamed to a partial file beside it (a failure
+        mid-stream is a TransientError, which the steps retry). An object over SINGLE_REQUEST_BYTES goes
+        through s3transfer's ranged GETs in parallel instead; s3transfer for every object cost a HEAD first
+        and a transfer manager's threads."""
         path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f".{path.name}.partial")
         try:
-            self._s3.download_file(self.bucket, key, str(path))
+            response = self._s3.get_object(Bucket=self.bucket, Key=key)
+            body = response["Body"]
+            if response["ContentLength"] > SINGLE_REQUEST_BYTES:
+                body.close()
+                self._s3.download_file(self.bucket, key, str(path), Config=_transfer_config())
+                return path
+            with body, partial.open("wb") as out:
+                for chunk in body.iter_chunks(DOWNLOAD_CHUNK_BYTES):
+                    out.write(chunk)
+            os.replace(partial, path)
         except (ClientError, BotoCoreError) as exc:
             raise _translate(exc, key) from exc
+        finally:
+            partial.unlink(missing_ok=True)
         return path
 
     def copy(self, source_key: str, key: str) -> None:
