@@ -21,7 +21,7 @@ venv: $(STAMP)  ## create .venv and install everything
 # An editable install compiles none of the project's modules, and where PYTHONDONTWRITEBYTECODE is set
 # nothing ever writes their bytecode: every command would compile them again (~0.15 s of each start).
 # compileall skips what is up to date; a file edited since is recompiled in memory until the next run.
-bytecode: $(STAMP)
+bytecode: $(STAMP)  ## compile the project's modules (demo and bench run it first)
 	$(BIN)/python -m compileall -q src functions
 
 demo: bytecode  ## render the bundled example to out/demo.mp4 through the embedded pipeline
