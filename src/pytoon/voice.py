@@ -195,11 +195,11 @@ def _first_failure(futures: list[Future[np.ndarray]]) -> tuple[int, BaseExceptio
 
 def _speak_script(provider: SpeechProvider, texts: list[str], settings: TtsSettings) -> list[np.ndarray]:
     """Every sentence's clip, in order; SpeechError naming the first sentence that failed."""
+    import httpx  # here, not at the top: a job without a voice script never loads it (see tts.base)
+
     lines = _lines(texts)
     deadline = time.monotonic() + PROVIDER_BUDGET_SECONDS
     workers = min(provider.workers, len(lines))
-    import httpx  # here, not at the top: a job without a voice script never loads it (see tts.base)
-
     with httpx.Client() as client, ThreadPoolExecutor(workers, thread_name_prefix=f"tts-{provider.name}") as pool:
         context = SpeakContext(settings=settings, client=client, deadline=deadline)
         futures = [pool.submit(_clip, provider, line, context) for line in lines]
