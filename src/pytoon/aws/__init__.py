@@ -61,7 +61,8 @@ def _shared_session() -> boto3.session.Session:
 def client(service: str, region: str) -> Any:
     # boto3 honours AWS_ENDPOINT_URL, which is how local mode points every client at embedded AWS.
     config = _s3_config() if service == "s3" else _retrying_config()
-    return shared_client(service_name=service, region_name=region, config=config)
+    with _session_lock:
+        return _shared_session().client(service_name=service, region_name=region, config=config)
 
 
 _clients: dict[tuple[tuple[str, Any], ...], Any] = {}
