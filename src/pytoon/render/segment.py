@@ -94,10 +94,19 @@ class Graph:
     def picture(self, image: Image.Image, filters: str) -> str:
         """Add `image` (RGB or RGBA) as an input; returns the label of its stream after `filters`."""
         path = self.work / f"picture_{self._count}.{image.mode.lower()}"
-        path.write_bytes(image.tobytes())
+        header = 0
+        if image.mode == "RGB":
+            # Pillow's PPM encoder writes the pixels straight to the file: a third of the time of tobytes()
+            # and a write, and no copy of a moving camera's 29 MB picture. ffmpeg reads the pixels as raw
+            # video past the header (its PPM decoder would copy the frame once more).
+            image.save(path, "PPM")
+            header = path.stat().st_size - image.width * image.height * 3
+        else:
+            path.write_bytes(image.tobytes())
         # fmt: off
         index = self._input(media_input(
             path,
+            "-skip_initial_bytes", str(header),
             "-f", "rawvideo",
             "-pix_fmt", RAW_PIX_FMTS[image.mode],
             "-video_size", f"{image.width}x{image.height}",
