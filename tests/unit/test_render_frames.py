@@ -20,6 +20,7 @@ from pytoon.render.frames import (
     OverlayVisual,
     camera_progress,
     load_image,
+    picture_resampling,
     prepare_visual,
     resize_in_bands,
 )
@@ -222,6 +223,21 @@ def test_rendering_stays_cheap(tmp_path: Path, archetype: Archetype) -> None:
     python, ffmpeg = (now - then for now, then in zip(cpu(), started, strict=True))
     assert python / 60 < 0.01  # Python prepares pictures once; it does nothing per frame
     assert (python + ffmpeg) / 60 < 0.15  # the whole frame, x264 included
+
+
+def test_a_moving_camera_enlarges_with_bicubic_and_its_frames_match_lanczos(
+    textured: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert picture_resampling((800, 1400), (2333, 4148), moving=True) is Image.Resampling.BICUBIC
+    assert picture_resampling((800, 1400), (1166, 2074), moving=False) is Image.Resampling.LANCZOS
+    assert picture_resampling((4000, 6000), (2333, 4148), moving=True) is Image.Resampling.LANCZOS
+    vis, frames = visual(count=30), range(0, 30, 7)
+    drawn = np.stack(frames_of(vis, textured, tmp_path / "bicubic", frames)).astype(np.int16)
+    monkeypatch.setattr("pytoon.render.frames.picture_resampling", lambda *_: Image.Resampling.LANCZOS)
+    reference = np.stack(frames_of(vis, textured, tmp_path / "lanczos", frames)).astype(np.int16)
+    difference = np.abs(drawn - reference)
+    psnr = 10 * math.log10(255**2 / float((difference.astype(np.float64) ** 2).mean()))
+    assert psnr > 45 and difference.mean() < 1  # the area average hides the filters' difference
 
 
 @pytest.mark.parametrize(
