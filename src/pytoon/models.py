@@ -189,6 +189,20 @@ class SpokenSentence(_Frozen):
     end_ms: int = Field(ge=1)
 
 
+class AttemptOutcome(StrEnum):
+    USED = "used"
+    UNAVAILABLE = "unavailable"
+    FAILED = "failed"
+
+
+class Attempt(_Frozen):
+    """One text-to-speech provider in the voice chain and what became of it (stored with the voiceover)."""
+
+    provider: str
+    outcome: AttemptOutcome
+    reason: str | None = None
+
+
 class SpokenVoice(_Frozen):
     """A job's voice script as spoken before the job is planned: the stored voiceover, the provider that spoke
     it and when each sentence is heard. The captions are these sentences, and the video lasts at least as long."""

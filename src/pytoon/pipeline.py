@@ -13,10 +13,10 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import numpy
 import PIL
 from pydantic import BaseModel
 
@@ -33,6 +33,8 @@ from pytoon.errors import InvalidTransitionError, JobNotFoundError, SegmentRende
 from pytoon.models import (
     FPS,
     AssetCategory,
+    Attempt,
+    AttemptOutcome,
     JobSpec,
     JobStatus,
     MediaKind,
@@ -53,7 +55,6 @@ from pytoon.render.segment import render_segment as render_segment_file
 from pytoon.scene_planner import PlannedMedia
 from pytoon.video_engines.clip_steps import ClipPhase, ClipServices, ClipSlot, ClipStep, clip_step
 from pytoon.video_engines.generation import Generation, Phase
-from pytoon.voice import Attempt, AttemptOutcome, synthesize_sentences
 from pytoon.voice_track import fit_to_voice, script_sentences
 
 
@@ -320,6 +321,9 @@ def speak_job(job_id: str) -> SpeakResult:
     if ctx.store.exists(facts_key):
         stored = StoredVoiceover.model_validate(ctx.store.get_json(facts_key))
     else:
+        # The voice chain (and numpy with it) loads only in the step that speaks: no other step needs it.
+        from pytoon.voice import synthesize_sentences
+
         with ctx.scratch(f"{job_id}/voice") as work:
             spoken = synthesize_sentences(script_sentences(spec.voice_script), get_tts_settings(), work / "voice.wav")
             ctx.store.put_file(keys.voiceover_key(job_id), spoken.path, "audio/wav")
@@ -553,7 +557,7 @@ def tool_versions() -> dict[str, str]:
         "pytoon": __version__,
         "ffmpeg": ffmpeg_version(),
         "pillow": PIL.__version__,
-        "numpy": numpy.__version__,
+        "numpy": metadata.version("numpy"),  # not imported: a render without a voiceover never loads it
         "python": platform.python_version(),
     }
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
-from enum import StrEnum
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +19,7 @@ from pydantic import BaseModel, ConfigDict
 
 from pytoon.config import TtsSettings, get_tts_settings
 from pytoon.errors import PytoonError
-from pytoon.models import SpokenSentence
+from pytoon.models import Attempt, AttemptOutcome, SpokenSentence
 from pytoon.tts.base import (
     SAMPLE_RATE,
     Line,
@@ -44,22 +43,6 @@ EDGE_FADE_MS = 3
 PROVIDER_BUDGET_SECONDS = 90.0
 
 PROVIDERS: dict[str, SpeechProvider] = {provider.name: provider for provider in (OPENAI, ELEVENLABS, ESPEAK)}
-
-
-class AttemptOutcome(StrEnum):
-    USED = "used"
-    UNAVAILABLE = "unavailable"
-    FAILED = "failed"
-
-
-class Attempt(BaseModel):
-    """One provider in the chain and what became of it."""
-
-    model_config = ConfigDict(frozen=True)
-
-    provider: str
-    outcome: AttemptOutcome
-    reason: str | None = None
 
 
 class Voiceover(BaseModel):

@@ -25,10 +25,18 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
-# The plugins of IMAGE_FORMATS by name: else the first open imports all of PIL's (~25 ms).
-from PIL import Image, ImageDraw, ImageFilter, ImageOps, JpegImagePlugin, PngImagePlugin, WebPImagePlugin  # noqa: F401
+# The plugins of IMAGE_FORMATS by name: else the first open imports all of PIL's (~25 ms). Pillow only: a render
+# loads numpy (about 40 ms with OpenBLAS) only if it speaks a voiceover.
+from PIL import (  # noqa: F401
+    Image,
+    ImageDraw,
+    ImageFilter,
+    ImageOps,
+    ImageStat,
+    JpegImagePlugin,
+    PngImagePlugin,
+    WebPImagePlugin,
+)
 
 from pytoon.models import HEIGHT, WIDTH, Archetype, CardStyle, Motion, OverlayFx, Visual
 from pytoon.render.captions import fit_text
@@ -259,11 +267,11 @@ def hex_colour(value: str) -> tuple[int, int, int]:
 
 
 def gradient_card(style: CardStyle, size: tuple[int, int] = FRAME_SIZE) -> Image.Image:
-    ramp = np.linspace(0.0, 1.0, size[1], dtype=np.float32)[:, None]
-    top, bottom = (np.array(hex_colour(c), np.float32) for c in (style.top, style.bottom))
-    column = top * (1 - ramp) + bottom * ramp
-    strip = Image.fromarray(np.round(column).astype(np.uint8)[:, None, :].repeat(1, axis=1), "RGB")
-    return strip.resize(size, Image.Resampling.NEAREST)
+    top, bottom = hex_colour(style.top), hex_colour(style.bottom)
+    rows = size[1]
+    ramp = [row / (rows - 1) for row in range(rows)] if rows > 1 else [0.0]
+    column = bytes(round(t * (1 - r) + b * r) for r in ramp for t, b in zip(top, bottom, strict=True))
+    return Image.frombytes("RGB", (1, rows), column).resize(size, Image.Resampling.NEAREST)
 
 
 def cutout_on_card(image: Image.Image, style: CardStyle, size: tuple[int, int]) -> Image.Image:
@@ -368,7 +376,7 @@ def _tinted(alpha: Image.Image, colour: tuple[int, int, int]) -> Image.Image:
 
 def _glow_colour(product: Image.Image) -> tuple[int, int, int]:
     """The product's average colour lifted towards white: a glow that belongs to the product."""
-    mean = np.asarray(product.convert("RGB").resize((16, 16), Image.Resampling.BOX), np.float32).mean((0, 1))
+    mean = ImageStat.Stat(product.convert("RGB").resize((16, 16), Image.Resampling.BOX)).mean
     r, g, b = (round(0.4 * c + 0.6 * 255) for c in mean)
     return r, g, b
 
