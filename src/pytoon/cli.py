@@ -170,7 +170,7 @@ def _render(prepare: Callable[[], LocalJob], output_name: str) -> int:
     from pytoon.aws import keys
     from pytoon.aws.storage import ArtifactStore
     from pytoon.config import get_settings
-    from pytoon.local.embedded import RENDER_STATE_MACHINE, EmbeddedAWS
+    from pytoon.local.embedded import EVERY_RENDER_INVOKES, RENDER_STATE_MACHINE, EmbeddedAWS
     from pytoon.local.progress import JobNotFinishedError, watch_job
     from pytoon.models import JobStatus
     from pytoon.submission import submit_request
@@ -197,7 +197,7 @@ def _render(prepare: Callable[[], LocalJob], output_name: str) -> int:
             embedded = resources.enter_context(EmbeddedAWS(state_machines=(RENDER_STATE_MACHINE,)))
             # What the job would build on its way (its functions, moto's Lambda router) is built now, with the
             # rest of what lives as long as the render.
-            embedded.prepare_for_jobs(embedded.invoked_functions)
+            embedded.prepare_for_jobs(list(EVERY_RENDER_INVOKES))
         settings = get_settings()
         try:
             stored = {name: _store(job.files[name], check) for name, check in checks.items()}
@@ -416,7 +416,7 @@ def _serve_embedded(args: argparse.Namespace, api_socket: socket.socket, dev_key
         import uvicorn
 
         from pytoon.api.app import create_app
-        from pytoon.local.webhooks_gateway import WebhooksGateway
+        from pytoon.local.webhooks_gateway import WEBHOOKS_FUNCTION, WebhooksGateway
 
         class Server(uvicorn.Server):
             async def startup(self, sockets: list[socket.socket] | None = None) -> None:
@@ -425,9 +425,11 @@ def _serve_embedded(args: argparse.Namespace, api_socket: socket.socket, dev_key
                 gc.freeze()
                 gc.enable()
                 # Lambda loads each function on its first invoke; importing them once the API answers spares
-                # the first job that wait without delaying the start.
+                # the first job that wait without delaying the start. The API itself is this process's app:
+                # its function is never invoked here.
                 if self.started:
-                    threading.Thread(target=embedded.prepare_for_jobs, daemon=True).start()
+                    invoked = [*embedded.invoked_functions, WEBHOOKS_FUNCTION]
+                    threading.Thread(target=embedded.prepare_for_jobs, args=(invoked,), daemon=True).start()
 
         # Provider webhooks reach WebhooksFunction, as API Gateway routes them; every other request the API.
         gateway = WebhooksGateway.for_embedded(create_app(), embedded)

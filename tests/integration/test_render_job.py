@@ -14,7 +14,7 @@ from pytoon.aws.executions import start_render_execution
 from pytoon.aws.jobs import JobRepository
 from pytoon.aws.storage import ArtifactStore
 from pytoon.config import get_settings
-from pytoon.local.embedded import EmbeddedAWS
+from pytoon.local.embedded import EVERY_RENDER_INVOKES, EmbeddedAWS
 from pytoon.submission import JobRequest, new_job_id, resolve_spec
 from tests.integration.conftest import upload, wait_for_job
 
@@ -197,8 +197,9 @@ def test_engine_fallback_is_reported_on_the_job_and_its_metadata(api: httpx.Clie
 
 
 def test_the_functions_jobs_invoke_are_the_machines_and_the_upload_notification(embedded: EmbeddedAWS) -> None:
-    # What `pytoon render` imports before its job starts: every function a job may reach, not the API's.
     invoked = set(embedded.invoked_functions)
     assert {"PlannerFunction", "SegmentRenderFunction", "AssembleFunction", "MarkFailedFunction"} <= invoked
     assert "UploadValidationFunction" in invoked  # the bucket's notification
     assert "ApiFunction" not in invoked
+    # What `pytoon render` imports before its job starts: functions a job does invoke.
+    assert set(EVERY_RENDER_INVOKES) <= invoked

@@ -50,6 +50,16 @@ IN_MEMORY_WARNING = (
 )
 STATE_MACHINE_TYPE = "AWS::Serverless::StateMachine"
 RENDER_STATE_MACHINE = "RenderJobStateMachine"
+# What every render job invokes (its plan, segments, soundtrack and assembly) and the check each stored upload
+# triggers: `pytoon render` loads these before its job starts. Speaking, AI clips and marking a failure load
+# when first invoked.
+EVERY_RENDER_INVOKES = (
+    "PlannerFunction",
+    "SegmentRenderFunction",
+    "AudioFunction",
+    "AssembleFunction",
+    "UploadValidationFunction",
+)
 DYNAMODB_WRITES = {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"}
 # Scratch folders of embedded stacks live under here, one per process id.
 WORK_ROOT = Path(tempfile.gettempdir()) / "pytoon-work"
