@@ -2,7 +2,8 @@
 
 The filter graph for a segment of N frames:
 
-  visual      an image: raw RGB picture -> BT.709 YUV, once -> `loop`: N frames of that one decoded picture
+  visual      an image: raw RGB picture -> BT.709 YUV, once (and enlarged, if frames.py says so) -> `loop`: N
+              frames of that one decoded picture
                 moving camera: -> crop the frame's window -> area-scale to 1080x1920 (see frames.py)
                 OVERLAY: -> overlay the product sprite
               a clip: decoded, 30 fps CFR, cover-fitted, held on its last frame (see clips.py)
@@ -38,7 +39,7 @@ from pytoon.render.ffmpeg import (
     rgb_to_yuv,
     run_ffmpeg,
 )
-from pytoon.render.frames import Window, prepare_visual
+from pytoon.render.frames import Enlargement, Window, prepare_visual
 from pytoon.render.overlays import PreparedOverlay, paste_overlays, prepare_overlays
 
 SEGMENT_TIMEOUT_S = 300.0
@@ -153,7 +154,7 @@ def visual_stream(
         paste_overlays(prepared.source, overlays)
         return graph.picture(prepared.source, f"{rgb_to_yuv(pix_fmt)},{repeat}")
     # 4:4:4 until the frame is scaled, so a window can start on any pixel (4:2:0 snaps crops to even ones).
-    picture = graph.picture(prepared.source, f"{rgb_to_yuv('yuv444p')},{repeat}")
+    picture = graph.picture(prepared.source, f"{rgb_to_yuv('yuv444p')}{enlarged(prepared.enlargement)},{repeat}")
     if prepared.sprite is None:
         stream = graph.chain(f"{picture}{camera(prepared.windows, name)},format=yuv420p")
     else:
@@ -163,6 +164,14 @@ def visual_stream(
         # Composed in 4:4:4, then subsampled: the coloured product's soft edges mix as they would in RGB.
         stream = graph.chain(f"{background}{sprite}overlay=x={x}:y={y}:format=yuv444,scale=flags=area,format=yuv420p")
     return overlaid(graph, stream, overlays, pix_fmt)
+
+
+def enlarged(enlargement: Enlargement | None) -> str:
+    """Filters making a moving camera's picture of its image (see frames.Enlargement), or none."""
+    if enlargement is None:
+        return ""
+    (width, height), (x, y, w, h) = enlargement.size, enlargement.box
+    return f",scale={width}:{height}:flags={enlargement.flags}+accurate_rnd,crop={w}:{h}:{x}:{y}"
 
 
 def overlaid(graph: Graph, stream: str, overlays: list[PreparedOverlay], pix_fmt: str) -> str:
