@@ -241,6 +241,14 @@ def test_a_moving_cameras_picture_enlarged_by_ffmpeg_matches_pillows(
     assert psnr > 45 and difference.mean() < 1  # the same filter, in YUV rather than RGB
 
 
+def test_a_landscape_photo_is_enlarged_by_pillow_only_where_the_camera_looks(tmp_path: Path) -> None:
+    # Its whole picture would be over three times what the camera visits: ffmpeg is not handed that.
+    wide = textured_image(tmp_path / "wide.jpg", size=(1600, 900))
+    prepared = prepare_visual(visual(count=30), wide, range(30))
+    assert prepared.enlargement is None
+    assert prepared.source.height >= 2 * 1920 and prepared.source.width < 2 * prepared.source.height
+
+
 @pytest.mark.parametrize(
     ("size", "box"),
     [

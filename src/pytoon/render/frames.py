@@ -132,6 +132,9 @@ class Enlargement:
     flags: str
 
 
+# ffmpeg enlarges the whole image, then crops: only where that picture is at most this many times the part the
+# camera visits (a 9:16 photo's is about 1; a landscape photo's, over 3, is enlarged by Pillow, part only).
+WHOLE_ENLARGEMENT_MAX_SHARE = 2
 # Pillow's filters by the name swscale gives the same one.
 SWSCALE_FILTERS = {Image.Resampling.LANCZOS: "lanczos", Image.Resampling.BILINEAR: "bilinear"}
 
@@ -221,7 +224,8 @@ class PreparedVisual:
         left, top = math.floor(min(b[0] for b in boxes)), math.floor(min(b[1] for b in boxes))
         right = min(math.ceil(max(b[2] for b in boxes)), picture.size[0])
         bottom = min(math.ceil(max(b[3] for b in boxes)), picture.size[1])
-        if picture.enlarges:
+        visited = (right - left) * (bottom - top)
+        if picture.enlarges and picture.size[0] * picture.size[1] <= WHOLE_ENLARGEMENT_MAX_SHARE * visited:
             self.source = picture.image
             box = (left, top, right - left, bottom - top)
             self.enlargement = Enlargement(picture.size, box, SWSCALE_FILTERS[picture.resample])
