@@ -30,7 +30,7 @@ HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 MOVIEPY_PYTHON = HERE / ".venv-moviepy" / "bin" / "python"
 PYTOON = Path(sys.executable).with_name("pytoon")
-START_UP_RUNS = 3
+START_UP_RUNS = 5
 sys.path.insert(0, str(HERE))
 
 from cold_import import cold_import_cpu_seconds  # noqa: E402
