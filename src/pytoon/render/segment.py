@@ -348,9 +348,7 @@ def render_segment(
             raise FfmpegError(label, f"timed out after {timeout:g} s")
         run_ffmpeg([*command, *filtered_segment_args(), "-y", output_target(partial)], timeout=remaining, label=label)
         if thumbnail_path is not None:
-            encoded = work / thumbnail_path.name
-            save_thumbnail(raw_thumbnail, encoded, label)
-            os.replace(encoded, thumbnail_path)
+            save_thumbnail(raw_thumbnail, thumbnail_path, label)
         os.replace(partial, out_path)
     return SegmentFacts(
         index=plan.index,
@@ -363,8 +361,10 @@ def render_segment(
 
 
 def save_thumbnail(raw: Path, target: Path, label: str) -> None:
-    """The raw RGB frame ffmpeg wrote, as a JPEG at `target`."""
+    """The raw RGB frame ffmpeg wrote, as a JPEG at `target` (written whole or not at all)."""
     data = raw.read_bytes()
     if len(data) != WIDTH * HEIGHT * 3:
         raise FfmpegError(label, f"the thumbnail frame came out as {len(data)} bytes, not one frame")
-    Image.frombytes("RGB", (WIDTH, HEIGHT), data).save(target, "JPEG", quality=THUMBNAIL_QUALITY, optimize=True)
+    partial = target.with_name(f".{target.name}.partial")
+    Image.frombytes("RGB", (WIDTH, HEIGHT), data).save(partial, "JPEG", quality=THUMBNAIL_QUALITY, optimize=True)
+    os.replace(partial, target)
