@@ -47,7 +47,7 @@ from pytoon.music import library_file
 from pytoon.notifications import notify
 from pytoon.observability import logger
 from pytoon.planner import audio_plan, effective_motion_profile
-from pytoon.render.assemble import OutputFacts, assemble_output, thumbnail_segment
+from pytoon.render.assemble import OutputFacts, assemble_output
 from pytoon.render.audio import AudioFacts, build_audio
 from pytoon.render.captions import cues_to_srt
 from pytoon.render.ffmpeg import FfmpegError, ffmpeg_version
@@ -267,16 +267,12 @@ def render_segment(job_id: str, index: int) -> SegmentResult:
     segment = _with_generated_clips(ctx, job_id, plan, index)
     logger.append_keys(engine=segment.engine)
     key = keys.segment_key(job_id, index)
-    # The segment showing the thumbnail frame draws the thumbnail too.
-    thumbnail_index, thumbnail_frame = thumbnail_segment(plan)
-    draws_thumbnail = thumbnail_index == index
     stored = {s.index: s for s in ctx.jobs.segments(job_id)}.get(index)
     if (
         stored is not None
         and stored.status is SegmentStatus.DONE
         and stored.spec_hash == segment.spec_hash
         and ctx.store.exists(key)
-        and (not draws_thumbnail or ctx.store.exists(keys.segment_thumbnail_key(job_id)))
     ):
         return SegmentResult(job_id=job_id, index=index, key=key, skipped=True)
 
@@ -286,11 +282,7 @@ def render_segment(job_id: str, index: int) -> SegmentResult:
         with ctx.scratch(f"{job_id}/seg_{index:03d}") as work:
             images = {k: ctx.store.download(k, work / "inputs" / k.replace("/", "_")) for k in segment.asset_keys()}
             out = work / f"seg_{index:03d}.mp4"
-            facts = render_segment_file(
-                segment, plan.caption_layout, images, out, thumbnail_frame=thumbnail_frame if draws_thumbnail else None
-            )
-            if facts.thumbnail_path is not None:
-                ctx.store.put_file(keys.segment_thumbnail_key(job_id), facts.thumbnail_path, "image/jpeg")
+            render_segment_file(segment, plan.caption_layout, images, out)
             ctx.store.put_file(key, out, "video/mp4")
     except (FfmpegError, ObjectNotFoundError, OSError, ValueError) as exc:
         reason = public_message(f"segment {index} failed: {exc}")
@@ -470,8 +462,8 @@ def assemble_job(job_id: str) -> AssembleResult:
         facts = assemble_output(seg_files, plan, soundtrack, work / "out")
         metadata = build_metadata(plan, segments=segments, facts=facts)
         metadata["timing"]["assemble_seconds"] = round(time.monotonic() - started, 3)
-        ctx.store.copy(keys.segment_thumbnail_key(job_id), keys.thumbnail_key(job_id))
         ctx.store.put_file(keys.output_key(job_id), facts.output_path, "video/mp4")
+        ctx.store.put_file(keys.thumbnail_key(job_id), facts.thumbnail_path, "image/jpeg")
     ctx.store.put_bytes(keys.captions_key(job_id), cues_to_srt(plan.captions).encode(), "application/x-subrip")
     ctx.store.put_json(keys.metadata_key(job_id), metadata)
     ctx.jobs.transition(

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from pytoon.models import Archetype, AudioPlan, CaptionCue, CaptionStyle, MotionKind
-from pytoon.render.assemble import AssemblyError, assemble_output, thumbnail_frame, thumbnail_segment
+from pytoon.render.assemble import AssemblyError, assemble_output, thumbnail_frame, thumbnail_source
 from pytoon.render.audio import build_audio
 from pytoon.render.captions import caption_layout
 from pytoon.render.segment import render_segment
@@ -43,26 +43,19 @@ def test_assembles_a_seamless_short_with_audio_and_thumbnail(tmp_path: Path) -> 
         motion=motion(MotionKind.PAN_UP, zoom=(1.1, 1.1), pan_y_start=0.5, pan_y_end=-0.5),
     )
     plans = [segment(hero, 0, captions=[hook]), segment(overlay, 1, previous=hero, crossfade=3, captions=[cta])]
-    audio = {"m": music_bed(tmp_path / "m.mp3", 2.0), "v": speech_like(tmp_path / "v.wav", 0.5)}
-    plan = render_plan(plans, LAYOUT, audio=AudioPlan(music_key="m", voice_key="v"))
-    assert thumbnail_frame(plan) == 5 and thumbnail_segment(plan) == (0, 5)
     segment_dir = tmp_path / "segments"
     segment_dir.mkdir()
-    rendered = [
-        render_segment(
-            p, LAYOUT, images, segment_dir / f"seg_{p.index:03d}.mp4", thumbnail_frame=5 if p.index == 0 else None
-        )
-        for p in plans
-    ]
-    files = [r.path for r in rendered]
+    files = [render_segment(p, LAYOUT, images, segment_dir / f"seg_{p.index:03d}.mp4").path for p in plans]
+    audio = {"m": music_bed(tmp_path / "m.mp3", 2.0), "v": speech_like(tmp_path / "v.wav", 0.5)}
+    plan = render_plan(plans, LAYOUT, audio=AudioPlan(music_key="m", voice_key="v"))
 
     soundtrack = build_audio(plan.audio, audio, plan.total_frames / 30, tmp_path / "audio.m4a")
     facts = assemble_output(files, plan, soundtrack, tmp_path / "out")
 
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["output.mp4"]
-    assert sorted(p.name for p in segment_dir.iterdir()) == ["seg_000.mp4", "seg_000.thumbnail.jpg", "seg_001.mp4"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["output.mp4", "thumbnail.jpg"]
+    assert sorted(p.name for p in segment_dir.iterdir()) == ["seg_000.mp4", "seg_001.mp4"]
     assert facts.frame_count == 18 and facts.duration_seconds == pytest.approx(0.6)
-    assert set(facts.timings) == {"mux", "verify"}
+    assert set(facts.timings) == {"mux", "verify", "thumbnail"}
     assert facts.media.video is not None and facts.media.audio is not None
     assert (facts.media.video.width, facts.media.video.height, facts.media.video.profile) == (1080, 1920, "High")
 
@@ -93,30 +86,24 @@ def test_assembles_a_seamless_short_with_audio_and_thumbnail(tmp_path: Path) -> 
     originals = [frame for path in files for frame in decode_frames(path).values()]
     assert all(np.array_equal(a, b) for a, b in zip(joined, originals, strict=True))
 
-    # The thumbnail the first segment drew is the output's frame 5, the hook on screen.
-    assert rendered[0].thumbnail_path is not None and rendered[1].thumbnail_path is None
-    thumbnail = Image.open(rendered[0].thumbnail_path)
+    thumbnail = Image.open(facts.thumbnail_path)
     assert (thumbnail.format, thumbnail.size, thumbnail.mode) == ("JPEG", (1080, 1920), "RGB")
-    assert np.abs(np.asarray(thumbnail).astype(int) - joined[5]).mean() < 3
-    assert (
-        np.abs(np.asarray(thumbnail).astype(int) - joined[4]).mean()
-        > 3 * np.abs(np.asarray(thumbnail).astype(int) - joined[5]).mean()
-    )
+    caption_frame = joined[thumbnail_frame(plan)]
+    assert thumbnail_frame(plan) == 5
+    assert np.abs(np.asarray(thumbnail).astype(int) - caption_frame).mean() < 3
 
 
 def test_one_second_video_without_audio_gets_silence_and_a_thumbnail(tmp_path: Path) -> None:
     plans = [segment(visual(Archetype.MEME_TEXT, image_key=None, count=30, card_text="One second"))]
+    files = [render_segment(plans[0], LAYOUT, {}, tmp_path / "seg_000.mp4").path]
     plan = render_plan(plans, LAYOUT)
-    assert thumbnail_segment(plan) == (0, 15)  # a 1 s video gets its middle frame
-    rendered = render_segment(plans[0], LAYOUT, {}, tmp_path / "seg_000.mp4", thumbnail_frame=15)
-    files = [rendered.path]
     silence = build_audio(plan.audio, {}, 1.0, tmp_path / "audio.m4a")
     facts = assemble_output(files, plan, silence, tmp_path / "out")
     assert facts.frame_count == 30
     sound = audio_stream(facts.output_path)
     assert sound.duration_seconds == pytest.approx(1.0, abs=1e-6) and np.abs(sound.samples).max() == 0
     assert facts.loudness.integrated_lufs is None
-    assert rendered.thumbnail_path is not None and Image.open(rendered.thumbnail_path).size == (1080, 1920)
+    assert Image.open(facts.thumbnail_path).size == (1080, 1920)
 
 
 def test_frame_count_mismatch_fails_without_publishing(tmp_path: Path) -> None:
@@ -140,27 +127,12 @@ def test_thumbnail_frame_choice() -> None:
     assert thumbnail_frame(render_plan(short, LAYOUT, captions=[late])) == 19
 
 
-def test_the_thumbnail_is_drawn_by_the_segment_showing_its_frame() -> None:
+def test_thumbnail_is_decoded_from_the_segment_showing_its_frame() -> None:
     first, second = visual(image_key=None, count=40), visual(image_key=None, start=40, count=50)
     plans = [segment(first, 0), segment(second, 1, previous=first)]
+    files = [Path("seg_000.mp4"), Path("seg_001.mp4")]
     cue = CaptionCue(index=1, start_frame=50, end_frame=70, text="hook")
-    assert thumbnail_segment(render_plan(plans, LAYOUT, captions=[cue])) == (1, 20)
-    assert thumbnail_segment(render_plan(plans, LAYOUT, captions=[])) == (0, 30)
+    assert thumbnail_source(files, render_plan(plans, LAYOUT, captions=[cue])) == (files[1], 20)
+    assert thumbnail_source(files, render_plan(plans, LAYOUT, captions=[])) == (files[0], 30)
     with pytest.raises(AssemblyError, match="No segment of the plan shows frame 25"):
-        thumbnail_segment(render_plan(plans[1:], LAYOUT, captions=[]))
-
-
-def test_a_segment_draws_the_thumbnail_frame_it_is_asked_for_and_no_other(tmp_path: Path) -> None:
-    plan = segment(
-        visual(image_key="photo", count=12), captions=[CaptionCue(index=1, start_frame=6, end_frame=12, text="Now")]
-    )
-    images = {"photo": product_photo(tmp_path / "p.jpg")}
-    rendered = render_segment(plan, LAYOUT, images, tmp_path / "seg_000.mp4", thumbnail_frame=7)
-    frames = list(decode_frames(rendered.path).values())
-    assert rendered.thumbnail_path == tmp_path / "seg_000.thumbnail.jpg"
-    drawn = np.asarray(Image.open(rendered.thumbnail_path)).astype(int)
-    differences = [np.abs(drawn - frame).mean() for frame in frames]
-    assert int(np.argmin(differences)) == 7 and differences[7] < 3
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.jpg", "seg_000.mp4", "seg_000.thumbnail.jpg"]
-    with pytest.raises(ValueError, match="no frame 12 for the thumbnail"):
-        render_segment(plan, LAYOUT, images, tmp_path / "seg_x.mp4", thumbnail_frame=12)
+        thumbnail_source(files[:1], render_plan(plans[1:], LAYOUT, captions=[]))

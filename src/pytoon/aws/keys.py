@@ -25,11 +25,6 @@ def segment_key(job_id: str, index: int) -> str:
     return f"jobs/{job_id}/segments/seg_{index:03d}.mp4"
 
 
-def segment_thumbnail_key(job_id: str) -> str:
-    """The thumbnail as the segment showing its frame drew it, until assembly publishes it at thumbnail_key."""
-    return f"jobs/{job_id}/segments/thumbnail.jpg"
-
-
 def voiceover_key(job_id: str) -> str:
     return f"jobs/{job_id}/voiceover.wav"
 

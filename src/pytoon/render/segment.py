@@ -43,7 +43,6 @@ from pytoon.render.frames import Enlargement, Window, prepare_visual
 from pytoon.render.overlays import PreparedOverlay, paste_overlays, prepare_overlays
 
 SEGMENT_TIMEOUT_S = 300.0
-THUMBNAIL_QUALITY = 90
 RAW_PIX_FMTS = {"RGB": "rgb24", "RGBA": "rgba"}
 SWIPES = {TransitionKind.SWIPE_LEFT: True, TransitionKind.SWIPE_RIGHT: False}  # kind -> content moves left
 
@@ -56,8 +55,6 @@ class SegmentFacts(BaseModel):
     frames: int
     duration_seconds: float
     render_seconds: float
-    # The JPEG of the frame asked for (render_segment's thumbnail_frame), beside the segment.
-    thumbnail_path: Path | None = None
 
 
 def stored_file(files: Mapping[str, Path], key: str, what: str) -> Path:
@@ -254,16 +251,9 @@ def on_even_pixels(image: Image.Image, position: tuple[int, int]) -> tuple[Image
     return padded, (x - dx, y - dy)
 
 
-def segment_command(
-    plan: SegmentPlan,
-    layout: CaptionLayout,
-    files: Mapping[str, Path],
-    work: Path,
-    thumbnail: tuple[int, Path] | None = None,
-) -> list[str]:
+def segment_command(plan: SegmentPlan, layout: CaptionLayout, files: Mapping[str, Path], work: Path) -> list[str]:
     """ffmpeg inputs, graph and mapping that draw the segment's frames (output options go after them), from
-    `files`: a local path for each of plan.asset_keys(). The pictures and the graph script go to `work`. A
-    `thumbnail` (frame number, path) also writes that frame, as drawn, to the path as raw RGB."""
+    `files`: a local path for each of plan.asset_keys(). The pictures and the graph script go to `work`."""
     frames = range(plan.start_frame, plan.start_frame + plan.frame_count)
     graph = Graph(work)
     stream = visual_stream(graph, plan.visual, frames, files, "camera")
@@ -296,13 +286,6 @@ def segment_command(
         caption = graph.picture(image, rgb_to_yuv("yuva420p"))
         shown = f"enable='between(n,{first - frames.start},{last - frames.start})'"
         stream = graph.chain(f"{stream}{caption}overlay=x={x}:y={y}:{shown}")
-    shot: list[str] = []
-    if thumbnail is not None:
-        frame, path = thumbnail
-        stream, drawn = graph.split(stream)
-        picked = graph.chain(f"{drawn}select='eq(n,{frame})',scale=in_color_matrix=bt709:in_range=tv,format=rgb24")
-        # An output of its own, ahead of the video's: it ends after its one frame, the video goes on.
-        shot = ["-map", picked, "-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgb24", "-y", output_target(path)]
     script = work / "graph.txt"
     script.write_text(graph.script())
     # fmt: off
@@ -311,7 +294,6 @@ def segment_command(
         # One thread per filter: the graph costs a fraction of x264, which has the other cores.
         "-filter_complex_threads", "1",
         "-/filter_complex", output_target(script),
-        *shot,
         "-map", stream,
         "-frames:v", str(plan.frame_count),
     ]
@@ -324,31 +306,21 @@ def render_segment(
     files: Mapping[str, Path],
     out_path: Path,
     *,
-    thumbnail_frame: int | None = None,
     timeout: float = SEGMENT_TIMEOUT_S,
 ) -> SegmentFacts:
     """Encode the segment to out_path (published atomically: complete or absent) within `timeout`, drawing
-    it from `files`: a local path for each of plan.asset_keys() (images, clips, overlay images). With a
-    `thumbnail_frame` (a frame number in the segment), that frame as drawn is saved beside it as a JPEG, in the
-    same ffmpeg run."""
-    if thumbnail_frame is not None and not 0 <= thumbnail_frame < plan.frame_count:
-        raise ValueError(f"segment {plan.index} has no frame {thumbnail_frame} for the thumbnail")
+    it from `files`: a local path for each of plan.asset_keys() (images, clips, overlay images)."""
     started = time.perf_counter()
     label = f"segment {plan.index} render"
-    thumbnail_path = out_path.with_name(f"{out_path.stem}.thumbnail.jpg") if thumbnail_frame is not None else None
-    # Pictures and the partial files live beside the output and vanish with this directory, whatever happens.
+    # Pictures and the partial file live beside the output and vanish with this directory, whatever happens.
     with tempfile.TemporaryDirectory(prefix=f".{out_path.name}.", dir=out_path.parent) as scratch:
         work = Path(scratch)
-        raw_thumbnail = work / "thumbnail.rgb"
-        shot = None if thumbnail_frame is None else (thumbnail_frame, raw_thumbnail)
-        command = segment_command(plan, layout, files, work, shot)
+        command = segment_command(plan, layout, files, work)
         partial = work / out_path.name
         remaining = timeout - (time.perf_counter() - started)
         if remaining <= 0:
             raise FfmpegError(label, f"timed out after {timeout:g} s")
         run_ffmpeg([*command, *filtered_segment_args(), "-y", output_target(partial)], timeout=remaining, label=label)
-        if thumbnail_path is not None:
-            save_thumbnail(raw_thumbnail, thumbnail_path, label)
         os.replace(partial, out_path)
     return SegmentFacts(
         index=plan.index,
@@ -356,15 +328,4 @@ def render_segment(
         frames=plan.frame_count,
         duration_seconds=plan.frame_count / FPS,
         render_seconds=time.perf_counter() - started,
-        thumbnail_path=thumbnail_path,
     )
-
-
-def save_thumbnail(raw: Path, target: Path, label: str) -> None:
-    """The raw RGB frame ffmpeg wrote, as a JPEG at `target` (written whole or not at all)."""
-    data = raw.read_bytes()
-    if len(data) != WIDTH * HEIGHT * 3:
-        raise FfmpegError(label, f"the thumbnail frame came out as {len(data)} bytes, not one frame")
-    partial = target.with_name(f".{target.name}.partial")
-    Image.frombytes("RGB", (WIDTH, HEIGHT), data).save(partial, "JPEG", quality=THUMBNAIL_QUALITY, optimize=True)
-    os.replace(partial, target)
