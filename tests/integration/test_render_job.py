@@ -3,11 +3,14 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import av
 import httpx
+import numpy as np
 import pytest
+from PIL import Image
 
 from pytoon.aws import client, keys
 from pytoon.aws.executions import start_render_execution
@@ -64,7 +67,9 @@ def test_job_through_api_renders_a_decodable_video(
     # Downloadable with a plain HTTP client through the *_url fields.
     video = tmp_path / "output.mp4"
     video.write_bytes(httpx.get(job["output_url"]).raise_for_status().content)
-    assert httpx.get(job["thumbnail_url"]).raise_for_status().content[:3] == b"\xff\xd8\xff"
+    thumbnail = httpx.get(job["thumbnail_url"]).raise_for_status().content
+    assert thumbnail[:3] == b"\xff\xd8\xff"
+    shown = np.asarray(Image.open(io.BytesIO(thumbnail))).astype(np.int16)
     assert "-->" in httpx.get(job["captions_url"]).raise_for_status().text
     metadata = httpx.get(job["metadata_url"]).raise_for_status().json()
     assert len(metadata["segments"]) == created["segments"]
@@ -74,11 +79,14 @@ def test_job_through_api_renders_a_decodable_video(
         assert (stream.codec_context.width, stream.codec_context.height) == (1080, 1920)
         assert stream.codec_context.name == "h264"
         assert container.streams.audio[0].codec_context.name == "aac"
-        count = 0
+        count, closest = 0, 255.0
         for count, frame in enumerate(container.decode(video=0), start=1):
+            pixels = frame.to_ndarray(format="rgb24")
             if (count - 1) % 10 == 0:
-                assert frame.to_ndarray(format="rgb24").std() > 5, f"frame {count - 1} is blank"
+                assert pixels.std() > 5, f"frame {count - 1} is blank"
+            closest = min(closest, float(np.abs(pixels.astype(np.int16) - shown).mean()))
     assert count == 4 * 30
+    assert closest < 3  # the thumbnail is one of the video's frames
 
     # One Map iteration per segment, each rendered by the real handler.
     events = _history(embedded, created["job_id"])
