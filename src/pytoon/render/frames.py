@@ -141,8 +141,9 @@ SWSCALE_FILTERS = {Image.Resampling.LANCZOS: "lanczos", Image.Resampling.BILINEA
 
 @dataclass(frozen=True)
 class Picture:
-    """What a camera looks at: `image` stretched to `size` (by rounding only). Only the parts a camera
-    needs are ever resampled, so a 4096 px photo is never enlarged whole."""
+    """What a camera looks at: `image` stretched to `size` (by rounding only). Pillow resamples only the parts
+    a camera needs, so a 4096 px photo is never enlarged whole; ffmpeg enlarges a smaller image whole only where
+    the camera visits most of it (see Enlargement)."""
 
     image: Image.Image
     size: tuple[int, int]
