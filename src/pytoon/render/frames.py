@@ -225,13 +225,13 @@ class PreparedVisual:
         left, top = math.floor(min(b[0] for b in boxes)), math.floor(min(b[1] for b in boxes))
         right = min(math.ceil(max(b[2] for b in boxes)), picture.size[0])
         bottom = min(math.ceil(max(b[3] for b in boxes)), picture.size[1])
-        visited = (right - left) * (bottom - top)
-        if picture.enlarges and picture.size[0] * picture.size[1] <= WHOLE_ENLARGEMENT_MAX_SHARE * visited:
+        width, height = right - left, bottom - top
+        if picture.enlarges and picture.size[0] * picture.size[1] <= WHOLE_ENLARGEMENT_MAX_SHARE * width * height:
             self.source = picture.image
-            box = (left, top, right - left, bottom - top)
-            self.enlargement = Enlargement(picture.size, box, SWSCALE_FILTERS[picture.resample])
+            visited: Window = (left, top, width, height)
+            self.enlargement = Enlargement(picture.size, visited, SWSCALE_FILTERS[picture.resample])
         else:
-            self.source = picture.render((left, top, right, bottom), (right - left, bottom - top))
+            self.source = picture.render((left, top, right, bottom), (width, height))
         self.windows = [crop_window(box, (left, top)) for box in boxes]
 
 
